@@ -1,0 +1,61 @@
+# Two entry points on a fresh clone: `make test` and `make demo`. Every target installs what it needs, once:
+# stamp files make re-runs fast when nothing changed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+SOLC_VERSION := 0.8.28
+ANVIL_DIR := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+export PATH := $(CURDIR)/$(VENV)/bin:$(ANVIL_DIR):$(PATH)
+
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+SOLC := .solcx/solc-v$(SOLC_VERSION)
+ARTIFACTS := oracle/artifacts/.built
+SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
+
+.PHONY: install test fuzz demo bench-gas lint clean
+
+install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
+
+$(PY_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# py-solc-x runs `$SOLCX_BINARY_PATH/solc-v<version>`: point it at the solc-js wrapper (see scripts/solc.js).
+$(SOLC): scripts/solc.js $(NPM_STAMP)
+	mkdir -p .solcx
+	printf '#!/bin/sh\nexec node "%s/scripts/solc.js" "$$@"\n' "$(CURDIR)" > $@
+	chmod +x $@
+
+$(ARTIFACTS): $(PY_STAMP) $(SOLC) $(SOURCES) ape-config.yaml
+	ape pm install
+	ape compile
+	$(PY) scripts/export_artifacts.py
+	touch $@
+
+test: install
+	ape test tests -q
+
+fuzz: install
+	ape test tests -q -m fuzz -p no:cacheprovider
+
+demo: install
+	$(PY) scripts/demo.py
+
+bench-gas: install
+	$(PY) scripts/bench_gas.py
+
+lint: install
+	ruff check oracle scripts tests
+	ruff format --check oracle scripts tests
+	mypy
+
+clean:
+	rm -rf .build contracts/.cache oracle/artifacts .solcx

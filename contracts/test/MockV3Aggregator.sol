@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
+
+/// @notice Test aggregator with Chainlink's MockV3Aggregator semantics: each update opens and answers a new round
+/// stamped with the block time; `updateRoundData` sets any round explicitly (for stale or incomplete rounds).
+contract MockV3Aggregator is AggregatorV3Interface {
+    uint8 public immutable decimals;
+    uint256 public constant version = 0;
+    string public description;
+
+    uint256 public latestRound;
+    mapping(uint256 => int256) public getAnswer;
+    mapping(uint256 => uint256) public getTimestamp;
+    mapping(uint256 => uint256) private _startedAt;
+    mapping(uint256 => uint80) private _answeredInRound;
+
+    constructor(uint8 decimals_, int256 initialAnswer, string memory description_) {
+        decimals = decimals_;
+        description = description_;
+        updateAnswer(initialAnswer);
+    }
+
+    function updateAnswer(int256 answer) public {
+        latestRound++;
+        getAnswer[latestRound] = answer;
+        getTimestamp[latestRound] = block.timestamp;
+        _startedAt[latestRound] = block.timestamp;
+        _answeredInRound[latestRound] = uint80(latestRound);
+    }
+
+    function updateRoundData(uint80 roundId, int256 answer, uint256 timestamp, uint256 startedAt) public {
+        latestRound = roundId;
+        getAnswer[roundId] = answer;
+        getTimestamp[roundId] = timestamp;
+        _startedAt[roundId] = startedAt;
+        _answeredInRound[roundId] = roundId;
+    }
+
+    function getRoundData(uint80 roundId) external view returns (uint80, int256, uint256, uint256, uint80) {
+        return (roundId, getAnswer[roundId], _startedAt[roundId], getTimestamp[roundId], _answeredInRound[roundId]);
+    }
+
+    function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80) {
+        uint80 r = uint80(latestRound);
+        return (r, getAnswer[r], _startedAt[r], getTimestamp[r], _answeredInRound[r]);
+    }
+}
