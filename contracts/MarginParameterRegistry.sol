@@ -232,7 +232,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /* VIEWS */
 
     /// @inheritdoc IMarginParameterRegistry
-    function nonce() external view returns (uint256) {
+    function batchNonce() external view returns (uint256) {
         return _nonce;
     }
 

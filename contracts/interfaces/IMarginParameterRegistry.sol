@@ -14,7 +14,7 @@ struct MarketUpdate {
 /// @notice A batch signed by the signer set (EIP-712 type `Batch` for the fast path, `ProposalBatch` for the
 /// governance path; both have these fields).
 /// @param chainId Chain the batch is meant for; also part of the EIP-712 domain.
-/// @param nonce Must equal the registry's `nonce()`; consumed by the batch.
+/// @param nonce Must equal the registry's `batchNonce()`; consumed by the batch.
 /// @param deadline Last timestamp at which the batch may be submitted.
 /// @param inputsHash Hash of the canonical market snapshot the values were computed from (see the keeper's store).
 /// @param modelVersion Version of the risk model, a short ASCII string right-padded with zeros.
@@ -215,7 +215,7 @@ interface IMarginParameterRegistry is IMarginParameters {
 
     /* VIEWS */
 
-    function nonce() external view returns (uint256);
+    function batchNonce() external view returns (uint256);
     function threshold() external view returns (uint256);
     function signers() external view returns (address[] memory);
     function isSigner(address account) external view returns (bool);

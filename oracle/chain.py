@@ -1,0 +1,246 @@
+"""Thin web3.py client of the margin-parameter registry: deploy, read, submit signed batches.
+
+Reverts come back as `ContractRevert` carrying the contract's custom error name and arguments, decoded from the
+ABI, so an operator reads `StepTooLarge(market=0x…, field=1, from=8000, to=7000, maxStep=500)`, not a hex blob.
+Retries, fee bumping and batch sizing belong to the keeper's transaction manager (a later layer), not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, Web3Exception
+
+from oracle import artifacts
+from oracle.errors import ChainError, ContractRevert
+from oracle.signing import Batch
+
+GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
+
+
+@dataclass(frozen=True)
+class Parameters:
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Mirror of the Solidity `Guardrails` struct (field order matters: it is the ABI tuple order)."""
+
+    min_ltv_bps: int
+    max_ltv_bps: int
+    min_liquidation_threshold_bps: int
+    max_liquidation_threshold_bps: int
+    min_liquidation_bonus_bps: int
+    max_liquidation_bonus_bps: int
+    max_tighten_step_bps: int
+    max_loosen_step_bps: int
+    min_loosen_interval: int
+    threshold_ramp_duration: int
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return tuple(self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    logs: list[Any]
+
+
+class ErrorDecoder:
+    """Maps revert data to the custom errors declared in a contract ABI."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = [_abi_type(i) for i in entry["inputs"]]
+            selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(types)})")
+            self._errors[selector] = (entry["name"], [i["name"] for i in entry["inputs"]], types)
+
+    def decode(self, data: str | bytes | None, tx_hash: str | None = None) -> ContractRevert:
+        raw = HexBytes(data) if data else b""
+        if len(raw) >= 4 and raw[:4] in self._errors:
+            name, names, types = self._errors[raw[:4]]
+            values = abi_decode(types, raw[4:])
+            return ContractRevert(name, dict(zip(names, values, strict=True)), tx_hash)
+        if len(raw) >= 4 and raw[:4] == bytes.fromhex("08c379a0"):
+            return ContractRevert("Error", {"reason": abi_decode(["string"], raw[4:])[0]}, tx_hash)
+        return ContractRevert("UnknownRevert", {"data": bytes(raw)}, tx_hash)
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in param["components"])
+        return f"({inner}){param['type'][5:]}"
+    return str(param["type"])
+
+
+def _revert_data(exc: ContractLogicError) -> str | None:
+    data = exc.data
+    if isinstance(data, dict):
+        return data.get("data")
+    return data
+
+
+class Transactor:
+    """Sends contract calls from a local key (signed here) or an account the node unlocks (dev chains)."""
+
+    def __init__(self, w3: Web3, sender: LocalAccount | str) -> None:
+        self.w3 = w3
+        self.sender = sender
+
+    @property
+    def address(self) -> str:
+        return self.sender if isinstance(self.sender, str) else str(self.sender.address)
+
+    def send(self, fn: Any, decoder: ErrorDecoder) -> TxResult:
+        """Estimates (surfacing reverts as decoded errors), sends, and waits for the receipt."""
+        try:
+            gas = int(fn.estimate_gas({"from": self.address}) * GAS_MARGIN)
+        except ContractLogicError as exc:
+            raise decoder.decode(_revert_data(exc)) from None
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot estimate gas: {exc}") from None
+        try:
+            if isinstance(self.sender, str):
+                tx_hash = fn.transact({"from": self.sender, "gas": gas})
+            else:
+                tx = fn.build_transaction(
+                    {
+                        "from": self.address,
+                        "gas": gas,
+                        "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
+                    }
+                )
+                signed = self.sender.sign_transaction(tx)
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        except (Web3Exception, OSError, TimeoutError) as exc:
+            raise ChainError(f"transaction failed to send or confirm: {exc}") from None
+        if receipt["status"] != 1:
+            raise self._replay_revert(fn, receipt, decoder)
+        return TxResult(
+            tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+            block_number=receipt["blockNumber"],
+            gas_used=receipt["gasUsed"],
+            logs=list(receipt["logs"]),
+        )
+
+    def _replay_revert(self, fn: Any, receipt: Any, decoder: ErrorDecoder) -> ContractRevert:
+        """A mined revert carries no reason: re-run the call on the parent block to recover it."""
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        try:
+            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+        except ContractLogicError as exc:
+            return decoder.decode(_revert_data(exc), tx_hash)
+        except Web3Exception:
+            pass
+        return ContractRevert("UnknownRevert", {}, tx_hash)
+
+
+class RegistryClient:
+    """The registry at `address`, read and written through web3.py."""
+
+    NAME = "MarginParameterRegistry"
+
+    def __init__(self, w3: Web3, address: str) -> None:
+        artifact = artifacts.load(self.NAME)
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
+        self.errors = ErrorDecoder(artifact["abi"])
+
+    @classmethod
+    def deploy(
+        cls,
+        w3: Web3,
+        sender: LocalAccount | str,
+        *,
+        governance: str,
+        guardian: str,
+        signers: list[str],
+        threshold: int,
+        timelock_delay: int,
+    ) -> tuple[RegistryClient, TxResult]:
+        artifact = artifacts.load(cls.NAME)
+        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        ctor = factory.constructor(
+            to_checksum_address(governance),
+            to_checksum_address(guardian),
+            [to_checksum_address(s) for s in signers],
+            threshold,
+            timelock_delay,
+        )
+        result = Transactor(w3, sender).send(ctor, ErrorDecoder(artifact["abi"]))
+        receipt = w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
+        return cls(w3, receipt["contractAddress"]), result
+
+    # Reads -------------------------------------------------------------------------------------------------
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.contract.functions, name)(*args).call()
+        except ContractLogicError as exc:
+            raise self.errors.decode(_revert_data(exc)) from None
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read {name} from {self.address}: {exc}") from None
+
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def nonce(self) -> int:
+        return int(self._call("batchNonce"))
+
+    def threshold(self) -> int:
+        return int(self._call("threshold"))
+
+    def signers(self) -> list[str]:
+        return list(self._call("signers"))
+
+    def paused(self) -> bool:
+        return bool(self._call("paused"))
+
+    def parameters(self, market: bytes) -> Parameters:
+        return Parameters(*self._call("getParameters", market))
+
+    def parameters_checked(self, market: bytes, max_age: int) -> Parameters:
+        return Parameters(*self._call("getParametersChecked", market, max_age))
+
+    def guardrails(self, market: bytes) -> Guardrails:
+        return Guardrails(*self._call("guardrails", market))
+
+    def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
+        return bytes(self._call("hashBatch", batch.as_tuple(), proposal))
+
+    # Writes ------------------------------------------------------------------------------------------------
+
+    def submit(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
+        """Relays a signed fast-path batch (`submitUpdates`)."""
+        fn = self.contract.functions.submitUpdates(batch.as_tuple(), signatures)
+        return Transactor(self.w3, sender).send(fn, self.errors)
+
+    def propose(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
+        """Relays a signed governance-path batch (`proposeUpdates`)."""
+        fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
+        return Transactor(self.w3, sender).send(fn, self.errors)
+
+    def set_guardrails(
+        self, market: bytes, guardrails: Guardrails, sender: LocalAccount | str
+    ) -> TxResult:
+        fn = self.contract.functions.setGuardrails(market, guardrails.as_tuple())
+        return Transactor(self.w3, sender).send(fn, self.errors)

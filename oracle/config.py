@@ -1,0 +1,121 @@
+"""The keeper's configuration file (YAML), validated into typed settings.
+
+Every problem becomes a `ConfigError` naming the dotted key and what is wrong with it, so an operator fixes the
+file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from oracle.errors import ConfigError
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise ValueError(f"{value!r} is not an Ethereum address")
+    return str(to_checksum_address(value))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SenderConfig(_Strict):
+    """Who pays for transactions: a key read from an environment variable, or an account the node unlocks."""
+
+    key_env: str | None = None
+    unlocked: str | None = None
+
+    @field_validator("unlocked")
+    @classmethod
+    def _check_unlocked(cls, v: str | None) -> str | None:
+        return None if v is None else _address(v)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SenderConfig:
+        if (self.key_env is None) == (self.unlocked is None):
+            raise ValueError("set exactly one of key_env (environment variable with a key) or unlocked")
+        return self
+
+
+class ChainConfig(_Strict):
+    rpc_url: str = "http://127.0.0.1:8545"
+    sender: SenderConfig
+    request_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _check_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+class RegistryConfig(_Strict):
+    address: str | None = None
+    governance: str
+    guardian: str
+    signers: list[str] = Field(min_length=1)
+    threshold: int = Field(default=1, ge=1)
+    timelock_delay: int = Field(default=86_400, ge=0)
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, v: str | None) -> str | None:
+        return None if v is None else _address(v)
+
+    @field_validator("governance", "guardian")
+    @classmethod
+    def _check_role(cls, v: str) -> str:
+        return _address(v)
+
+    @field_validator("signers")
+    @classmethod
+    def _check_signers(cls, v: list[str]) -> list[str]:
+        out = [_address(s) for s in v]
+        if len(set(out)) != len(out):
+            raise ValueError("signers must be distinct")
+        return out
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> RegistryConfig:
+        if self.threshold > len(self.signers):
+            raise ValueError(f"threshold {self.threshold} exceeds the {len(self.signers)} signers")
+        return self
+
+
+class OracleConfig(_Strict):
+    chain: ChainConfig
+    registry: RegistryConfig
+
+
+def parse_config(data: Any) -> OracleConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("<root>", "the config must be a mapping of sections")
+    try:
+        return OracleConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        raise ConfigError(key, message) from None
+
+
+def load_config(path: Path) -> OracleConfig:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError("<file>", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("<file>", f"{path} is not valid YAML: {exc}") from None
+    return parse_config(data)

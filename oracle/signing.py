@@ -1,0 +1,223 @@
+"""EIP-712 batches exactly as `MarginParameterRegistry` verifies them, signed with local keys (eth-account).
+
+The typed-data definitions here mirror the Solidity typehashes; `tests/contracts/test_signing_parity.py` proves the
+two agree by having the contract accept Python-signed batches and reject every tampered field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+
+from oracle.errors import SigningError
+
+DOMAIN_NAME = "MarginParameterRegistry"
+DOMAIN_VERSION = "1"
+BPS = 10_000
+
+MARKET_UPDATE_FIELDS = [
+    {"name": "market", "type": "bytes32"},
+    {"name": "ltvBps", "type": "uint16"},
+    {"name": "liquidationThresholdBps", "type": "uint16"},
+    {"name": "liquidationBonusBps", "type": "uint16"},
+]
+BATCH_FIELDS = [
+    {"name": "chainId", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+    {"name": "inputsHash", "type": "bytes32"},
+    {"name": "modelVersion", "type": "bytes32"},
+    {"name": "updates", "type": "MarketUpdate[]"},
+]
+#: Primary type for the fast path (`submitUpdates`) and for the governance path (`proposeUpdates`). Distinct names
+#: give distinct digests, so a relayer cannot turn a signed fast-path batch into a proposal or the reverse.
+FAST_PATH = "Batch"
+PROPOSAL_PATH = "ProposalBatch"
+
+
+@dataclass(frozen=True, order=True)
+class MarketUpdate:
+    """New values for one market, in basis points."""
+
+    market: bytes
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+
+    def __post_init__(self) -> None:
+        if len(self.market) != 32:
+            raise SigningError(f"market id must be 32 bytes, got {len(self.market)}")
+        for name in ("ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**16:
+                raise SigningError(f"{name} of market 0x{self.market.hex()} must fit uint16, got {value!r}")
+
+    def as_tuple(self) -> tuple[bytes, int, int, int]:
+        """ABI tuple for the contract's `MarketUpdate` struct."""
+        return (self.market, self.ltv_bps, self.liquidation_threshold_bps, self.liquidation_bonus_bps)
+
+
+def model_version_bytes(version: str) -> bytes:
+    """A model version string as the contract's `bytes32` (ASCII, right-padded with zeros)."""
+    raw = version.encode("ascii")
+    if not raw or len(raw) > 32:
+        raise SigningError(f"model version {version!r} must be 1 to 32 ASCII characters")
+    return raw.ljust(32, b"\0")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One signed batch; `updates` are kept sorted by market id, as the contract requires."""
+
+    chain_id: int
+    nonce: int
+    deadline: int
+    inputs_hash: bytes
+    model_version: bytes
+    updates: tuple[MarketUpdate, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.updates:
+            raise SigningError("a batch needs at least one market update")
+        markets = [u.market for u in self.updates]
+        if len(set(markets)) != len(markets):
+            raise SigningError("a batch may hold each market only once")
+        object.__setattr__(self, "updates", tuple(sorted(self.updates, key=lambda u: u.market)))
+        if len(self.inputs_hash) != 32 or len(self.model_version) != 32:
+            raise SigningError("inputs_hash and model_version must be 32 bytes")
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """ABI tuple for the contract's `Batch` struct."""
+        return (
+            self.chain_id,
+            self.nonce,
+            self.deadline,
+            self.inputs_hash,
+            self.model_version,
+            [u.as_tuple() for u in self.updates],
+        )
+
+    def typed_data(self, registry: str, primary_type: str = FAST_PATH) -> dict[str, Any]:
+        """The full EIP-712 message for `registry` on this batch's chain."""
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                primary_type: BATCH_FIELDS,
+                "MarketUpdate": MARKET_UPDATE_FIELDS,
+            },
+            "primaryType": primary_type,
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": self.chain_id,
+                "verifyingContract": to_checksum_address(registry),
+            },
+            "message": {
+                "chainId": self.chain_id,
+                "nonce": self.nonce,
+                "deadline": self.deadline,
+                "inputsHash": self.inputs_hash,
+                "modelVersion": self.model_version,
+                "updates": [
+                    {
+                        "market": u.market,
+                        "ltvBps": u.ltv_bps,
+                        "liquidationThresholdBps": u.liquidation_threshold_bps,
+                        "liquidationBonusBps": u.liquidation_bonus_bps,
+                    }
+                    for u in self.updates
+                ],
+            },
+        }
+
+    def digest(self, registry: str, primary_type: str = FAST_PATH) -> bytes:
+        """The 32-byte EIP-712 digest (equal to the contract's `hashBatch`)."""
+        signable = encode_typed_data(full_message=self.typed_data(registry, primary_type))
+        return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+class Signer:
+    """A local signing key. Its repr and every error it raises show the address only, never the key."""
+
+    def __init__(self, account: LocalAccount) -> None:
+        self._account = account
+
+    @property
+    def address(self) -> str:
+        return str(self._account.address)
+
+    def __repr__(self) -> str:
+        return f"Signer({self.address})"
+
+    @classmethod
+    def from_key(cls, key: str | bytes) -> Signer:
+        try:
+            return cls(Account.from_key(key))
+        except Exception:  # the key must not leak through the original message
+            raise SigningError("the private key is not a valid secp256k1 key") from None
+
+    @classmethod
+    def from_env(cls, variable: str) -> Signer:
+        """Reads a hex private key from environment variable `variable`."""
+        key = os.environ.get(variable)
+        if not key:
+            raise SigningError(f"environment variable {variable} holding a signer key is not set")
+        try:
+            return cls(Account.from_key(key.strip()))
+        except Exception:
+            raise SigningError(f"environment variable {variable} does not hold a valid key") from None
+
+    @classmethod
+    def from_keystore(cls, path: Path, password_variable: str) -> Signer:
+        """Decrypts an Ethereum keystore (v3 JSON) with the password in `password_variable`."""
+        password = os.environ.get(password_variable)
+        if password is None:
+            raise SigningError(f"environment variable {password_variable} (keystore password) is not set")
+        try:
+            encrypted = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise SigningError(f"cannot read keystore {path}: {exc}") from None
+        try:
+            key = Account.decrypt(encrypted, password)
+        except Exception:
+            raise SigningError(f"cannot decrypt keystore {path}: wrong password or corrupt file") from None
+        return cls(Account.from_key(key))
+
+    @property
+    def account(self) -> LocalAccount:
+        """The eth-account object, for signing transactions."""
+        return self._account
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte r‖s‖v signature (v = 27/28, low s) of an EIP-712 digest."""
+        signed = self._account.unsafe_sign_hash(digest)
+        return bytes(signed.signature)
+
+
+def sign_batch(
+    batch: Batch, registry: str, signers: Iterable[Signer], primary_type: str = FAST_PATH
+) -> list[bytes]:
+    """Signatures of all `signers`, ordered by increasing signer address as the contract requires."""
+    digest = batch.digest(registry, primary_type)
+    ordered = sorted(signers, key=lambda s: int(s.address, 16))
+    if len({s.address for s in ordered}) != len(ordered):
+        raise SigningError("the same signer key is given twice")
+    return [s.sign_digest(digest) for s in ordered]
+
+
+def signer_addresses(signers: Sequence[Signer]) -> list[str]:
+    return [s.address for s in signers]

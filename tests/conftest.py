@@ -1,0 +1,154 @@
+"""Role fixtures, deploy fixtures and batch factories shared by the chain tests.
+
+Every chain test runs on a real Anvil started by ape-foundry; ape snapshots and restores the chain around each
+test, so session-scoped deployments are shared safely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SOLCX_BINARY_PATH", str(ROOT / ".solcx"))
+
+import pytest  # noqa: E402
+
+from oracle.markets import market_id  # noqa: E402
+from oracle.signing import (  # noqa: E402
+    FAST_PATH,
+    PROPOSAL_PATH,
+    Batch,
+    MarketUpdate,
+    Signer,
+    model_version_bytes,
+    sign_batch,
+)
+
+ETH = market_id("ETH/USD")
+BTC = market_id("BTC/USD")
+USDC = market_id("USDC/USD")
+DAY = 86_400
+TIMELOCK = 2 * DAY
+RAMP = 6 * 3600
+
+#: Guardrails used by most tests (ABI tuple order of the Solidity struct).
+DEFAULT_GUARDRAILS = (
+    5000,  # minLtvBps
+    8500,  # maxLtvBps
+    6000,  # minLiquidationThresholdBps
+    9000,  # maxLiquidationThresholdBps
+    100,  # minLiquidationBonusBps
+    1500,  # maxLiquidationBonusBps
+    1000,  # maxTightenStepBps
+    200,  # maxLoosenStepBps
+    DAY,  # minLoosenInterval
+    RAMP,  # thresholdRampDuration
+)
+
+
+@pytest.fixture(scope="session")
+def governance(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def guardian(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def relayer(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def attacker(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def borrower(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def signer_keys(accounts) -> list[Signer]:
+    """Three signing keys from Anvil's well-known test mnemonic (accounts 5-7)."""
+    return [Signer.from_key(accounts[i].private_key) for i in (5, 6, 7)]
+
+
+@pytest.fixture(scope="session")
+def outsider_key(accounts) -> Signer:
+    return Signer.from_key(accounts[8].private_key)
+
+
+def deploy_registry(project, governance, guardian, signers: Sequence[Signer], threshold: int):
+    return project.MarginParameterRegistry.deploy(
+        governance, guardian, [s.address for s in signers], threshold, TIMELOCK, sender=governance
+    )
+
+
+@pytest.fixture(scope="session")
+def registry(project, governance, guardian, signer_keys):
+    """1-of-1 registry (the default setup) with guardrails on ETH, BTC and USDC markets."""
+    reg = deploy_registry(project, governance, guardian, signer_keys[:1], 1)
+    for market in (ETH, BTC, USDC):
+        reg.setGuardrails(market, DEFAULT_GUARDRAILS, sender=governance)
+    return reg
+
+
+@pytest.fixture(scope="session")
+def registry3(project, governance, guardian, signer_keys):
+    """2-of-3 registry with guardrails on ETH and BTC."""
+    reg = deploy_registry(project, governance, guardian, signer_keys, 2)
+    for market in (ETH, BTC):
+        reg.setGuardrails(market, DEFAULT_GUARDRAILS, sender=governance)
+    return reg
+
+
+BatchFactory = Callable[..., tuple[Batch, list[bytes]]]
+
+
+@pytest.fixture
+def make_batch(chain) -> BatchFactory:
+    """Builds and signs a batch for `registry`; every field can be overridden to craft attacks."""
+
+    def factory(
+        registry,
+        updates: Sequence[tuple[bytes, int, int, int]],
+        signers: Sequence[Signer],
+        *,
+        nonce: int | None = None,
+        deadline: int | None = None,
+        chain_id: int | None = None,
+        inputs_hash: bytes = b"\x11" * 32,
+        model_version: str = "test-1",
+        primary_type: str = FAST_PATH,
+    ) -> tuple[Batch, list[bytes]]:
+        batch = Batch(
+            chain_id=chain.chain_id if chain_id is None else chain_id,
+            nonce=registry.batchNonce() if nonce is None else nonce,
+            deadline=chain.pending_timestamp + 3600 if deadline is None else deadline,
+            inputs_hash=inputs_hash,
+            model_version=model_version_bytes(model_version),
+            updates=tuple(MarketUpdate(*u) for u in updates),
+        )
+        return batch, sign_batch(batch, registry.address, signers, primary_type)
+
+    return factory
+
+
+@pytest.fixture
+def push(make_batch, relayer, signer_keys) -> Callable[..., object]:
+    """Signs with the first key and relays a fast-path batch; returns the receipt."""
+
+    def do(registry, updates, signers=None, **kw):
+        batch, sigs = make_batch(registry, updates, signers or signer_keys[:1], **kw)
+        return registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
+
+    return do
+
+
+__all__ = ["BTC", "DAY", "DEFAULT_GUARDRAILS", "ETH", "PROPOSAL_PATH", "RAMP", "TIMELOCK", "USDC"]
