@@ -1,0 +1,128 @@
+"""Guardrails: bounds, asymmetric steps, loosening interval, invariants — each with its own error."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+
+from tests.conftest import DAY, DEFAULT_GUARDRAILS, ETH
+
+LTV, LT, LB = 0, 1, 2  # Field enum
+
+
+@pytest.fixture
+def eth_set(registry, push):
+    push(registry, [(ETH, 7000, 8000, 500)])
+    return registry
+
+
+def test_unconfigured_market(registry, push):
+    from oracle.markets import market_id
+
+    other = market_id("DOGE/USD")
+    with ape.reverts(registry.MarketNotConfigured, market=other):
+        push(registry, [(other, 5000, 6000, 500)])
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "value", "lo", "hi"),
+    [
+        ((4900, 8000, 500), LTV, 4900, 5000, 8500),
+        ((7000, 9100, 500), LT, 9100, 6000, 9000),
+        ((5000, 5900, 500), LT, 5900, 6000, 9000),
+        ((7000, 8000, 50), LB, 50, 100, 1500),
+        ((5000, 6000, 1600), LB, 1600, 100, 1500),
+    ],
+)
+def test_bounds(registry, push, values, field, value, lo, hi):
+    with ape.reverts(registry.OutOfBounds, market=ETH, field=field, value=value, min=lo, max=hi):
+        push(registry, [(ETH, *values)])
+
+
+def test_first_update_checks_bounds_but_not_steps(registry, push):
+    push(registry, [(ETH, 5000, 6000, 1500)])  # far from anything: no previous value to step from
+    assert registry.getParameters(ETH)[:3] == (5000, 6000, 1500)
+
+
+def test_tighten_step_limit(eth_set, push):
+    with ape.reverts(eth_set.StepTooLarge, market=ETH, field=LTV, **{"from": 7000, "to": 5999}, maxStep=1000):
+        push(eth_set, [(ETH, 5999, 8000, 500)])
+    with ape.reverts(eth_set.StepTooLarge, market=ETH, field=LT, **{"from": 8000, "to": 6999}, maxStep=1000):
+        push(eth_set, [(ETH, 6000, 6999, 500)])
+    push(eth_set, [(ETH, 6000, 7000, 1500)])  # exactly 1000 on each field: allowed at once
+    assert eth_set.getParameters(ETH)[0] == 6000
+
+
+def test_tighten_step_limit_on_bonus(registry, push):
+    push(registry, [(ETH, 7000, 8000, 100)])
+    with ape.reverts(registry.StepTooLarge, market=ETH, field=LB, **{"from": 100, "to": 1101}, maxStep=1000):
+        push(registry, [(ETH, 7000, 8000, 1101)])
+
+
+def test_loosen_step_limit(eth_set, push, chain):
+    chain.mine(timestamp=chain.pending_timestamp + DAY)
+    with ape.reverts(eth_set.StepTooLarge, market=ETH, field=LTV, **{"from": 7000, "to": 7201}, maxStep=200):
+        push(eth_set, [(ETH, 7201, 8000, 500)])
+    with ape.reverts(eth_set.StepTooLarge, market=ETH, field=LB, **{"from": 500, "to": 299}, maxStep=200):
+        push(eth_set, [(ETH, 7000, 8000, 299)])
+    push(eth_set, [(ETH, 7200, 8200, 300)])
+    assert eth_set.getParameters(ETH)[:3] == (7200, 8200, 300)
+
+
+def test_loosening_waits_for_interval_but_tightening_does_not(eth_set, push, chain):
+    set_at = eth_set.getParameters(ETH)[3]
+    push(eth_set, [(ETH, 6800, 8000, 500)])  # tightening right away is fine
+    with ape.reverts(eth_set.LoosenTooSoon, market=ETH, lastLoosenAt=set_at, nextAllowedAt=set_at + DAY):
+        push(eth_set, [(ETH, 6900, 8000, 500)])
+    chain.mine(timestamp=set_at + DAY)
+    push(eth_set, [(ETH, 6900, 8000, 500)])
+    loosened_at = eth_set.getParameters(ETH)[3]
+    with ape.reverts(eth_set.LoosenTooSoon, nextAllowedAt=loosened_at + DAY):
+        push(eth_set, [(ETH, 7000, 8000, 500)])
+
+
+def test_mixed_update_counts_as_loosening(eth_set, push):
+    # LTV down (tighter) but bonus down (looser) in one update: the loosening interval applies.
+    with ape.reverts(eth_set.LoosenTooSoon):
+        push(eth_set, [(ETH, 6900, 8000, 450)])
+
+
+@pytest.mark.parametrize("values", [(8000, 8000, 500), (8100, 8000, 500)])
+def test_ltv_must_stay_below_threshold(registry, governance, push, values):
+    registry.setGuardrails(ETH, (5000, 8500, 6000, 9000, 100, 1500, 9000, 9000, 0, 0), sender=governance)
+    with ape.reverts(registry.LtvNotBelowThreshold, market=ETH, ltvBps=values[0], liquidationThresholdBps=8000):
+        push(registry, [(ETH, *values)])
+
+
+def test_bonus_must_fit_in_collateral(registry, push):
+    # 9000 × (1 + 0.12) = 1.008 > 1
+    with ape.reverts(registry.BonusExceedsCollateral, market=ETH, liquidationThresholdBps=9000,
+                     liquidationBonusBps=1200):
+        push(registry, [(ETH, 8000, 9000, 1200)])
+    push(registry, [(ETH, 8000, 9000, 1111)])  # 9000 × 1.1111 = 9999.9 bps: fits
+
+
+@pytest.mark.parametrize(
+    "guardrails",
+    [
+        (8000, 7000, 6000, 9000, 100, 1500, 1000, 200, 0, 0),  # min LTV > max LTV
+        (5000, 8500, 9100, 9000, 100, 1500, 1000, 200, 0, 0),  # min LT > max LT
+        (5000, 8500, 6000, 9000, 1600, 1500, 1000, 200, 0, 0),  # min LB > max LB
+        (5000, 8500, 6000, 0, 100, 1500, 1000, 200, 0, 0),  # max LT = 0
+        (5000, 8500, 6000, 10001, 100, 1500, 1000, 200, 0, 0),  # max LT > 100 %
+        (5000, 9000, 6000, 9000, 100, 1500, 1000, 200, 0, 0),  # max LTV >= max LT
+        (5000, 8500, 6000, 9000, 100, 10001, 1000, 200, 0, 0),  # max LB > 100 %
+    ],
+)
+def test_invalid_guardrails(registry, governance, guardrails):
+    with ape.reverts(registry.InvalidGuardrails, market=ETH):
+        registry.setGuardrails(ETH, guardrails, sender=governance)
+
+
+def test_set_guardrails_emits_old_and_new(registry, governance):
+    new = (5000, 8000, 6000, 8800, 200, 1200, 500, 100, 3600, 0)
+    receipt = registry.setGuardrails(ETH, new, sender=governance)
+    [event] = receipt.decode_logs(registry.GuardrailsSet)
+    assert tuple(event.previous) == DEFAULT_GUARDRAILS
+    assert tuple(event.guardrails) == new
+    assert tuple(registry.guardrails(ETH)) == new
