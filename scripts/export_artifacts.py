@@ -13,6 +13,7 @@ DEPLOYABLE = (
     "MockV3Aggregator",
     "MockERC20",
     "ParameterReader",
+    "BareSignedBatch",
 )
 
 

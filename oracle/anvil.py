@@ -1,0 +1,95 @@
+"""Starts a local Anvil node on a free loopback port and stops it by PID (benchmarks, demo, CLI tests).
+
+Tests of contracts use ape-foundry's own Anvil; this is for the plain-web3.py tools that need a chain without ape.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from oracle.errors import ChainError
+
+ROOT = Path(__file__).resolve().parent.parent
+NPM_ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+#: Anvil's well-known development mnemonic: its keys are public test keys, never use them for value.
+TEST_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def anvil_binary() -> str:
+    found = shutil.which("anvil") or (str(NPM_ANVIL) if NPM_ANVIL.exists() else None)
+    if found is None:
+        raise ChainError("anvil not found: run `make install` (it installs Anvil from npm)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_account(index: int) -> LocalAccount:
+    """Account `index` of Anvil's development mnemonic."""
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+class AnvilNode:
+    """Context manager around one Anvil process bound to 127.0.0.1."""
+
+    def __init__(self, *, block_time: float | None = None, extra_args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
+        if block_time is not None:
+            self._args += ["--block-time", str(block_time)]
+        self._args += extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> Web3:
+        self.process = subprocess.Popen(
+            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise ChainError(f"anvil exited at start: {err.strip()}")
+            try:
+                if w3.is_connected():
+                    return w3
+            except Exception:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise ChainError(f"anvil did not answer on {self.url} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> Web3:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

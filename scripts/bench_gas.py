@@ -1,0 +1,122 @@
+"""Gas of signed batch updates and of a consumer read, measured on a local Anvil.
+
+Prints one JSON object per line: for N markets in a batch and M signatures (threshold M), the median gas of
+batches that rewrite existing markets (guardrails, step and interval checks, events included), next to the same
+batch sent to `BareSignedBatch` (no guardrails) in the same run; then the gas of a consumer's cold read.
+Run with `make bench-gas`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from web3 import Web3  # noqa: E402
+
+from oracle import artifacts  # noqa: E402
+from oracle.anvil import AnvilNode, test_account  # noqa: E402
+from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor  # noqa: E402
+from oracle.markets import market_id  # noqa: E402
+from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch  # noqa: E402
+
+BATCHES = (1, 10, 50)
+SIGNERS = (1, 3)
+ROUNDS = 7
+GUARDRAILS = Guardrails(4000, 8500, 5000, 9000, 100, 1500, 1000, 200, 86_400, 21_600)
+
+
+def deploy(w3: Web3, name: str, *args: object) -> object:
+    art = artifacts.load(name)
+    ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
+    gov = w3.eth.accounts[0]
+    tx = Transactor(w3, gov).send(ctor, ErrorDecoder(art["abi"]))
+    address = w3.eth.get_transaction_receipt(tx.tx_hash)["contractAddress"]
+    return w3.eth.contract(address=address, abi=art["abi"])
+
+
+def batch_for(w3: Web3, nonce: int, markets: list[bytes], ltv: int) -> Batch:
+    return Batch(
+        chain_id=w3.eth.chain_id,
+        nonce=nonce,
+        deadline=w3.eth.get_block("latest")["timestamp"] + 3600,
+        inputs_hash=b"\x42" * 32,
+        model_version=model_version_bytes("bench"),
+        updates=tuple(MarketUpdate(m, ltv, 8000, 500) for m in markets),
+    )
+
+
+def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
+    gov = w3.eth.accounts[0]
+    keys = [Signer(test_account(10 + i)) for i in range(m)]
+    client, _ = RegistryClient.deploy(
+        w3, gov, governance=gov, guardian=gov, signers=[k.address for k in keys], threshold=m,
+        timelock_delay=86_400,
+    )
+    bare = deploy(w3, "BareSignedBatch", keys[0].address)
+    bare_errors = ErrorDecoder(artifacts.load("BareSignedBatch")["abi"])
+    markets = [market_id(f"BENCH{i}/USD") for i in range(n)]
+    for mk in markets:
+        client.set_guardrails(mk, GUARDRAILS, gov)
+
+    def push(nonce: int, ltv: int) -> tuple[int, int]:
+        batch = batch_for(w3, nonce, markets, ltv)
+        used = client.submit(batch, sign_batch(batch, client.address, keys), gov).gas_used
+        bare_batch = batch_for(w3, nonce, markets, ltv)
+        [sig] = sign_batch(bare_batch, bare.address, keys[:1])
+        fn = bare.functions.submitUpdates(bare_batch.as_tuple(), sig)
+        return used, Transactor(w3, gov).send(fn, bare_errors).gas_used
+
+    fresh, fresh_bare = push(0, 7000)
+    rewrites, bare_rewrites = [], []
+    for r in range(1, ROUNDS + 1):
+        used, bare_used = push(r, 7000 - r)  # tighten LTV by 1 bps: a real change every round
+        rewrites.append(used)
+        bare_rewrites.append(bare_used)
+    gas = int(statistics.median(rewrites))
+    bare_gas = int(statistics.median(bare_rewrites))
+    return {
+        "batch": n,
+        "signers": m,
+        "gas_total": gas,
+        "gas_per_market": round(gas / n),
+        "baseline_bare_gas_per_market": round(bare_gas / n),
+        "fresh_gas_per_market": round(fresh / n),
+        "fresh_baseline_bare_gas_per_market": round(fresh_bare / n),
+        "rounds": ROUNDS,
+        "_client": client,
+        "_market": markets[0],
+    }
+
+
+def consumer_read(w3: Web3, client: RegistryClient, market: bytes) -> dict[str, object]:
+    reader = deploy(w3, "ParameterReader")
+    gov = w3.eth.accounts[0]
+    samples = []
+    for _ in range(ROUNDS):
+        fn = reader.functions.read(client.address, market, 3600)
+        Transactor(w3, gov).send(fn, ErrorDecoder(artifacts.load("ParameterReader")["abi"]))
+        samples.append(reader.functions.lastGas().call())
+    return {"consumer_read": "getParametersChecked", "cold": True, "gas": int(statistics.median(samples))}
+
+
+def main() -> None:
+    started = time.monotonic()
+    with AnvilNode() as w3:
+        last = None
+        for m in SIGNERS:
+            for n in BATCHES:
+                row = measure(w3, n, m)
+                last = row
+                print(json.dumps({k: v for k, v in row.items() if not k.startswith("_")}), flush=True)
+        assert last is not None
+        print(json.dumps(consumer_read(w3, last["_client"], last["_market"])), flush=True)  # type: ignore[arg-type]
+    print(json.dumps({"seconds": round(time.monotonic() - started, 1)}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
