@@ -1,0 +1,106 @@
+"""The web3.py client against ape's Anvil: deploy, read, submit, and reverts decoded to custom errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from oracle.chain import Guardrails, RegistryClient
+from oracle.errors import ContractRevert
+from oracle.signing import Batch, MarketUpdate, model_version_bytes, sign_batch
+from tests.conftest import DEFAULT_GUARDRAILS, ETH, ROOT
+
+
+@pytest.fixture
+def client(chain, governance, guardian, signer_keys):
+    w3 = chain.provider.web3
+    c, tx = RegistryClient.deploy(
+        w3, governance.address, governance=governance.address, guardian=guardian.address,
+        signers=[signer_keys[0].address], threshold=1, timelock_delay=3600,
+    )
+    assert tx.gas_used > 0
+    c.set_guardrails(ETH, Guardrails(*DEFAULT_GUARDRAILS), governance.address)
+    return c
+
+
+def batch(client, chain, ltv, lt, lb):
+    return Batch(
+        chain_id=client.chain_id(), nonce=client.nonce(), deadline=chain.pending_timestamp + 600,
+        inputs_hash=b"\x01" * 32, model_version=model_version_bytes("t"),
+        updates=(MarketUpdate(ETH, ltv, lt, lb),),
+    )
+
+
+def test_submit_and_read(client, chain, signer_keys, relayer):
+    b = batch(client, chain, 7000, 8000, 500)
+    assert client.hash_batch(b) == b.digest(client.address)
+    result = client.submit(b, sign_batch(b, client.address, signer_keys[:1]), relayer.address)
+    assert result.gas_used > 0
+    p = client.parameters(ETH)
+    assert (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps) == (7000, 8000, 500)
+    assert client.nonce() == 1
+    assert client.guardrails(ETH) == Guardrails(*DEFAULT_GUARDRAILS)
+    assert client.signers() == [signer_keys[0].address] and client.threshold() == 1
+
+
+def test_revert_is_decoded_to_the_custom_error(client, chain, signer_keys, relayer):
+    b = batch(client, chain, 7000, 8000, 500)
+    client.submit(b, sign_batch(b, client.address, signer_keys[:1]), relayer.address)
+    bad = batch(client, chain, 5000, 8000, 500)  # 2000 bps tightening step > 1000
+    with pytest.raises(ContractRevert) as info:
+        client.submit(bad, sign_batch(bad, client.address, signer_keys[:1]), relayer.address)
+    err = info.value
+    assert err.name == "StepTooLarge"
+    assert err.args_by_name == {"market": ETH, "field": 0, "from": 7000, "to": 5000, "maxStep": 1000}
+    assert "StepTooLarge(" in str(err) and "maxStep=1000" in str(err)
+
+
+def test_checked_read_error_is_decoded(client):
+    with pytest.raises(ContractRevert) as info:
+        client.parameters_checked(ETH, 60)
+    assert info.value.name == "MarketNotSet"
+
+
+def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_keys, tmp_path):
+    cfg = tmp_path / "oracle.yaml"
+    cfg.write_text(
+        f"chain:\n  rpc_url: {chain.provider.uri}\n  sender: {{unlocked: '{governance.address}'}}\n"
+        f"registry:\n  governance: '{governance.address}'\n  guardian: '{guardian.address}'\n"
+        f"  signers: ['{signer_keys[0].address}']\n  threshold: 1\n  timelock_delay: 60\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )
+    deployed = json.loads(out.stdout)
+    client = RegistryClient(chain.provider.web3, deployed["registry"])
+    assert client.signers() == [signer_keys[0].address]
+    assert deployed["chain_id"] == chain.chain_id
+    out = subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "params", "ETH/USD",
+         "--address", deployed["registry"]],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+    )
+    shown = json.loads(out.stdout)
+    assert shown["market_id"] == "0x" + ETH.hex() and shown["parameters"]["ltv_bps"] == 0
+
+
+def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path):
+    from oracle.anvil import free_port
+
+    cfg = tmp_path / "oracle.yaml"
+    cfg.write_text(
+        f"chain:\n  rpc_url: http://127.0.0.1:{free_port()}\n  sender: {{unlocked: '{governance.address}'}}\n"
+        f"registry:\n  governance: '{governance.address}'\n  guardian: '{guardian.address}'\n"
+        f"  signers: ['{signer_keys[0].address}']\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert out.returncode == 1
+    assert "cannot reach the RPC node" in out.stderr and "chain.rpc_url" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,114 @@
+"""Config errors name the key; signing keys never leak into reprs or errors."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from oracle.config import parse_config
+from oracle.errors import ConfigError, SigningError
+from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
+
+ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+GOOD = {
+    "chain": {"rpc_url": "http://127.0.0.1:8545", "sender": {"unlocked": ADDR}},
+    "registry": {"governance": ADDR, "guardian": ADDR, "signers": [ADDR], "threshold": 1},
+}
+
+
+def with_change(path: str, value):
+    import copy
+
+    data = copy.deepcopy(GOOD)
+    *parents, leaf = path.split(".")
+    node = data
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    return data
+
+
+def test_good_config_parses():
+    cfg = parse_config(GOOD)
+    assert cfg.registry.timelock_delay == 86_400 and cfg.chain.sender.unlocked == ADDR
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "words"),
+    [
+        ("chain.rpc_url", "ftp://x", "chain.rpc_url", "http"),
+        ("registry.governance", "0x1234", "registry.governance", "not an Ethereum address"),
+        ("registry.threshold", 2, "registry", "exceeds"),
+        ("registry.threshold", 0, "registry.threshold", "greater than or equal"),
+        ("registry.signers", [ADDR, ADDR], "registry.signers", "distinct"),
+        ("registry.signers", [], "registry.signers", "at least 1"),
+        ("registry.timelok_delay", 5, "registry.timelok_delay", "unknown key"),
+        ("chain.sender", {}, "chain.sender", "exactly one"),
+    ],
+)
+def test_bad_config_names_the_key(path, value, key, words):
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_change(path, value))
+    assert info.value.key == key
+    assert words in str(info.value)
+
+
+def test_missing_section_and_non_mapping():
+    with pytest.raises(ConfigError, match="'registry'"):
+        parse_config({"chain": GOOD["chain"]})
+    with pytest.raises(ConfigError, match="mapping"):
+        parse_config(["not", "a", "mapping"])
+
+
+def test_signer_never_shows_its_key(monkeypatch):
+    acct = Account.create("test entropy")
+    key_hex = acct.key.hex()
+    monkeypatch.setenv("ORACLE_TEST_KEY", key_hex)
+    signer = Signer.from_env("ORACLE_TEST_KEY")
+    assert key_hex not in repr(signer) and acct.address in repr(signer)
+    monkeypatch.setenv("ORACLE_TEST_KEY", key_hex[:-2] + "zz")
+    with pytest.raises(SigningError) as info:
+        Signer.from_env("ORACLE_TEST_KEY")
+    assert key_hex[:-2] not in str(info.value) and info.value.__cause__ is None
+    with pytest.raises(SigningError, match="not set"):
+        Signer.from_env("ORACLE_UNSET_VARIABLE")
+
+
+def test_keystore_round_trip(tmp_path, monkeypatch):
+    import json
+
+    acct = Account.create("keystore entropy")
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(Account.encrypt(acct.key, "pw", iterations=2)))
+    monkeypatch.setenv("ORACLE_TEST_PW", "pw")
+    assert Signer.from_keystore(path, "ORACLE_TEST_PW").address == acct.address
+    monkeypatch.setenv("ORACLE_TEST_PW", "wrong")
+    with pytest.raises(SigningError, match="wrong password"):
+        Signer.from_keystore(path, "ORACLE_TEST_PW")
+
+
+def test_batch_validation_and_ordering():
+    a, b = b"\x02" * 32, b"\x01" * 32
+    batch = Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"),
+                  (MarketUpdate(a, 1, 2, 3), MarketUpdate(b, 1, 2, 3)))
+    assert [u.market for u in batch.updates] == [b, a]
+    with pytest.raises(SigningError, match="once"):
+        Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"), (MarketUpdate(a, 1, 2, 3),) * 2)
+    with pytest.raises(SigningError, match="uint16"):
+        MarketUpdate(a, 70_000, 2, 3)
+    with pytest.raises(SigningError, match="at least one"):
+        Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"), ())
+    with pytest.raises(SigningError):
+        model_version_bytes("x" * 33)
+
+
+def test_signatures_sorted_by_signer_and_no_duplicates():
+    keys = [Signer(Account.create(f"e{i}")) for i in range(3)]
+    batch = Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"), (MarketUpdate(b"\1" * 32, 1, 2, 3),))
+    sigs = sign_batch(batch, "0x" + "22" * 20, keys)
+    digest = batch.digest("0x" + "22" * 20)
+
+    recovered = [Account._recover_hash(digest, signature=s) for s in sigs]
+    assert recovered == sorted((k.address for k in keys), key=lambda a: int(a, 16))
+    with pytest.raises(SigningError, match="twice"):
+        sign_batch(batch, "0x" + "22" * 20, [keys[0], keys[0]])
