@@ -48,7 +48,9 @@ def test_account(index: int) -> LocalAccount:
 class AnvilNode:
     """Context manager around one Anvil process bound to 127.0.0.1."""
 
-    def __init__(self, *, block_time: float | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, *, block_time: float | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
@@ -90,6 +92,9 @@ class AnvilNode:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

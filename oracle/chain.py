@@ -234,7 +234,9 @@ class RegistryClient:
         fn = self.contract.functions.submitUpdates(batch.as_tuple(), signatures)
         return Transactor(self.w3, sender).send(fn, self.errors)
 
-    def propose(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
+    def propose(
+        self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str
+    ) -> TxResult:
         """Relays a signed governance-path batch (`proposeUpdates`)."""
         fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
         return Transactor(self.w3, sender).send(fn, self.errors)

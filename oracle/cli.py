@@ -22,7 +22,9 @@ DEFAULT_CONFIG = "oracle.yaml"
 def _connect(chain: ChainConfig) -> Web3:
     w3 = Web3(Web3.HTTPProvider(chain.rpc_url, request_kwargs={"timeout": chain.request_timeout}))
     if not w3.is_connected():
-        raise OracleError(f"cannot reach the RPC node at {chain.rpc_url} (config key chain.rpc_url)")
+        raise OracleError(
+            f"cannot reach the RPC node at {chain.rpc_url} (config key chain.rpc_url)"
+        )
     return w3
 
 
@@ -31,7 +33,9 @@ def _sender(chain: ChainConfig) -> LocalAccount | str:
         return chain.sender.unlocked
     assert chain.sender.key_env is not None
     if not os.environ.get(chain.sender.key_env):
-        raise ConfigError("chain.sender.key_env", f"environment variable {chain.sender.key_env} is not set")
+        raise ConfigError(
+            "chain.sender.key_env", f"environment variable {chain.sender.key_env} is not set"
+        )
     return Signer.from_env(chain.sender.key_env).account
 
 

@@ -40,7 +40,9 @@ class SenderConfig(_Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> SenderConfig:
         if (self.key_env is None) == (self.unlocked is None):
-            raise ValueError("set exactly one of key_env (environment variable with a key) or unlocked")
+            raise ValueError(
+                "set exactly one of key_env (environment variable with a key) or unlocked"
+            )
         return self
 
 

@@ -59,11 +59,18 @@ class MarketUpdate:
         for name in ("ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**16:
-                raise SigningError(f"{name} of market 0x{self.market.hex()} must fit uint16, got {value!r}")
+                raise SigningError(
+                    f"{name} of market 0x{self.market.hex()} must fit uint16, got {value!r}"
+                )
 
     def as_tuple(self) -> tuple[bytes, int, int, int]:
         """ABI tuple for the contract's `MarketUpdate` struct."""
-        return (self.market, self.ltv_bps, self.liquidation_threshold_bps, self.liquidation_bonus_bps)
+        return (
+            self.market,
+            self.ltv_bps,
+            self.liquidation_threshold_bps,
+            self.liquidation_bonus_bps,
+        )
 
 
 def model_version_bytes(version: str) -> bytes:
@@ -179,14 +186,18 @@ class Signer:
         try:
             return cls(Account.from_key(key.strip()))
         except Exception:
-            raise SigningError(f"environment variable {variable} does not hold a valid key") from None
+            raise SigningError(
+                f"environment variable {variable} does not hold a valid key"
+            ) from None
 
     @classmethod
     def from_keystore(cls, path: Path, password_variable: str) -> Signer:
         """Decrypts an Ethereum keystore (v3 JSON) with the password in `password_variable`."""
         password = os.environ.get(password_variable)
         if password is None:
-            raise SigningError(f"environment variable {password_variable} (keystore password) is not set")
+            raise SigningError(
+                f"environment variable {password_variable} (keystore password) is not set"
+            )
         try:
             encrypted = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
@@ -194,7 +205,9 @@ class Signer:
         try:
             key = Account.decrypt(encrypted, password)
         except Exception:
-            raise SigningError(f"cannot decrypt keystore {path}: wrong password or corrupt file") from None
+            raise SigningError(
+                f"cannot decrypt keystore {path}: wrong password or corrupt file"
+            ) from None
         return cls(Account.from_key(key))
 
     @property

@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from web3 import Web3  # noqa: E402
+from web3 import Web3
 
-from oracle import artifacts  # noqa: E402
-from oracle.anvil import AnvilNode, test_account  # noqa: E402
-from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor  # noqa: E402
-from oracle.markets import market_id  # noqa: E402
-from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch  # noqa: E402
+from oracle import artifacts
+from oracle.anvil import AnvilNode, test_account
+from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor
+from oracle.markets import market_id
+from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
 
 BATCHES = (1, 10, 50)
 SIGNERS = (1, 3)
@@ -54,7 +54,12 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
     gov = w3.eth.accounts[0]
     keys = [Signer(test_account(10 + i)) for i in range(m)]
     client, _ = RegistryClient.deploy(
-        w3, gov, governance=gov, guardian=gov, signers=[k.address for k in keys], threshold=m,
+        w3,
+        gov,
+        governance=gov,
+        guardian=gov,
+        signers=[k.address for k in keys],
+        threshold=m,
         timelock_delay=86_400,
     )
     bare = deploy(w3, "BareSignedBatch", keys[0].address)
@@ -101,7 +106,11 @@ def consumer_read(w3: Web3, client: RegistryClient, market: bytes) -> dict[str, 
         fn = reader.functions.read(client.address, market, 3600)
         Transactor(w3, gov).send(fn, ErrorDecoder(artifacts.load("ParameterReader")["abi"]))
         samples.append(reader.functions.lastGas().call())
-    return {"consumer_read": "getParametersChecked", "cold": True, "gas": int(statistics.median(samples))}
+    return {
+        "consumer_read": "getParametersChecked",
+        "cold": True,
+        "gas": int(statistics.median(samples)),
+    }
 
 
 def main() -> None:
@@ -112,7 +121,9 @@ def main() -> None:
             for n in BATCHES:
                 row = measure(w3, n, m)
                 last = row
-                print(json.dumps({k: v for k, v in row.items() if not k.startswith("_")}), flush=True)
+                print(
+                    json.dumps({k: v for k, v in row.items() if not k.startswith("_")}), flush=True
+                )
         assert last is not None
         print(json.dumps(consumer_read(w3, last["_client"], last["_market"])), flush=True)  # type: ignore[arg-type]
     print(json.dumps({"seconds": round(time.monotonic() - started, 1)}), file=sys.stderr)

@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eth_utils import keccak  # noqa: E402
-from web3 import Web3  # noqa: E402
+from eth_utils import keccak
+from web3 import Web3
 
-from oracle import artifacts  # noqa: E402
-from oracle.anvil import AnvilNode, test_account  # noqa: E402
-from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor  # noqa: E402
-from oracle.errors import ContractRevert  # noqa: E402
-from oracle.markets import market_id  # noqa: E402
-from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch  # noqa: E402
+from oracle import artifacts
+from oracle.anvil import AnvilNode, test_account
+from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor
+from oracle.errors import ContractRevert
+from oracle.markets import market_id
+from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "oracle" / "data" / "ETHUSDT_1h_2020-03-05_2020-03-20.csv"
@@ -41,8 +41,13 @@ E18 = 10**18
 def load_prices() -> list[tuple[int, float]]:
     with DATA.open() as f:
         rows = list(csv.DictReader(f))
-    return [(int(datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()), float(r["close"]))
-            for r in rows]
+    return [
+        (
+            int(datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp()),
+            float(r["close"]),
+        )
+        for r in rows
+    ]
 
 
 def interim_parameters(closes: list[float]) -> tuple[int, int, int]:
@@ -64,7 +69,9 @@ def step_towards(current: int, target: int, down: int, up: int) -> int:
 
 def main() -> None:
     prices = load_prices()
-    node = AnvilNode(extra_args=["--timestamp", str(prices[0][0] - 3600)])  # chain clock starts in 2020
+    node = AnvilNode(
+        extra_args=["--timestamp", str(prices[0][0] - 3600)]
+    )  # chain clock starts in 2020
     w3 = node.start()
     try:
         run(w3, prices)
@@ -76,28 +83,51 @@ def deploy(w3: Web3, sender: str, name: str, *args: object):
     art = artifacts.load(name)
     ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
     tx = Transactor(w3, sender).send(ctor, ErrorDecoder(art["abi"]))
-    return w3.eth.contract(address=w3.eth.get_transaction_receipt(tx.tx_hash)["contractAddress"], abi=art["abi"])
+    return w3.eth.contract(
+        address=w3.eth.get_transaction_receipt(tx.tx_hash)["contractAddress"], abi=art["abi"]
+    )
 
 
 def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
     gov, guardian, liquidator = w3.eth.accounts[0], w3.eth.accounts[1], w3.eth.accounts[9]
     borrowers = w3.eth.accounts[2:7]
     keeper = Signer(test_account(8))
-    registry, _ = RegistryClient.deploy(w3, gov, governance=gov, guardian=guardian, signers=[keeper.address],
-                                        threshold=1, timelock_delay=2 * 86_400)
+    registry, _ = RegistryClient.deploy(
+        w3,
+        gov,
+        governance=gov,
+        guardian=guardian,
+        signers=[keeper.address],
+        threshold=1,
+        timelock_delay=2 * 86_400,
+    )
     registry.set_guardrails(MARKET, GUARDRAILS, gov)
     weth = deploy(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
     usd = deploy(w3, gov, "MockERC20", "US Dollar", "USD", 6)
     feed = deploy(w3, gov, "MockV3Aggregator", 8, int(prices[0][1] * 1e8), "ETH / USD")
-    pool = deploy(w3, gov, "ExampleLendingPool", registry.address, MARKET, weth.address, usd.address,
-                  feed.address, 2 * 86_400, 2 * 3600, 6000, 1000)
+    pool = deploy(
+        w3,
+        gov,
+        "ExampleLendingPool",
+        registry.address,
+        MARKET,
+        weth.address,
+        usd.address,
+        feed.address,
+        2 * 86_400,
+        2 * 3600,
+        6000,
+        1000,
+    )
     send = lambda fn, who: Transactor(w3, who).send(fn, ErrorDecoder(pool.abi))  # noqa: E731
 
     history = [p for _, p in prices[:48]]
     state = {"params": interim_parameters(history), "nonce": 0}
     push(w3, registry, keeper, gov, state["params"], prices[0][0])
     state["nonce"] = 1
-    print(f"deployed registry {registry.address} and pool {pool.address}; replaying {len(prices) - 48} hours")
+    print(
+        f"deployed registry {registry.address} and pool {pool.address}; replaying {len(prices) - 48} hours"
+    )
 
     send(usd.functions.mint(gov, 10**9 * 10**6), gov)
     send(usd.functions.approve(pool.address, 2**256 - 1), gov)
@@ -121,8 +151,12 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
             target = interim_parameters(history[-72:])
             cur = registry.parameters(MARKET)
             g = GUARDRAILS
-            lt = step_towards(registry.contract.functions.marketState(MARKET).call()[1], target[1],
-                              g.max_tighten_step_bps, 0)
+            lt = step_towards(
+                registry.contract.functions.marketState(MARKET).call()[1],
+                target[1],
+                g.max_tighten_step_bps,
+                0,
+            )
             ltv = min(step_towards(cur.ltv_bps, target[0], g.max_tighten_step_bps, 0), lt - 1)
             new = (max(ltv, g.min_ltv_bps), max(lt, g.min_liquidation_threshold_bps), target[2])
             if new != state["params"]:
@@ -145,16 +179,29 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
                     pass
         if hour % 48 == 0:
             p = registry.parameters(MARKET)
-            print(f"  {iso(ts)}  ETH {price:8.2f}  LTV {p.ltv_bps:5d}  LT {p.liquidation_threshold_bps:5d}  "
-                  f"LB {p.liquidation_bonus_bps:4d}  pushes {pushes}  liquidations {len(liquidations)}")
+            print(
+                f"  {iso(ts)}  ETH {price:8.2f}  LTV {p.ltv_bps:5d}  LT {p.liquidation_threshold_bps:5d}  "
+                f"LB {p.liquidation_bonus_bps:4d}  pushes {pushes}  liquidations {len(liquidations)}"
+            )
     write_report(prices, path, liquidations, pushes, gas, registry)
 
 
-def push(w3: Web3, registry: RegistryClient, keeper: Signer, relayer: str, params: tuple[int, int, int],
-         ts: int):
-    batch = Batch(chain_id=w3.eth.chain_id, nonce=registry.nonce(), deadline=ts + 3600,
-                  inputs_hash=keccak(text=f"demo-snapshot-{ts}"), model_version=model_version_bytes("interim-0.1"),
-                  updates=(MarketUpdate(MARKET, *params),))
+def push(
+    w3: Web3,
+    registry: RegistryClient,
+    keeper: Signer,
+    relayer: str,
+    params: tuple[int, int, int],
+    ts: int,
+):
+    batch = Batch(
+        chain_id=w3.eth.chain_id,
+        nonce=registry.nonce(),
+        deadline=ts + 3600,
+        inputs_hash=keccak(text=f"demo-snapshot-{ts}"),
+        model_version=model_version_bytes("interim-0.1"),
+        updates=(MarketUpdate(MARKET, *params),),
+    )
     return registry.submit(batch, sign_batch(batch, registry.address, [keeper]), relayer)
 
 
@@ -165,17 +212,26 @@ def iso(ts: int) -> str:
 def write_report(prices, path, liquidations, pushes, gas, registry) -> None:
     low = min(prices, key=lambda p: p[1])
     lines = [
-        "# Demo report: ETH/USD on Black Thursday (Binance 1h, 2020-03-05 .. 2020-03-20)", "",
+        "# Demo report: ETH/USD on Black Thursday (Binance 1h, 2020-03-05 .. 2020-03-20)",
+        "",
         f"- ETH from {prices[0][1]:.2f} to a low of {low[1]:.2f} ({iso(low[0])} UTC), ends at {prices[-1][1]:.2f}",
         f"- signed pushes accepted on-chain: {pushes}; median gas per push: "
         f"{sorted(gas)[len(gas) // 2] if gas else 0}",
         f"- liquidations in the example pool: {len(liquidations)}",
-        f"- final on-chain parameters: {registry.parameters(MARKET)}", "",
-        "## Parameter path (values in force after each change)", "",
-        "| time (UTC) | LTV bps | LT bps | LB bps |", "|---|---|---|---|",
-        *[f"| {iso(ts)} | {a} | {b} | {c} |" for ts, a, b, c in path], "",
-        "## Liquidations", "", "| time (UTC) | borrower | repaid (USD) | ETH price |", "|---|---|---|---|",
-        *[f"| {iso(ts)} | {b} | {amt / 1e6:.2f} | {p:.2f} |" for ts, b, amt, p in liquidations], "",
+        f"- final on-chain parameters: {registry.parameters(MARKET)}",
+        "",
+        "## Parameter path (values in force after each change)",
+        "",
+        "| time (UTC) | LTV bps | LT bps | LB bps |",
+        "|---|---|---|---|",
+        *[f"| {iso(ts)} | {a} | {b} | {c} |" for ts, a, b, c in path],
+        "",
+        "## Liquidations",
+        "",
+        "| time (UTC) | borrower | repaid (USD) | ETH price |",
+        "|---|---|---|---|",
+        *[f"| {iso(ts)} | {b} | {amt / 1e6:.2f} | {p:.2f} |" for ts, b, amt, p in liquidations],
+        "",
         "Parameters come from the interim rule in `scripts/demo.py` (EWMA volatility); the risk engine replaces it.",
     ]
     REPORT.parent.mkdir(exist_ok=True)

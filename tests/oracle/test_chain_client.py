@@ -18,8 +18,13 @@ from tests.conftest import DEFAULT_GUARDRAILS, ETH, ROOT
 def client(chain, governance, guardian, signer_keys):
     w3 = chain.provider.web3
     c, tx = RegistryClient.deploy(
-        w3, governance.address, governance=governance.address, guardian=guardian.address,
-        signers=[signer_keys[0].address], threshold=1, timelock_delay=3600,
+        w3,
+        governance.address,
+        governance=governance.address,
+        guardian=guardian.address,
+        signers=[signer_keys[0].address],
+        threshold=1,
+        timelock_delay=3600,
     )
     assert tx.gas_used > 0
     c.set_guardrails(ETH, Guardrails(*DEFAULT_GUARDRAILS), governance.address)
@@ -28,8 +33,11 @@ def client(chain, governance, guardian, signer_keys):
 
 def batch(client, chain, ltv, lt, lb):
     return Batch(
-        chain_id=client.chain_id(), nonce=client.nonce(), deadline=chain.pending_timestamp + 600,
-        inputs_hash=b"\x01" * 32, model_version=model_version_bytes("t"),
+        chain_id=client.chain_id(),
+        nonce=client.nonce(),
+        deadline=chain.pending_timestamp + 600,
+        inputs_hash=b"\x01" * 32,
+        model_version=model_version_bytes("t"),
         updates=(MarketUpdate(ETH, ltv, lt, lb),),
     )
 
@@ -54,7 +62,13 @@ def test_revert_is_decoded_to_the_custom_error(client, chain, signer_keys, relay
         client.submit(bad, sign_batch(bad, client.address, signer_keys[:1]), relayer.address)
     err = info.value
     assert err.name == "StepTooLarge"
-    assert err.args_by_name == {"market": ETH, "field": 0, "from": 7000, "to": 5000, "maxStep": 1000}
+    assert err.args_by_name == {
+        "market": ETH,
+        "field": 0,
+        "from": 7000,
+        "to": 5000,
+        "maxStep": 1000,
+    }
     assert "StepTooLarge(" in str(err) and "maxStep=1000" in str(err)
 
 
@@ -73,16 +87,33 @@ def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_k
     )
     out = subprocess.run(
         [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
     )
     deployed = json.loads(out.stdout)
     client = RegistryClient(chain.provider.web3, deployed["registry"])
     assert client.signers() == [signer_keys[0].address]
     assert deployed["chain_id"] == chain.chain_id
     out = subprocess.run(
-        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "params", "ETH/USD",
-         "--address", deployed["registry"]],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        [
+            sys.executable,
+            "-m",
+            "oracle.cli",
+            "--config",
+            str(cfg),
+            "params",
+            "ETH/USD",
+            "--address",
+            deployed["registry"],
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
     )
     shown = json.loads(out.stdout)
     assert shown["market_id"] == "0x" + ETH.hex() and shown["parameters"]["ltv_bps"] == 0
@@ -99,7 +130,10 @@ def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path
     )
     out = subprocess.run(
         [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
     assert out.returncode == 1
     assert "cannot reach the RPC node" in out.stderr and "chain.rpc_url" in out.stderr

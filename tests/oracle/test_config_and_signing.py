@@ -89,8 +89,14 @@ def test_keystore_round_trip(tmp_path, monkeypatch):
 
 def test_batch_validation_and_ordering():
     a, b = b"\x02" * 32, b"\x01" * 32
-    batch = Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"),
-                  (MarketUpdate(a, 1, 2, 3), MarketUpdate(b, 1, 2, 3)))
+    batch = Batch(
+        1,
+        0,
+        10,
+        b"\0" * 32,
+        model_version_bytes("v"),
+        (MarketUpdate(a, 1, 2, 3), MarketUpdate(b, 1, 2, 3)),
+    )
     assert [u.market for u in batch.updates] == [b, a]
     with pytest.raises(SigningError, match="once"):
         Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"), (MarketUpdate(a, 1, 2, 3),) * 2)
@@ -104,7 +110,9 @@ def test_batch_validation_and_ordering():
 
 def test_signatures_sorted_by_signer_and_no_duplicates():
     keys = [Signer(Account.create(f"e{i}")) for i in range(3)]
-    batch = Batch(1, 0, 10, b"\0" * 32, model_version_bytes("v"), (MarketUpdate(b"\1" * 32, 1, 2, 3),))
+    batch = Batch(
+        1, 0, 10, b"\0" * 32, model_version_bytes("v"), (MarketUpdate(b"\1" * 32, 1, 2, 3),)
+    )
     sigs = sign_batch(batch, "0x" + "22" * 20, keys)
     digest = batch.digest("0x" + "22" * 20)
 
