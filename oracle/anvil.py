@@ -72,8 +72,9 @@ class AnvilNode:
             try:
                 if w3.is_connected():
                     return w3
-            except Exception:
-                pass
+            except Exception:  # not listening yet: poll again until the deadline
+                time.sleep(0.05)
+                continue
             time.sleep(0.05)
         self.stop()
         raise ChainError(f"anvil did not answer on {self.url} within {timeout}s")

@@ -148,8 +148,8 @@ class Transactor:
             fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
         except ContractLogicError as exc:
             return decoder.decode(_revert_data(exc), tx_hash)
-        except Web3Exception:
-            pass
+        except Web3Exception as exc:
+            return ContractRevert("UnknownRevert", {"replay_error": str(exc)}, tx_hash)
         return ContractRevert("UnknownRevert", {}, tx_hash)
 
 
