@@ -58,6 +58,7 @@ class TxResult:
     block_number: int
     gas_used: int
     logs: list[Any]
+    contract_address: str | None = None  # set when the transaction deployed a contract
 
 
 class ErrorDecoder:
@@ -90,6 +91,11 @@ def _abi_type(param: dict[str, Any]) -> str:
     return str(param["type"])
 
 
+def decoder_for(fn: Any) -> ErrorDecoder:
+    """The error decoder of the contract a web3 function or constructor belongs to."""
+    return ErrorDecoder(getattr(fn, "contract_abi", None) or fn.abi)
+
+
 def _revert_data(exc: ContractLogicError) -> str | None:
     data = exc.data
     if isinstance(data, dict):
@@ -108,12 +114,12 @@ class Transactor:
     def address(self) -> str:
         return self.sender if isinstance(self.sender, str) else str(self.sender.address)
 
-    def send(self, fn: Any, decoder: ErrorDecoder) -> TxResult:
-        """Estimates (surfacing reverts as decoded errors), sends, and waits for the receipt."""
+    def send(self, fn: Any) -> TxResult:
+        """Estimates (surfacing reverts as the contract's decoded errors), sends, waits for the receipt."""
         try:
             gas = int(fn.estimate_gas({"from": self.address}) * GAS_MARGIN)
         except ContractLogicError as exc:
-            raise decoder.decode(_revert_data(exc)) from None
+            raise decoder_for(fn).decode(_revert_data(exc)) from None
         except (Web3Exception, OSError) as exc:
             raise ChainError(f"cannot estimate gas: {exc}") from None
         try:
@@ -133,24 +139,37 @@ class Transactor:
         except (Web3Exception, OSError, TimeoutError) as exc:
             raise ChainError(f"transaction failed to send or confirm: {exc}") from None
         if receipt["status"] != 1:
-            raise self._replay_revert(fn, receipt, decoder)
+            raise self._replay_revert(fn, receipt)
         return TxResult(
             tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
             block_number=receipt["blockNumber"],
             gas_used=receipt["gasUsed"],
             logs=list(receipt["logs"]),
+            contract_address=receipt.get("contractAddress"),
         )
 
-    def _replay_revert(self, fn: Any, receipt: Any, decoder: ErrorDecoder) -> ContractRevert:
+    def _replay_revert(self, fn: Any, receipt: Any) -> ContractRevert:
         """A mined revert carries no reason: re-run the call on the parent block to recover it."""
         tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         try:
             fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
         except ContractLogicError as exc:
-            return decoder.decode(_revert_data(exc), tx_hash)
+            return decoder_for(fn).decode(_revert_data(exc), tx_hash)
         except Web3Exception as exc:
             return ContractRevert("UnknownRevert", {"replay_error": str(exc)}, tx_hash)
         return ContractRevert("UnknownRevert", {}, tx_hash)
+
+
+def deploy_contract(
+    w3: Web3, sender: LocalAccount | str, name: str, *args: Any
+) -> tuple[Contract, TxResult]:
+    """Deploys the compiled contract `name` and returns it bound to its new address."""
+    artifact = artifacts.load(name)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    result = Transactor(w3, sender).send(factory.constructor(*args))
+    if result.contract_address is None:
+        raise ChainError(f"deploying {name} mined without a contract address (tx {result.tx_hash})")
+    return w3.eth.contract(address=result.contract_address, abi=artifact["abi"]), result
 
 
 class RegistryClient:
@@ -177,18 +196,17 @@ class RegistryClient:
         threshold: int,
         timelock_delay: int,
     ) -> tuple[RegistryClient, TxResult]:
-        artifact = artifacts.load(cls.NAME)
-        factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-        ctor = factory.constructor(
+        contract, result = deploy_contract(
+            w3,
+            sender,
+            cls.NAME,
             to_checksum_address(governance),
             to_checksum_address(guardian),
             [to_checksum_address(s) for s in signers],
             threshold,
             timelock_delay,
         )
-        result = Transactor(w3, sender).send(ctor, ErrorDecoder(artifact["abi"]))
-        receipt = w3.eth.get_transaction_receipt(HexBytes(result.tx_hash))
-        return cls(w3, receipt["contractAddress"]), result
+        return cls(w3, contract.address), result
 
     # Reads -------------------------------------------------------------------------------------------------
 
@@ -232,17 +250,17 @@ class RegistryClient:
     def submit(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
         """Relays a signed fast-path batch (`submitUpdates`)."""
         fn = self.contract.functions.submitUpdates(batch.as_tuple(), signatures)
-        return Transactor(self.w3, sender).send(fn, self.errors)
+        return Transactor(self.w3, sender).send(fn)
 
     def propose(
         self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str
     ) -> TxResult:
         """Relays a signed governance-path batch (`proposeUpdates`)."""
         fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
-        return Transactor(self.w3, sender).send(fn, self.errors)
+        return Transactor(self.w3, sender).send(fn)
 
     def set_guardrails(
         self, market: bytes, guardrails: Guardrails, sender: LocalAccount | str
     ) -> TxResult:
         fn = self.contract.functions.setGuardrails(market, guardrails.as_tuple())
-        return Transactor(self.w3, sender).send(fn, self.errors)
+        return Transactor(self.w3, sender).send(fn)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +230,3 @@ def sign_batch(
     if len({s.address for s in ordered}) != len(ordered):
         raise SigningError("the same signer key is given twice")
     return [s.sign_digest(digest) for s in ordered]
-
-
-def signer_addresses(signers: Sequence[Signer]) -> list[str]:
-    return [s.address for s in signers]

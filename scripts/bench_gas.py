@@ -18,9 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
-from oracle import artifacts
 from oracle.anvil import AnvilNode, test_account
-from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor
+from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
 from oracle.markets import market_id
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
 
@@ -28,15 +27,6 @@ BATCHES = (1, 10, 50)
 SIGNERS = (1, 3)
 ROUNDS = 7
 GUARDRAILS = Guardrails(4000, 8500, 5000, 9000, 100, 1500, 1000, 200, 86_400, 21_600)
-
-
-def deploy(w3: Web3, name: str, *args: object) -> object:
-    art = artifacts.load(name)
-    ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
-    gov = w3.eth.accounts[0]
-    tx = Transactor(w3, gov).send(ctor, ErrorDecoder(art["abi"]))
-    address = w3.eth.get_transaction_receipt(tx.tx_hash)["contractAddress"]
-    return w3.eth.contract(address=address, abi=art["abi"])
 
 
 def batch_for(w3: Web3, nonce: int, markets: list[bytes], ltv: int) -> Batch:
@@ -62,8 +52,7 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
         threshold=m,
         timelock_delay=86_400,
     )
-    bare = deploy(w3, "BareSignedBatch", keys[0].address)
-    bare_errors = ErrorDecoder(artifacts.load("BareSignedBatch")["abi"])
+    bare, _ = deploy_contract(w3, gov, "BareSignedBatch", keys[0].address)
     markets = [market_id(f"BENCH{i}/USD") for i in range(n)]
     for mk in markets:
         client.set_guardrails(mk, GUARDRAILS, gov)
@@ -74,7 +63,7 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
         bare_batch = batch_for(w3, nonce, markets, ltv)
         [sig] = sign_batch(bare_batch, bare.address, keys[:1])
         fn = bare.functions.submitUpdates(bare_batch.as_tuple(), sig)
-        return used, Transactor(w3, gov).send(fn, bare_errors).gas_used
+        return used, Transactor(w3, gov).send(fn).gas_used
 
     fresh, fresh_bare = push(0, 7000)
     rewrites, bare_rewrites = [], []
@@ -99,12 +88,12 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
 
 
 def consumer_read(w3: Web3, client: RegistryClient, market: bytes) -> dict[str, object]:
-    reader = deploy(w3, "ParameterReader")
     gov = w3.eth.accounts[0]
+    reader, _ = deploy_contract(w3, gov, "ParameterReader")
     samples = []
     for _ in range(ROUNDS):
         fn = reader.functions.read(client.address, market, 3600)
-        Transactor(w3, gov).send(fn, ErrorDecoder(artifacts.load("ParameterReader")["abi"]))
+        Transactor(w3, gov).send(fn)
         samples.append(reader.functions.lastGas().call())
     return {
         "consumer_read": "getParametersChecked",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -22,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eth_utils import keccak
 from web3 import Web3
 
-from oracle import artifacts
 from oracle.anvil import AnvilNode, test_account
-from oracle.chain import ErrorDecoder, Guardrails, RegistryClient, Transactor
+from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
 from oracle.errors import ContractRevert
 from oracle.markets import market_id
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
@@ -53,7 +53,7 @@ def load_prices() -> list[tuple[int, float]]:
 def interim_parameters(closes: list[float]) -> tuple[int, int, int]:
     """Interim rule until the risk engine lands: EWMA (λ=0.94) hourly vol scaled to a 24 h liquidation horizon;
     LT = 1 − 3·σ₂₄ − slippage, LB = 5 %, LTV = LT − 8 %, rounded down to whole bps."""
-    returns = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False)]
+    returns = [math.log(b / a) for a, b in pairwise(closes)]
     var = returns[0] ** 2
     for r in returns[1:]:
         var = 0.94 * var + 0.06 * r * r
@@ -79,15 +79,6 @@ def main() -> None:
         node.stop()
 
 
-def deploy(w3: Web3, sender: str, name: str, *args: object):
-    art = artifacts.load(name)
-    ctor = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(*args)
-    tx = Transactor(w3, sender).send(ctor, ErrorDecoder(art["abi"]))
-    return w3.eth.contract(
-        address=w3.eth.get_transaction_receipt(tx.tx_hash)["contractAddress"], abi=art["abi"]
-    )
-
-
 def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
     gov, guardian, liquidator = w3.eth.accounts[0], w3.eth.accounts[1], w3.eth.accounts[9]
     borrowers = w3.eth.accounts[2:7]
@@ -102,10 +93,10 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
         timelock_delay=2 * 86_400,
     )
     registry.set_guardrails(MARKET, GUARDRAILS, gov)
-    weth = deploy(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
-    usd = deploy(w3, gov, "MockERC20", "US Dollar", "USD", 6)
-    feed = deploy(w3, gov, "MockV3Aggregator", 8, int(prices[0][1] * 1e8), "ETH / USD")
-    pool = deploy(
+    weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
+    usd, _ = deploy_contract(w3, gov, "MockERC20", "US Dollar", "USD", 6)
+    feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, int(prices[0][1] * 1e8), "ETH / USD")
+    pool, _ = deploy_contract(
         w3,
         gov,
         "ExampleLendingPool",
@@ -119,12 +110,13 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
         6000,
         1000,
     )
-    send = lambda fn, who: Transactor(w3, who).send(fn, ErrorDecoder(pool.abi))  # noqa: E731
+
+    def send(fn: object, who: str) -> None:
+        Transactor(w3, who).send(fn)
 
     history = [p for _, p in prices[:48]]
-    state = {"params": interim_parameters(history), "nonce": 0}
-    push(w3, registry, keeper, gov, state["params"], prices[0][0])
-    state["nonce"] = 1
+    params = interim_parameters(history)
+    push(w3, registry, keeper, gov, params, prices[0][0])
     print(
         f"deployed registry {registry.address} and pool {pool.address}; replaying {len(prices) - 48} hours"
     )
@@ -134,7 +126,7 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
     send(pool.functions.supply(10**9 * 10**6), gov)
     send(usd.functions.mint(liquidator, 10**9 * 10**6), gov)
     send(usd.functions.approve(pool.address, 2**256 - 1), liquidator)
-    ltv0 = state["params"][0]
+    ltv0 = params[0]
     for i, b in enumerate(borrowers):  # 10 ETH each, borrowing 60 %..100 % of the initial LTV
         send(weth.functions.mint(b, 10 * E18), gov)
         send(weth.functions.approve(pool.address, 2**256 - 1), b)
@@ -142,29 +134,24 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
         value = pool.functions.collateralValue(b).call()
         send(pool.functions.borrow(value * ltv0 * (60 + 10 * i) // 100 // 10_000), b)
 
-    path, liquidations, pushes, gas = [(prices[48][0], *state["params"])], [], 0, []
+    path, liquidations, pushes, gas = [(prices[48][0], *params)], [], 0, []
     for hour, (ts, price) in enumerate(prices[48:], start=48):
         w3.provider.make_request("evm_setNextBlockTimestamp", [ts])
         send(feed.functions.updateAnswer(int(price * 1e8)), gov)
         history.append(price)
         if hour % PUSH_EVERY_H == 0:
             target = interim_parameters(history[-72:])
-            cur = registry.parameters(MARKET)
+            # Steps start from the stored target values (what `params` holds), not the ramped reads.
             g = GUARDRAILS
-            lt = step_towards(
-                registry.contract.functions.marketState(MARKET).call()[1],
-                target[1],
-                g.max_tighten_step_bps,
-                0,
-            )
-            ltv = min(step_towards(cur.ltv_bps, target[0], g.max_tighten_step_bps, 0), lt - 1)
+            lt = step_towards(params[1], target[1], g.max_tighten_step_bps, 0)
+            ltv = min(step_towards(params[0], target[0], g.max_tighten_step_bps, 0), lt - 1)
             new = (max(ltv, g.min_ltv_bps), max(lt, g.min_liquidation_threshold_bps), target[2])
-            if new != state["params"]:
+            if new != params:
                 try:
                     result = push(w3, registry, keeper, gov, new, ts + 1)
                     pushes += 1
                     gas.append(result.gas_used)
-                    state["params"] = new
+                    params = new
                     path.append((ts, *new))
                 except ContractRevert as err:
                     print(f"  {iso(ts)} push refused on-chain: {err}")
@@ -172,11 +159,10 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
             debt = pool.functions.debtOf(b).call()
             if debt and pool.functions.healthFactorBps(b).call() < 10_000:
                 try:
-                    r = send(pool.functions.liquidate(b, debt // 2), liquidator)
+                    send(pool.functions.liquidate(b, debt // 2), liquidator)
                     liquidations.append((ts, b, debt // 2, price))
-                    del r
-                except ContractRevert:
-                    pass
+                except ContractRevert as err:
+                    print(f"  {iso(ts)} liquidation of {b} refused: {err}")
         if hour % 48 == 0:
             p = registry.parameters(MARKET)
             print(
@@ -206,7 +192,7 @@ def push(
 
 
 def iso(ts: int) -> str:
-    return datetime.utcfromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def write_report(prices, path, liquidations, pushes, gas, registry) -> None:

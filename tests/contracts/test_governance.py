@@ -107,10 +107,12 @@ def test_pause_and_unpause(registry, guardian, governance, push):
 def test_two_step_governance_transfer(registry, governance, attacker, accounts):
     new = accounts[9]
     registry.transferGovernance(new, sender=governance)
+    assert registry.pendingGovernance() == new.address
     with ape.reverts(registry.NotPendingGovernance, caller=attacker.address):
         registry.acceptGovernance(sender=attacker)
     registry.acceptGovernance(sender=new)
     assert registry.governance() == new.address
+    assert registry.pendingGovernance() == "0x" + "00" * 20
     with ape.reverts(registry.NotGovernance, caller=governance.address):
         registry.setTimelockDelay(0, sender=governance)
 

@@ -78,63 +78,49 @@ def test_checked_read_error_is_decoded(client):
     assert info.value.name == "MarketNotSet"
 
 
-def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_keys, tmp_path):
-    cfg = tmp_path / "oracle.yaml"
-    cfg.write_text(
-        f"chain:\n  rpc_url: {chain.provider.uri}\n  sender: {{unlocked: '{governance.address}'}}\n"
+def write_config(path, rpc_url, governance, guardian, signer, extra=""):
+    path.write_text(
+        f"chain:\n  rpc_url: {rpc_url}\n  sender: {{unlocked: '{governance.address}'}}\n"
         f"registry:\n  governance: '{governance.address}'\n  guardian: '{guardian.address}'\n"
-        f"  signers: ['{signer_keys[0].address}']\n  threshold: 1\n  timelock_delay: 60\n"
+        f"  signers: ['{signer.address}']\n{extra}"
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
+    return path
+
+
+def run_cli(config, *args, check=True):
+    return subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
-        check=True,
+        check=check,
     )
-    deployed = json.loads(out.stdout)
+
+
+def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_keys, tmp_path):
+    cfg = write_config(
+        tmp_path / "oracle.yaml",
+        chain.provider.uri,
+        governance,
+        guardian,
+        signer_keys[0],
+        "  threshold: 1\n  timelock_delay: 60\n",
+    )
+    deployed = json.loads(run_cli(cfg, "deploy").stdout)
     client = RegistryClient(chain.provider.web3, deployed["registry"])
     assert client.signers() == [signer_keys[0].address]
     assert deployed["chain_id"] == chain.chain_id
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "oracle.cli",
-            "--config",
-            str(cfg),
-            "params",
-            "ETH/USD",
-            "--address",
-            deployed["registry"],
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=True,
-    )
-    shown = json.loads(out.stdout)
+    shown = json.loads(run_cli(cfg, "params", "ETH/USD", "--address", deployed["registry"]).stdout)
     assert shown["market_id"] == "0x" + ETH.hex() and shown["parameters"]["ltv_bps"] == 0
 
 
 def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path):
     from oracle.anvil import free_port
 
-    cfg = tmp_path / "oracle.yaml"
-    cfg.write_text(
-        f"chain:\n  rpc_url: http://127.0.0.1:{free_port()}\n  sender: {{unlocked: '{governance.address}'}}\n"
-        f"registry:\n  governance: '{governance.address}'\n  guardian: '{guardian.address}'\n"
-        f"  signers: ['{signer_keys[0].address}']\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "deploy"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    url = f"http://127.0.0.1:{free_port()}"
+    cfg = write_config(tmp_path / "oracle.yaml", url, governance, guardian, signer_keys[0])
+    out = run_cli(cfg, "deploy", check=False)
     assert out.returncode == 1
     assert "cannot reach the RPC node" in out.stderr and "chain.rpc_url" in out.stderr
     assert "Traceback" not in out.stderr
