@@ -140,7 +140,14 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         if (s.updatedAt != 0 && _loosens(s, p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps)) {
             s.lastLoosenAt = uint40(block.timestamp);
         }
-        _write(market, s, p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps);
+        _write(
+            market,
+            s,
+            p.ltvBps,
+            p.liquidationThresholdBps,
+            p.liquidationBonusBps,
+            _guardrails[market].thresholdRampDuration
+        );
         emit ProposalExecuted(id, market);
     }
 
@@ -226,7 +233,14 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             );
         }
         _checkInvariants(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
-        _write(u.market, s, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
+        _write(
+            u.market,
+            s,
+            u.ltvBps,
+            u.liquidationThresholdBps,
+            u.liquidationBonusBps,
+            _guardrails[u.market].thresholdRampDuration
+        );
     }
 
     /* VIEWS */
@@ -400,7 +414,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         MarketState memory s = MarketStateLib.unpack(_packedState[market]);
         if (s.updatedAt == 0) {
             s.lastLoosenAt = uint40(block.timestamp);
-            _write(market, s, ltv, lt, lb);
+            _write(market, s, ltv, lt, lb, g.thresholdRampDuration);
             return;
         }
         if (ltv == s.ltvBps && lt == s.liquidationThresholdBps && lb == s.liquidationBonusBps) {
@@ -418,15 +432,23 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             if (block.timestamp < nextAllowed) revert LoosenTooSoon(market, s.lastLoosenAt, nextAllowed);
             s.lastLoosenAt = uint40(block.timestamp);
         }
-        _write(market, s, ltv, lt, lb);
+        _write(market, s, ltv, lt, lb, g.thresholdRampDuration);
     }
 
     /// @dev Stores new values. A threshold below the one in force ramps down from it over the market's ramp
-    /// duration; any other change applies at once and ends a ramp in progress.
-    function _write(bytes32 market, MarketState memory s, uint16 ltv, uint16 lt, uint16 lb) internal {
+    /// duration; any other change applies at once and ends a ramp in progress. Callers pass the ramp duration
+    /// because they hold the market's guardrails already (the signed path reads them once per market).
+    function _write(
+        bytes32 market,
+        MarketState memory s,
+        uint16 ltv,
+        uint16 lt,
+        uint16 lb,
+        uint32 rampDuration
+    ) internal {
         uint256 previous = uint256(s.ltvBps) | (uint256(s.liquidationThresholdBps) << 16)
             | (uint256(s.liquidationBonusBps) << 32);
-        _setRamp(market, s, lt);
+        _setRamp(s, lt, rampDuration);
         s.ltvBps = ltv;
         s.liquidationThresholdBps = lt;
         s.liquidationBonusBps = lb;
@@ -435,9 +457,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         _emitUpdated(market, previous, s);
     }
 
-    function _setRamp(bytes32 market, MarketState memory s, uint16 lt) internal view {
+    function _setRamp(MarketState memory s, uint16 lt, uint32 duration) internal view {
         uint16 inForce = s.rampEnd == 0 ? s.liquidationThresholdBps : s.effectiveThresholdDown(block.timestamp);
-        uint32 duration = _guardrails[market].thresholdRampDuration;
         if (s.updatedAt != 0 && lt < inForce && duration != 0) {
             s.rampStartThresholdBps = inForce;
             s.rampStart = uint40(block.timestamp);
