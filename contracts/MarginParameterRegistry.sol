@@ -14,14 +14,13 @@ import {
     Proposal,
     ProposalStatus
 } from "./interfaces/IMarginParameterRegistry.sol";
-import {MarketState, MarketStateLib} from "./libraries/MarketStateLib.sol";
+import {MarketSlot, MarketWord, packMarket, cappedBonusDown} from "./libraries/MarketWord.sol";
+import {GuardrailWord, packGuardrails} from "./libraries/GuardrailWord.sol";
 
 /// @title MarginParameterRegistry
 /// @notice Per-market LTV, liquidation threshold and liquidation bonus, pushed by a keeper's signer set within
 /// on-chain guardrails, with a timelocked governance path and an emergency guardian.
 contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
-    using MarketStateLib for MarketState;
-
     /* CONSTANTS */
 
     uint256 internal constant BPS = 10_000;
@@ -58,8 +57,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     address[] internal _signers;
     mapping(address => bool) public isSigner;
-    mapping(bytes32 => uint256) internal _packedState;
-    mapping(bytes32 => Guardrails) internal _guardrails;
+    mapping(bytes32 => MarketSlot) internal _markets;
+    mapping(uint256 => GuardrailWord) internal _profiles;
     mapping(uint256 => Proposal) internal _proposals;
 
     /* CONSTRUCTOR */
@@ -102,9 +101,13 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /// @inheritdoc IMarginParameterRegistry
     function submitUpdates(Batch calldata batch, bytes[] calldata signatures) external whenNotPaused {
         _consumeSignedBatch(batch, signatures, BATCH_TYPEHASH);
-        uint256 n = batch.updates.length;
+        MarketUpdate[] calldata updates = batch.updates; // decoded once, not once per entry
+        uint256 n = updates.length;
+        // Markets of a batch mostly share a profile: keep the last one read instead of reading it again.
+        uint256 profileId;
+        GuardrailWord g;
         for (uint256 i; i < n; ++i) {
-            _applySigned(batch.updates[i]);
+            (profileId, g) = _applySigned(updates[i], profileId, g);
         }
         emit BatchSubmitted(batch.nonce, batch.inputsHash, batch.modelVersion, n);
     }
@@ -135,19 +138,17 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         if (block.timestamp < p.eta) revert TimelockNotExpired(id, p.eta, block.timestamp);
         p.status = ProposalStatus.Executed;
         bytes32 market = p.market;
-        _checkInvariants(market, p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps);
-        MarketState memory s = MarketStateLib.unpack(_packedState[market]);
-        if (s.updatedAt != 0 && _loosens(s, p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps)) {
-            s.lastLoosenAt = uint40(block.timestamp);
+        (uint256 ltv, uint256 lt, uint256 lb) = (p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps);
+        _checkRange(market, lt, lb);
+        _checkInvariants(market, ltv, lt, lb);
+        MarketSlot storage slot = _markets[market];
+        MarketWord s = slot.word;
+        uint256 lastLoosen = s.lastLoosenAt();
+        if (s.updatedAt() != 0) {
+            (bool a, bool b, bool c) = _loosening(s, ltv, lt, lb);
+            if (a || b || c) lastLoosen = block.timestamp;
         }
-        _write(
-            market,
-            s,
-            p.ltvBps,
-            p.liquidationThresholdBps,
-            p.liquidationBonusBps,
-            _guardrails[market].thresholdRampDuration
-        );
+        _write(slot, market, s, ltv, lt, lb, _profiles[s.profile()].thresholdRampDuration(), lastLoosen);
         emit ProposalExecuted(id, market);
     }
 
@@ -160,16 +161,30 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     }
 
     /// @inheritdoc IMarginParameterRegistry
-    function setGuardrails(bytes32 market, Guardrails calldata g) external onlyGovernance {
+    function setGuardrailProfile(uint16 profileId, Guardrails calldata g) external onlyGovernance {
         if (
-            g.minLtvBps > g.maxLtvBps || g.minLiquidationThresholdBps > g.maxLiquidationThresholdBps
+            profileId == 0 || g.minLtvBps > g.maxLtvBps || g.minLiquidationThresholdBps > g.maxLiquidationThresholdBps
                 || g.minLiquidationBonusBps > g.maxLiquidationBonusBps || g.maxLiquidationThresholdBps == 0
                 || g.maxLiquidationThresholdBps > BPS || g.maxLtvBps >= g.maxLiquidationThresholdBps
                 || g.maxLiquidationBonusBps > BPS
-        ) revert InvalidGuardrails(market);
-        Guardrails memory previous = _guardrails[market];
-        _guardrails[market] = g;
-        emit GuardrailsSet(market, previous, g);
+        ) revert InvalidGuardrails(profileId);
+        Guardrails memory previous = _profiles[profileId].unpackGuardrails();
+        _profiles[profileId] = packGuardrails(g);
+        emit GuardrailProfileSet(profileId, previous, g);
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function assignProfile(bytes32[] calldata markets, uint16 profileId) external onlyGovernance {
+        if (profileId != 0 && _profiles[profileId].maxLiquidationThresholdBps() == 0) {
+            revert ProfileNotConfigured(profileId);
+        }
+        for (uint256 i; i < markets.length; ++i) {
+            bytes32 market = markets[i];
+            MarketSlot storage slot = _markets[market];
+            MarketWord s = slot.word;
+            slot.word = s.withProfile(profileId);
+            emit MarketProfileAssigned(market, uint16(s.profile()), profileId);
+        }
     }
 
     /// @inheritdoc IMarginParameterRegistry
@@ -219,28 +234,20 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @inheritdoc IMarginParameterRegistry
     function tighten(MarketUpdate calldata u) external onlyGuardian {
-        MarketState memory s = MarketStateLib.unpack(_packedState[u.market]);
-        if (s.updatedAt == 0) revert MarketNotSet(u.market);
-        if (u.ltvBps > s.ltvBps) revert GuardianCanOnlyTighten(u.market, Field.Ltv, s.ltvBps, u.ltvBps);
-        if (u.liquidationThresholdBps > s.liquidationThresholdBps) {
-            revert GuardianCanOnlyTighten(
-                u.market, Field.LiquidationThreshold, s.liquidationThresholdBps, u.liquidationThresholdBps
-            );
+        bytes32 market = u.market;
+        MarketSlot storage slot = _markets[market];
+        MarketWord s = slot.word;
+        if (s.updatedAt() == 0) revert MarketNotSet(market);
+        (uint256 ltv, uint256 lt, uint256 lb) = (u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
+        (bool ltvLoosens, bool ltLoosens, bool lbLoosens) = _loosening(s, ltv, lt, lb);
+        if (ltvLoosens) revert GuardianCanOnlyTighten(market, Field.Ltv, s.ltvBps(), ltv);
+        if (ltLoosens) {
+            revert GuardianCanOnlyTighten(market, Field.LiquidationThreshold, s.liquidationThresholdBps(), lt);
         }
-        if (u.liquidationBonusBps < s.liquidationBonusBps) {
-            revert GuardianCanOnlyTighten(
-                u.market, Field.LiquidationBonus, s.liquidationBonusBps, u.liquidationBonusBps
-            );
-        }
-        _checkInvariants(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
-        _write(
-            u.market,
-            s,
-            u.ltvBps,
-            u.liquidationThresholdBps,
-            u.liquidationBonusBps,
-            _guardrails[u.market].thresholdRampDuration
-        );
+        if (lbLoosens) revert GuardianCanOnlyTighten(market, Field.LiquidationBonus, s.liquidationBonusBps(), lb);
+        _checkRange(market, lt, lb);
+        _checkInvariants(market, ltv, lt, lb);
+        _write(slot, market, s, ltv, lt, lb, _profiles[s.profile()].thresholdRampDuration(), s.lastLoosenAt());
     }
 
     /* VIEWS */
@@ -267,7 +274,17 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @inheritdoc IMarginParameterRegistry
     function guardrails(bytes32 market) external view returns (Guardrails memory) {
-        return _guardrails[market];
+        return _profiles[_markets[market].word.profile()].unpackGuardrails();
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function guardrailProfile(uint16 profileId) external view returns (Guardrails memory) {
+        return _profiles[profileId].unpackGuardrails();
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function marketProfile(bytes32 market) external view returns (uint16) {
+        return uint16(_markets[market].word.profile());
     }
 
     /// @inheritdoc IMarginParameterRegistry
@@ -279,18 +296,19 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     function marketState(bytes32 market)
         external
         view
-        returns (uint16, uint16, uint16, uint40, uint16, uint40, uint40, uint40)
+        returns (uint16, uint16, uint16, uint40, uint16, uint40, uint40, uint40, uint16)
     {
-        MarketState memory s = MarketStateLib.unpack(_packedState[market]);
+        MarketWord s = _markets[market].word;
         return (
-            s.ltvBps,
-            s.liquidationThresholdBps,
-            s.liquidationBonusBps,
-            s.updatedAt,
-            s.rampStartThresholdBps,
-            s.rampStart,
-            s.rampEnd,
-            s.lastLoosenAt
+            uint16(s.ltvBps()),
+            uint16(s.liquidationThresholdBps()),
+            uint16(s.liquidationBonusBps()),
+            uint40(s.updatedAt()),
+            uint16(s.rampStartThresholdBps()),
+            uint40(s.rampStart()),
+            uint40(s.rampEnd()),
+            uint40(s.lastLoosenAt()),
+            uint16(s.profile())
         );
     }
 
@@ -306,12 +324,12 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @inheritdoc IMarginParameters
     function getParameters(bytes32 market) public view returns (Parameters memory p) {
-        MarketState memory s = MarketStateLib.unpack(_packedState[market]);
-        uint16 lt = s.rampEnd == 0 ? s.liquidationThresholdBps : s.effectiveThresholdDown(block.timestamp);
-        p.ltvBps = s.ltvBps;
-        p.liquidationThresholdBps = lt;
-        p.liquidationBonusBps = MarketStateLib.cappedBonusDown(s.liquidationBonusBps, lt);
-        p.updatedAt = s.updatedAt;
+        MarketWord s = _markets[market].word;
+        uint256 lt = s.thresholdAt(block.timestamp);
+        p.ltvBps = uint16(s.ltvBps());
+        p.liquidationThresholdBps = uint16(lt);
+        p.liquidationBonusBps = uint16(cappedBonusDown(s.liquidationBonusBps(), lt));
+        p.updatedAt = uint40(s.updatedAt());
     }
 
     /// @inheritdoc IMarginParameters
@@ -337,11 +355,12 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @dev EIP-712 `hashStruct` of the batch; also enforces strictly increasing market ids.
     function _hashBatch(Batch calldata batch, bytes32 typehash) internal view returns (bytes32) {
-        uint256 n = batch.updates.length;
+        MarketUpdate[] calldata updates = batch.updates;
+        uint256 n = updates.length;
         bytes32[] memory hashes = new bytes32[](n);
         bytes32 previous;
         for (uint256 i; i < n; ++i) {
-            MarketUpdate calldata u = batch.updates[i];
+            MarketUpdate calldata u = updates[i];
             if (i != 0 && u.market <= previous) revert MarketsNotSorted(i, u.market);
             previous = u.market;
             hashes[i] = keccak256(
@@ -398,89 +417,88 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /* INTERNAL: UPDATES */
 
-    /// @dev One signed entry: guardrails, then heartbeat or write. The first value of a market checks bounds only.
-    function _applySigned(MarketUpdate calldata u) internal {
+    /// @dev One signed entry: invariants and bounds, then heartbeat or steps, interval and write. The first value
+    /// of a market checks bounds only. Works on packed words throughout (see MarketWord for why).
+    /// The caller passes the last profile read (`cachedId`, `cached`) and gets this market's back.
+    function _applySigned(MarketUpdate calldata u, uint256 cachedId, GuardrailWord cached)
+        internal
+        returns (uint256 profileId, GuardrailWord g)
+    {
         bytes32 market = u.market;
-        Guardrails memory g = _guardrails[market];
-        if (g.maxLiquidationThresholdBps == 0) revert MarketNotConfigured(market);
-        uint16 ltv = u.ltvBps;
-        uint16 lt = u.liquidationThresholdBps;
-        uint16 lb = u.liquidationBonusBps;
+        MarketSlot storage slot = _markets[market];
+        MarketWord s = slot.word;
+        profileId = s.profile();
+        if (profileId == 0) revert MarketNotConfigured(market);
+        g = profileId == cachedId ? cached : _profiles[profileId];
+        (uint256 ltv, uint256 lt, uint256 lb) = (u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
+        // Each rule group is one short-circuit test on the happy path; only a failing update pays for the calls
+        // that name the field. Bounds come first: they also keep every value at or below 100 %.
+        if (
+            ltv < g.minLtvBps() || ltv > g.maxLtvBps() || lt < g.minLiquidationThresholdBps()
+                || lt > g.maxLiquidationThresholdBps() || lb < g.minLiquidationBonusBps()
+                || lb > g.maxLiquidationBonusBps()
+        ) _revertOutOfBounds(market, ltv, lt, lb, g);
         _checkInvariants(market, ltv, lt, lb);
-        _checkBounds(market, Field.Ltv, ltv, g.minLtvBps, g.maxLtvBps);
-        _checkBounds(market, Field.LiquidationThreshold, lt, g.minLiquidationThresholdBps, g.maxLiquidationThresholdBps);
-        _checkBounds(market, Field.LiquidationBonus, lb, g.minLiquidationBonusBps, g.maxLiquidationBonusBps);
 
-        MarketState memory s = MarketStateLib.unpack(_packedState[market]);
-        if (s.updatedAt == 0) {
-            s.lastLoosenAt = uint40(block.timestamp);
-            _write(market, s, ltv, lt, lb, g.thresholdRampDuration);
-            return;
+        uint256 lastLoosen = block.timestamp;
+        if (s.updatedAt() != 0) {
+            if (ltv | (lt << 16) | (lb << 32) == s.values()) {
+                slot.word = MarketWord.wrap(
+                    (MarketWord.unwrap(s) & ~(uint256(type(uint40).max) << 48)) | (block.timestamp << 48)
+                );
+                emit Heartbeat(market);
+                return (profileId, g);
+            }
+            (uint256 oldLtv, uint256 oldLt, uint256 oldLb) =
+                (s.ltvBps(), s.liquidationThresholdBps(), s.liquidationBonusBps());
+            (uint256 tightenStep, uint256 loosenStep) = (g.maxTightenStepBps(), g.maxLoosenStepBps());
+            // Loosening is a higher LTV or threshold or a lower bonus (see `_loosening`).
+            unchecked {
+                if (
+                    (ltv > oldLtv ? ltv - oldLtv > loosenStep : oldLtv - ltv > tightenStep)
+                        || (lt > oldLt ? lt - oldLt > loosenStep : oldLt - lt > tightenStep)
+                        || (lb < oldLb ? oldLb - lb > loosenStep : lb - oldLb > tightenStep)
+                ) _revertStepTooLarge(market, s, ltv, lt, lb, g);
+            }
+            lastLoosen = s.lastLoosenAt();
+            if (ltv > oldLtv || lt > oldLt || lb < oldLb) {
+                uint256 nextAllowed;
+                unchecked {
+                    nextAllowed = lastLoosen + g.minLoosenInterval(); // 40-bit + 32-bit values
+                }
+                if (block.timestamp < nextAllowed) revert LoosenTooSoon(market, lastLoosen, nextAllowed);
+                lastLoosen = block.timestamp;
+            }
         }
-        if (ltv == s.ltvBps && lt == s.liquidationThresholdBps && lb == s.liquidationBonusBps) {
-            s.updatedAt = uint40(block.timestamp);
-            _packedState[market] = s.pack();
-            emit Heartbeat(market);
-            return;
-        }
-        // Higher LTV or threshold loosens; a higher bonus tightens.
-        bool loosens = _checkStep(market, Field.Ltv, s.ltvBps, ltv, true, g);
-        loosens = _checkStep(market, Field.LiquidationThreshold, s.liquidationThresholdBps, lt, true, g) || loosens;
-        loosens = _checkStep(market, Field.LiquidationBonus, s.liquidationBonusBps, lb, false, g) || loosens;
-        if (loosens) {
-            uint256 nextAllowed = uint256(s.lastLoosenAt) + g.minLoosenInterval;
-            if (block.timestamp < nextAllowed) revert LoosenTooSoon(market, s.lastLoosenAt, nextAllowed);
-            s.lastLoosenAt = uint40(block.timestamp);
-        }
-        _write(market, s, ltv, lt, lb, g.thresholdRampDuration);
+        _write(slot, market, s, ltv, lt, lb, g.thresholdRampDuration(), lastLoosen);
     }
 
-    /// @dev Stores new values. A threshold below the one in force ramps down from it over the market's ramp
-    /// duration; any other change applies at once and ends a ramp in progress. Callers pass the ramp duration
-    /// because they hold the market's guardrails already (the signed path reads them once per market).
+    /// @dev Stores new values. A threshold below the one in force ramps down from it over `rampDuration`; an
+    /// unchanged target keeps a ramp in progress; any other change applies at once and ends the ramp.
     function _write(
+        MarketSlot storage slot,
         bytes32 market,
-        MarketState memory s,
-        uint16 ltv,
-        uint16 lt,
-        uint16 lb,
-        uint32 rampDuration
+        MarketWord s,
+        uint256 ltv,
+        uint256 lt,
+        uint256 lb,
+        uint256 rampDuration,
+        uint256 lastLoosen
     ) internal {
-        uint256 previous = uint256(s.ltvBps) | (uint256(s.liquidationThresholdBps) << 16)
-            | (uint256(s.liquidationBonusBps) << 32);
-        _setRamp(s, lt, rampDuration);
-        s.ltvBps = ltv;
-        s.liquidationThresholdBps = lt;
-        s.liquidationBonusBps = lb;
-        s.updatedAt = uint40(block.timestamp);
-        _packedState[market] = s.pack();
-        _emitUpdated(market, previous, s);
-    }
-
-    function _setRamp(MarketState memory s, uint16 lt, uint32 duration) internal view {
-        uint16 inForce = s.rampEnd == 0 ? s.liquidationThresholdBps : s.effectiveThresholdDown(block.timestamp);
-        if (s.updatedAt != 0 && lt < inForce && duration != 0) {
-            s.rampStartThresholdBps = inForce;
-            s.rampStart = uint40(block.timestamp);
-            s.rampEnd = uint40(block.timestamp + duration);
-        } else if (lt != s.liquidationThresholdBps || s.rampEnd <= block.timestamp) {
-            s.rampStartThresholdBps = 0;
-            s.rampStart = 0;
-            s.rampEnd = 0;
+        uint256 rampFrom;
+        uint256 rampStart;
+        uint256 rampEnd;
+        uint256 inForce = s.thresholdAt(block.timestamp);
+        if (s.updatedAt() != 0 && lt < inForce && rampDuration != 0) {
+            unchecked {
+                (rampFrom, rampStart, rampEnd) = (inForce, block.timestamp, block.timestamp + rampDuration);
+            }
+        } else if (lt == s.liquidationThresholdBps() && s.rampEnd() > block.timestamp) {
+            (rampFrom, rampStart, rampEnd) = (s.rampStartThresholdBps(), s.rampStart(), s.rampEnd());
         }
-    }
-
-    function _emitUpdated(bytes32 market, uint256 previous, MarketState memory s) internal {
-        emit ParametersUpdated(
-            market,
-            uint16(previous),
-            uint16(previous >> 16),
-            uint16(previous >> 32),
-            s.ltvBps,
-            s.liquidationThresholdBps,
-            s.liquidationBonusBps,
-            s.rampEnd
-        );
+        slot.word =
+            packMarket(ltv, lt, lb, block.timestamp, rampFrom, rampStart, rampEnd, lastLoosen, s.profile());
+        emit ParametersUpdated(market, ltv | (lt << 16) | (lb << 32) | (s.values() << 48) | (rampEnd << 96));
     }
 
     function _queue(MarketUpdate[] calldata updates, bytes32 inputsHash, bytes32 modelVersion)
@@ -491,6 +509,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         uint40 eta = uint40(block.timestamp + timelockDelay);
         for (uint256 i; i < updates.length; ++i) {
             MarketUpdate calldata u = updates[i];
+            _checkRange(u.market, u.liquidationThresholdBps, u.liquidationBonusBps);
             _checkInvariants(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
             uint256 id = firstId + i;
             _proposals[id] = Proposal({
@@ -517,34 +536,66 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /* INTERNAL: CHECKS */
 
-    function _checkInvariants(bytes32 market, uint256 ltv, uint256 lt, uint256 lb) internal pure {
+    /// @dev For the paths without guardrail bounds (governance, guardian); signed values pass the bounds first.
+    function _checkRange(bytes32 market, uint256 lt, uint256 lb) internal pure {
         if (lt > BPS) revert AboveOneHundredPercent(market, Field.LiquidationThreshold, lt);
         if (lb > BPS) revert AboveOneHundredPercent(market, Field.LiquidationBonus, lb);
+    }
+
+    function _checkInvariants(bytes32 market, uint256 ltv, uint256 lt, uint256 lb) internal pure {
         if (ltv >= lt) revert LtvNotBelowThreshold(market, ltv, lt);
-        if (lt * (BPS + lb) > BPS * BPS) revert BonusExceedsCollateral(market, lt, lb);
+        // Cannot overflow: lt and lb are 16-bit values.
+        unchecked {
+            if (lt * (BPS + lb) > BPS * BPS) revert BonusExceedsCollateral(market, lt, lb);
+        }
+    }
+
+    /// @dev Slow path of the bounds test in `_applySigned`: reverts naming the first field out of bounds.
+    function _revertOutOfBounds(bytes32 market, uint256 ltv, uint256 lt, uint256 lb, GuardrailWord g)
+        internal
+        pure
+    {
+        _checkBounds(market, Field.Ltv, ltv, g.minLtvBps(), g.maxLtvBps());
+        _checkBounds(
+            market, Field.LiquidationThreshold, lt, g.minLiquidationThresholdBps(), g.maxLiquidationThresholdBps()
+        );
+        _checkBounds(market, Field.LiquidationBonus, lb, g.minLiquidationBonusBps(), g.maxLiquidationBonusBps());
     }
 
     function _checkBounds(bytes32 market, Field field, uint256 value, uint256 min, uint256 max) internal pure {
         if (value < min || value > max) revert OutOfBounds(market, field, value, min, max);
     }
 
-    /// @return loosening Whether the change loosens this field.
-    function _checkStep(
-        bytes32 market,
-        Field field,
-        uint256 from,
-        uint256 to,
-        bool higherIsLooser,
-        Guardrails memory g
-    ) internal pure returns (bool loosening) {
-        if (to == from) return false;
-        loosening = (to > from) == higherIsLooser;
-        uint256 step = to > from ? to - from : from - to;
-        uint256 maxStep = loosening ? g.maxLoosenStepBps : g.maxTightenStepBps;
+    /// @dev Slow path of the step test in `_applySigned`: reverts naming the first field that moves too far.
+    function _revertStepTooLarge(bytes32 market, MarketWord s, uint256 ltv, uint256 lt, uint256 lb, GuardrailWord g)
+        internal
+        pure
+    {
+        (bool ltvLoosens, bool ltLoosens, bool lbLoosens) = _loosening(s, ltv, lt, lb);
+        _checkStep(market, Field.Ltv, s.ltvBps(), ltv, ltvLoosens, g);
+        _checkStep(market, Field.LiquidationThreshold, s.liquidationThresholdBps(), lt, ltLoosens, g);
+        _checkStep(market, Field.LiquidationBonus, s.liquidationBonusBps(), lb, lbLoosens, g);
+    }
+
+    /// @dev Reverts when a field moves by more than the guardrail step for its direction.
+    function _checkStep(bytes32 market, Field field, uint256 from, uint256 to, bool loosens, GuardrailWord g)
+        internal
+        pure
+    {
+        uint256 step;
+        unchecked {
+            step = to > from ? to - from : from - to;
+        }
+        uint256 maxStep = loosens ? g.maxLoosenStepBps() : g.maxTightenStepBps();
         if (step > maxStep) revert StepTooLarge(market, field, from, to, maxStep);
     }
 
-    function _loosens(MarketState memory s, uint16 ltv, uint16 lt, uint16 lb) internal pure returns (bool) {
-        return ltv > s.ltvBps || lt > s.liquidationThresholdBps || lb < s.liquidationBonusBps;
+    /// @dev The one definition of loosening, per field: a higher LTV or threshold, a lower bonus.
+    function _loosening(MarketWord s, uint256 ltv, uint256 lt, uint256 lb)
+        internal
+        pure
+        returns (bool ltvLoosens, bool ltLoosens, bool lbLoosens)
+    {
+        return (ltv > s.ltvBps(), lt > s.liquidationThresholdBps(), lb < s.liquidationBonusBps());
     }
 }

@@ -1,6 +1,8 @@
-"""Starts a local Anvil node on a free loopback port and stops it by PID (benchmarks, demo, CLI tests).
+"""Starts a local Anvil node on a free loopback port and stops it by PID (benchmarks, demo, CLI
+tests).
 
-Tests of contracts use ape-foundry's own Anvil; this is for the plain-web3.py tools that need a chain without ape.
+Tests of contracts use ape-foundry's own Anvil; this is for the plain-web3.py tools that need a
+chain without ape.
 """
 
 from __future__ import annotations

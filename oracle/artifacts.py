@@ -1,4 +1,5 @@
-"""Compiled contracts (ABI + bytecode) exported from ape's build by `scripts/export_artifacts.py`."""
+"""Compiled contracts (ABI + bytecode) exported from ape's build by
+`scripts/export_artifacts.py`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def load(name: str) -> dict[str, Any]:
     path = ARTIFACTS_DIR / f"{name}.json"
     if not path.exists():
         raise ArtifactError(
-            f"no compiled artifact for {name} at {path}: run `make install` to compile the contracts"
+            f"no compiled artifact for {name} at {path}: "
+            "run `make install` to compile the contracts"
         )
     artifact: dict[str, Any] = json.loads(path.read_text())
     return artifact

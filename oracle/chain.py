@@ -1,8 +1,9 @@
 """Thin web3.py client of the margin-parameter registry: deploy, read, submit signed batches.
 
-Reverts come back as `ContractRevert` carrying the contract's custom error name and arguments, decoded from the
-ABI, so an operator reads `StepTooLarge(market=0x…, field=1, from=8000, to=7000, maxStep=500)`, not a hex blob.
-Retries, fee bumping and batch sizing belong to the keeper's transaction manager (a later layer), not here.
+Reverts come back as `ContractRevert` carrying the contract's custom error name and arguments,
+decoded from the ABI, so an operator reads `StepTooLarge(market=0x…, field=1, from=8000, to=7000,
+maxStep=500)`, not a hex blob. Retries, fee bumping and batch sizing belong to the keeper's
+transaction manager (a later layer), not here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -34,8 +36,32 @@ class Parameters:
 
 
 @dataclass(frozen=True)
+class ParameterChange:
+    """A decoded `ParametersUpdated` event: the contract packs new and previous values into one word
+    (16 bits
+    each from the low bits, then the 40-bit ramp end at bit 96) because seven ABI words cost 1,500
+    gas more."""
+
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    previous_ltv_bps: int
+    previous_liquidation_threshold_bps: int
+    previous_liquidation_bonus_bps: int
+    threshold_ramp_end: int
+
+    @classmethod
+    def from_word(cls, word: int) -> ParameterChange:
+        def bps(i: int) -> int:
+            return (word >> (16 * i)) & 0xFFFF
+
+        return cls(bps(0), bps(1), bps(2), bps(3), bps(4), bps(5), (word >> 96) & (2**40 - 1))
+
+
+@dataclass(frozen=True)
 class Guardrails:
-    """Mirror of the Solidity `Guardrails` struct (field order matters: it is the ABI tuple order)."""
+    """Mirror of the Solidity `Guardrails` struct (field order matters: it is the ABI tuple
+    order)."""
 
     min_ltv_bps: int
     max_ltv_bps: int
@@ -104,18 +130,21 @@ def _revert_data(exc: ContractLogicError) -> str | None:
 
 
 class Transactor:
-    """Sends contract calls from a local key (signed here) or an account the node unlocks (dev chains)."""
+    """Sends contract calls from a local key (signed here) or an account the node unlocks (dev
+    chains)."""
 
     def __init__(self, w3: Web3, sender: LocalAccount | str) -> None:
         self.w3 = w3
         self.sender = sender
 
     @property
-    def address(self) -> str:
-        return self.sender if isinstance(self.sender, str) else str(self.sender.address)
+    def address(self) -> ChecksumAddress:
+        raw = self.sender if isinstance(self.sender, str) else self.sender.address
+        return to_checksum_address(raw)
 
     def send(self, fn: Any) -> TxResult:
-        """Estimates (surfacing reverts as the contract's decoded errors), sends, waits for the receipt."""
+        """Estimates (surfacing reverts as the contract's decoded errors), sends, waits for the
+        receipt."""
         try:
             gas = int(fn.estimate_gas({"from": self.address}) * GAS_MARGIN)
         except ContractLogicError as exc:
@@ -169,7 +198,8 @@ def deploy_contract(
     result = Transactor(w3, sender).send(factory.constructor(*args))
     if result.contract_address is None:
         raise ChainError(f"deploying {name} mined without a contract address (tx {result.tx_hash})")
-    return w3.eth.contract(address=result.contract_address, abi=artifact["abi"]), result
+    address = to_checksum_address(result.contract_address)
+    return w3.eth.contract(address=address, abi=artifact["abi"]), result
 
 
 class RegistryClient:
@@ -208,7 +238,7 @@ class RegistryClient:
         )
         return cls(w3, contract.address), result
 
-    # Reads -------------------------------------------------------------------------------------------------
+    # Reads -------------------------------------------------------------------------------------
 
     def _call(self, name: str, *args: Any) -> Any:
         try:
@@ -242,10 +272,13 @@ class RegistryClient:
     def guardrails(self, market: bytes) -> Guardrails:
         return Guardrails(*self._call("guardrails", market))
 
+    def market_profile(self, market: bytes) -> int:
+        return int(self._call("marketProfile", market))
+
     def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
         return bytes(self._call("hashBatch", batch.as_tuple(), proposal))
 
-    # Writes ------------------------------------------------------------------------------------------------
+    # Writes ------------------------------------------------------------------------------------
 
     def submit(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
         """Relays a signed fast-path batch (`submitUpdates`)."""
@@ -259,8 +292,17 @@ class RegistryClient:
         fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
         return Transactor(self.w3, sender).send(fn)
 
-    def set_guardrails(
-        self, market: bytes, guardrails: Guardrails, sender: LocalAccount | str
+    def set_guardrail_profile(
+        self, profile: int, guardrails: Guardrails, sender: LocalAccount | str
     ) -> TxResult:
-        fn = self.contract.functions.setGuardrails(market, guardrails.as_tuple())
+        """Sets a numbered guardrail profile (governance); it applies to every market assigned to
+        it."""
+        fn = self.contract.functions.setGuardrailProfile(profile, guardrails.as_tuple())
+        return Transactor(self.w3, sender).send(fn)
+
+    def assign_profile(
+        self, markets: list[bytes], profile: int, sender: LocalAccount | str
+    ) -> TxResult:
+        """Puts markets under a profile (governance); profile 0 takes them off the signed path."""
+        fn = self.contract.functions.assignProfile(markets, profile)
         return Transactor(self.w3, sender).send(fn)

@@ -94,7 +94,8 @@ def deploy(ctx: click.Context) -> None:
 @click.option("--address", help="Registry address (default: registry.address from the config).")
 @click.pass_context
 def params(ctx: click.Context, market: str, address: str | None) -> None:
-    """Print a market's on-chain parameters and guardrails as JSON (MARKET: symbol like ETH/USD)."""
+    """Print a market's parameters, guardrail profile and guardrails as JSON (MARKET: e.g.
+    ETH/USD)."""
     from oracle.chain import RegistryClient
 
     cfg = _config(ctx)
@@ -111,6 +112,7 @@ def params(ctx: click.Context, market: str, address: str | None) -> None:
                 "market": market,
                 "market_id": "0x" + mid.hex(),
                 "parameters": p.__dict__,
+                "guardrail_profile": client.market_profile(mid),
                 "guardrails": g.__dict__,
                 "nonce": client.nonce(),
             }

@@ -1,7 +1,7 @@
 """The keeper's configuration file (YAML), validated into typed settings.
 
-Every problem becomes a `ConfigError` naming the dotted key and what is wrong with it, so an operator fixes the
-file without reading a traceback.
+Every problem becomes a `ConfigError` naming the dotted key and what is wrong with it, so an
+operator fixes the file without reading a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class _Strict(BaseModel):
 
 
 class SenderConfig(_Strict):
-    """Who pays for transactions: a key read from an environment variable, or an account the node unlocks."""
+    """Who pays for transactions: a key read from an environment variable, or an account the node
+    unlocks."""
 
     key_env: str | None = None
     unlocked: str | None = None

@@ -1,7 +1,9 @@
-"""EIP-712 batches exactly as `MarginParameterRegistry` verifies them, signed with local keys (eth-account).
+"""EIP-712 batches exactly as `MarginParameterRegistry` verifies them, signed with local keys
+(eth-account).
 
-The typed-data definitions here mirror the Solidity typehashes; `tests/contracts/test_signing_parity.py` proves the
-two agree by having the contract accept Python-signed batches and reject every tampered field.
+The typed-data definitions here mirror the Solidity typehashes;
+`tests/contracts/test_signed_updates.py` proves the two agree by having the contract accept
+Python-signed batches and reject every tampered field.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
 
 from oracle.errors import SigningError
@@ -38,8 +41,9 @@ BATCH_FIELDS = [
     {"name": "modelVersion", "type": "bytes32"},
     {"name": "updates", "type": "MarketUpdate[]"},
 ]
-#: Primary type for the fast path (`submitUpdates`) and for the governance path (`proposeUpdates`). Distinct names
-#: give distinct digests, so a relayer cannot turn a signed fast-path batch into a proposal or the reverse.
+#: Primary type for the fast path (`submitUpdates`) and for the governance path (`proposeUpdates`).
+#: Distinct names give distinct digests, so a relayer cannot turn a signed fast-path batch into a
+#: proposal or the reverse.
 FAST_PATH = "Batch"
 PROPOSAL_PATH = "ProposalBatch"
 
@@ -158,7 +162,8 @@ class Batch:
 
 
 class Signer:
-    """A local signing key. Its repr and every error it raises show the address only, never the key."""
+    """A local signing key. Its repr and every error it raises show the address only, never the
+    key."""
 
     def __init__(self, account: LocalAccount) -> None:
         self._account = account
@@ -217,14 +222,15 @@ class Signer:
 
     def sign_digest(self, digest: bytes) -> bytes:
         """65-byte r‖s‖v signature (v = 27/28, low s) of an EIP-712 digest."""
-        signed = self._account.unsafe_sign_hash(digest)
+        signed = self._account.unsafe_sign_hash(Hash32(digest))
         return bytes(signed.signature)
 
 
 def sign_batch(
     batch: Batch, registry: str, signers: Iterable[Signer], primary_type: str = FAST_PATH
 ) -> list[bytes]:
-    """Signatures of all `signers`, ordered by increasing signer address as the contract requires."""
+    """Signatures of all `signers`, ordered by increasing signer address as the contract
+    requires."""
     digest = batch.digest(registry, primary_type)
     ordered = sorted(signers, key=lambda s: int(s.address, 16))
     if len({s.address for s in ordered}) != len(ordered):

@@ -1,9 +1,9 @@
 """Gas of signed batch updates and of a consumer read, measured on a local Anvil.
 
-Prints one JSON object per line: for N markets in a batch and M signatures (threshold M), the median gas of
-batches that rewrite existing markets (guardrails, step and interval checks, events included), next to the same
-batch sent to `BareSignedBatch` (no guardrails) in the same run; then the gas of a consumer's cold read.
-Run with `make bench-gas`.
+Prints one JSON object per line: for N markets in a batch and M signatures (threshold M), the median
+gas of batches that rewrite existing markets (guardrails, step and interval checks, events
+included), next to the same batch sent to `BareSignedBatch` (no guardrails) in the same run; then
+the gas of a consumer's cold read. Run with `make bench-gas`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
     )
     bare, _ = deploy_contract(w3, gov, "BareSignedBatch", keys[0].address)
     markets = [market_id(f"BENCH{i}/USD") for i in range(n)]
-    for mk in markets:
-        client.set_guardrails(mk, GUARDRAILS, gov)
+    client.set_guardrail_profile(1, GUARDRAILS, gov)
+    client.assign_profile(markets, 1, gov)
 
     def push(nonce: int, ltv: int) -> tuple[int, int]:
         batch = batch_for(w3, nonce, markets, ltv)

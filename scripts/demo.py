@@ -1,12 +1,15 @@
-"""`make demo`: the registry at work on a local Anvil, replaying real ETH prices from Black Thursday (March 2020).
+"""`make demo`: the registry at work on a local Anvil, replaying real ETH prices from Black Thursday
+(March 2020).
 
-Starts Anvil, deploys the registry, an ExampleLendingPool, a Chainlink-style price feed and tokens, opens
-borrower positions, then replays hourly ETH/USDT closes: the feed follows the price, a keeper step signs and
-pushes parameters every 6 hours (within the on-chain guardrails), and a liquidator liquidates unhealthy positions.
-Prints a summary and writes `reports/demo.md`. Stops Anvil by PID on exit, also on failure.
+Starts Anvil, deploys the registry, an ExampleLendingPool, a Chainlink-style price feed and tokens,
+opens borrower positions, then replays hourly ETH/USDT closes: the feed follows the price, a keeper
+step signs and pushes parameters every 6 hours (within the on-chain guardrails), and a liquidator
+liquidates unhealthy positions. Prints a summary and writes `reports/demo.md`. Stops Anvil by PID on
+exit, also on failure.
 
-The parameter rule here is deliberately simple and labelled as such (`interim_parameters`): the risk engine with
-expected shortfall, liquidity and correlation is issue 4 and replaces it without changing this pipeline.
+The parameter rule here is deliberately simple and labelled as such (`interim_parameters`): the risk
+engine with expected shortfall, liquidity and correlation is issue 4 and replaces it without
+changing this pipeline.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def load_prices() -> list[tuple[int, float]]:
 
 
 def interim_parameters(closes: list[float]) -> tuple[int, int, int]:
-    """Interim rule until the risk engine lands: EWMA (λ=0.94) hourly vol scaled to a 24 h liquidation horizon;
-    LT = 1 − 3·σ₂₄ − slippage, LB = 5 %, LTV = LT − 8 %, rounded down to whole bps."""
+    """Interim rule until the risk engine lands: EWMA (λ=0.94) hourly vol scaled to a 24 h
+    liquidation horizon; LT = 1 − 3·σ₂₄ − slippage, LB = 5 %, LTV = LT − 8 %, rounded down to whole
+    bps."""
     returns = [math.log(b / a) for a, b in pairwise(closes)]
     var = returns[0] ** 2
     for r in returns[1:]:
@@ -92,7 +96,8 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
         threshold=1,
         timelock_delay=2 * 86_400,
     )
-    registry.set_guardrails(MARKET, GUARDRAILS, gov)
+    registry.set_guardrail_profile(1, GUARDRAILS, gov)
+    registry.assign_profile([MARKET], 1, gov)
     weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
     usd, _ = deploy_contract(w3, gov, "MockERC20", "US Dollar", "USD", 6)
     feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, int(prices[0][1] * 1e8), "ETH / USD")
@@ -118,7 +123,8 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
     params = interim_parameters(history)
     push(w3, registry, keeper, gov, params, prices[0][0])
     print(
-        f"deployed registry {registry.address} and pool {pool.address}; replaying {len(prices) - 48} hours"
+        f"deployed registry {registry.address} and pool {pool.address}; "
+        f"replaying {len(prices) - 48} hours"
     )
 
     send(usd.functions.mint(gov, 10**9 * 10**6), gov)
@@ -166,8 +172,9 @@ def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
         if hour % 48 == 0:
             p = registry.parameters(MARKET)
             print(
-                f"  {iso(ts)}  ETH {price:8.2f}  LTV {p.ltv_bps:5d}  LT {p.liquidation_threshold_bps:5d}  "
-                f"LB {p.liquidation_bonus_bps:4d}  pushes {pushes}  liquidations {len(liquidations)}"
+                f"  {iso(ts)}  ETH {price:8.2f}  LTV {p.ltv_bps:5d}  "
+                f"LT {p.liquidation_threshold_bps:5d}  LB {p.liquidation_bonus_bps:4d}  "
+                f"pushes {pushes}  liquidations {len(liquidations)}"
             )
     write_report(prices, path, liquidations, pushes, gas, registry)
 
@@ -200,7 +207,8 @@ def write_report(prices, path, liquidations, pushes, gas, registry) -> None:
     lines = [
         "# Demo report: ETH/USD on Black Thursday (Binance 1h, 2020-03-05 .. 2020-03-20)",
         "",
-        f"- ETH from {prices[0][1]:.2f} to a low of {low[1]:.2f} ({iso(low[0])} UTC), ends at {prices[-1][1]:.2f}",
+        f"- ETH from {prices[0][1]:.2f} to a low of {low[1]:.2f} ({iso(low[0])} UTC), "
+        f"ends at {prices[-1][1]:.2f}",
         f"- signed pushes accepted on-chain: {pushes}; median gas per push: "
         f"{sorted(gas)[len(gas) // 2] if gas else 0}",
         f"- liquidations in the example pool: {len(liquidations)}",
@@ -218,7 +226,8 @@ def write_report(prices, path, liquidations, pushes, gas, registry) -> None:
         "|---|---|---|---|",
         *[f"| {iso(ts)} | {b} | {amt / 1e6:.2f} | {p:.2f} |" for ts, b, amt, p in liquidations],
         "",
-        "Parameters come from the interim rule in `scripts/demo.py` (EWMA volatility); the risk engine replaces it.",
+        "Parameters come from the interim rule in `scripts/demo.py` (EWMA volatility); "
+        "the risk engine replaces it.",
     ]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")

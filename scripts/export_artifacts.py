@@ -1,6 +1,7 @@
 """Copies ABI and bytecode of the deployable contracts from ape's build into `oracle/artifacts/`.
 
-Why: the keeper and the CLI talk to the chain with plain web3.py and must not need ape or a compiler at run time.
+Why: the keeper and the CLI talk to the chain with plain web3.py and must not need ape or a compiler
+at run time.
 """
 
 import json

@@ -1,7 +1,7 @@
 """Role fixtures, deploy fixtures and batch factories shared by the chain tests.
 
-Every chain test runs on a real Anvil started by ape-foundry; ape snapshots and restores the chain around each
-test, so session-scoped deployments are shared safely.
+Every chain test runs on a real Anvil started by ape-foundry; ape snapshots and restores the chain
+around each test, so session-scoped deployments are shared safely.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ USDC = market_id("USDC/USD")
 DAY = 86_400
 TIMELOCK = 2 * DAY
 RAMP = 6 * 3600
+
+#: Id of the guardrail profile the fixtures assign to their markets.
+PROFILE = 1
 
 #: Guardrails used by most tests (ABI tuple order of the Solidity struct).
 DEFAULT_GUARDRAILS = (
@@ -94,8 +97,8 @@ def deploy_registry(project, governance, guardian, signers: Sequence[Signer], th
 def registry(project, governance, guardian, signer_keys):
     """1-of-1 registry (the default setup) with guardrails on ETH, BTC and USDC markets."""
     reg = deploy_registry(project, governance, guardian, signer_keys[:1], 1)
-    for market in (ETH, BTC, USDC):
-        reg.setGuardrails(market, DEFAULT_GUARDRAILS, sender=governance)
+    reg.setGuardrailProfile(PROFILE, DEFAULT_GUARDRAILS, sender=governance)
+    reg.assignProfile([ETH, BTC, USDC], PROFILE, sender=governance)
     return reg
 
 
@@ -103,8 +106,8 @@ def registry(project, governance, guardian, signer_keys):
 def registry3(project, governance, guardian, signer_keys):
     """2-of-3 registry with guardrails on ETH and BTC."""
     reg = deploy_registry(project, governance, guardian, signer_keys, 2)
-    for market in (ETH, BTC):
-        reg.setGuardrails(market, DEFAULT_GUARDRAILS, sender=governance)
+    reg.setGuardrailProfile(PROFILE, DEFAULT_GUARDRAILS, sender=governance)
+    reg.assignProfile([ETH, BTC], PROFILE, sender=governance)
     return reg
 
 
@@ -151,4 +154,14 @@ def push(make_batch, relayer, signer_keys) -> Callable[..., object]:
     return do
 
 
-__all__ = ["BTC", "DAY", "DEFAULT_GUARDRAILS", "ETH", "PROPOSAL_PATH", "RAMP", "TIMELOCK", "USDC"]
+__all__ = [
+    "BTC",
+    "DAY",
+    "DEFAULT_GUARDRAILS",
+    "ETH",
+    "PROFILE",
+    "PROPOSAL_PATH",
+    "RAMP",
+    "TIMELOCK",
+    "USDC",
+]

@@ -30,10 +30,11 @@ contract BareSignedBatch is EIP712 {
     function submitUpdates(Batch calldata batch, bytes calldata signature) external {
         require(block.timestamp <= batch.deadline, "expired");
         require(batch.nonce == nonce_++, "nonce");
-        uint256 n = batch.updates.length;
+        MarketUpdate[] calldata updates = batch.updates; // decoded once, as in the registry
+        uint256 n = updates.length;
         bytes32[] memory hashes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
-            MarketUpdate calldata u = batch.updates[i];
+            MarketUpdate calldata u = updates[i];
             hashes[i] = keccak256(
                 abi.encode(MARKET_UPDATE_TYPEHASH, u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps)
             );
@@ -53,7 +54,7 @@ contract BareSignedBatch is EIP712 {
         );
         require(ECDSA.recover(digest, signature) == signer, "signer");
         for (uint256 i; i < n; ++i) {
-            MarketUpdate calldata u = batch.updates[i];
+            MarketUpdate calldata u = updates[i];
             packed[u.market] = uint256(u.ltvBps) | (uint256(u.liquidationThresholdBps) << 16)
                 | (uint256(u.liquidationBonusBps) << 32) | (block.timestamp << 48);
             emit Updated(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);

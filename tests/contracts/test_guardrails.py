@@ -5,7 +5,7 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.conftest import DAY, DEFAULT_GUARDRAILS, ETH
+from tests.conftest import BTC, DAY, DEFAULT_GUARDRAILS, ETH, PROFILE, USDC
 
 LTV, LT, LB = 0, 1, 2  # Field enum
 
@@ -89,7 +89,7 @@ def test_mixed_update_counts_as_loosening(eth_set, push):
 
 @pytest.mark.parametrize("values", [(8000, 8000, 500), (8100, 8000, 500)])
 def test_ltv_must_stay_below_threshold(registry, governance, push, values):
-    registry.setGuardrails(ETH, (5000, 8500, 6000, 9000, 100, 1500, 9000, 9000, 0, 0), sender=governance)
+    registry.setGuardrailProfile(PROFILE, (5000, 8500, 6000, 9000, 100, 1500, 9000, 9000, 0, 0), sender=governance)
     with ape.reverts(registry.LtvNotBelowThreshold, market=ETH, ltvBps=values[0], liquidationThresholdBps=8000):
         push(registry, [(ETH, *values)])
 
@@ -115,14 +115,56 @@ def test_bonus_must_fit_in_collateral(registry, push):
     ],
 )
 def test_invalid_guardrails(registry, governance, guardrails):
-    with ape.reverts(registry.InvalidGuardrails, market=ETH):
-        registry.setGuardrails(ETH, guardrails, sender=governance)
+    with ape.reverts(registry.InvalidGuardrails, profile=PROFILE):
+        registry.setGuardrailProfile(PROFILE, guardrails, sender=governance)
 
 
-def test_set_guardrails_emits_old_and_new(registry, governance):
+def test_profile_zero_is_reserved(registry, governance):
+    with ape.reverts(registry.InvalidGuardrails, profile=0):
+        registry.setGuardrailProfile(0, DEFAULT_GUARDRAILS, sender=governance)
+
+
+def test_set_profile_emits_old_and_new_and_applies_to_every_market_in_it(registry, governance):
     new = (5000, 8000, 6000, 8800, 200, 1200, 500, 100, 3600, 0)
-    receipt = registry.setGuardrails(ETH, new, sender=governance)
-    [event] = receipt.decode_logs(registry.GuardrailsSet)
+    receipt = registry.setGuardrailProfile(PROFILE, new, sender=governance)
+    [event] = receipt.decode_logs(registry.GuardrailProfileSet)
+    assert event.profile == PROFILE
     assert tuple(event.previous) == DEFAULT_GUARDRAILS
     assert tuple(event.guardrails) == new
-    assert tuple(registry.guardrails(ETH)) == new
+    assert tuple(registry.guardrailProfile(PROFILE)) == new
+    for market in (ETH, BTC, USDC):
+        assert tuple(registry.guardrails(market)) == new
+
+
+def test_shared_profile_change_binds_the_next_update_of_each_market(registry, governance, push):
+    push(registry, [(BTC, 7000, 8000, 500), (ETH, 7000, 8000, 500)])
+    registry.setGuardrailProfile(PROFILE, (5000, 6800, 6000, 9000, 100, 1500, 1000, 200, DAY, 0), sender=governance)
+    for market in (BTC, ETH):  # even a heartbeat must now fit the new bounds
+        with ape.reverts(registry.OutOfBounds, market=market, field=LTV, value=7000, min=5000, max=6800):
+            push(registry, [(market, 7000, 8000, 500)])
+    push(registry, [(BTC, 6800, 8000, 500), (ETH, 6500, 8000, 500)])  # LTV cuts into the new bounds
+    assert registry.getParameters(ETH)[0] == 6500
+
+
+def test_assign_to_unset_profile_reverts(registry, governance):
+    with ape.reverts(registry.ProfileNotConfigured, profile=7):
+        registry.assignProfile([ETH], 7, sender=governance)
+
+
+def test_reassign_keeps_values_and_unassign_stops_signed_updates(registry, governance, push):
+    push(registry, [(ETH, 7000, 8000, 500)])
+    stable = (8000, 9300, 8500, 9600, 100, 400, 500, 50, DAY, 0)
+    registry.setGuardrailProfile(2, stable, sender=governance)
+    receipt = registry.assignProfile([ETH, USDC], 2, sender=governance)
+    events = receipt.decode_logs(registry.MarketProfileAssigned)
+    assert [(e.market, e.previous, e.profile) for e in events] == [(ETH, PROFILE, 2), (USDC, PROFILE, 2)]
+    assert registry.marketProfile(ETH) == 2
+    assert tuple(registry.marketState(ETH))[:3] == (7000, 8000, 500)
+    assert tuple(registry.guardrails(ETH)) == stable
+    with ape.reverts(registry.OutOfBounds, market=ETH, field=LTV, value=7000, min=8000, max=9300):
+        push(registry, [(ETH, 7000, 8000, 500)])
+    registry.assignProfile([ETH], 0, sender=governance)
+    assert registry.marketProfile(ETH) == 0
+    assert registry.getParameters(ETH)[:3] == (7000, 8000, 500)  # reads keep working
+    with ape.reverts(registry.MarketNotConfigured, market=ETH):
+        push(registry, [(ETH, 7000, 8000, 500)])

@@ -9,6 +9,7 @@ import pytest
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from oracle.chain import ParameterChange
 from oracle.signing import PROPOSAL_PATH, MarketUpdate, sign_batch
 from tests.conftest import BTC, ETH, USDC
 
@@ -24,7 +25,7 @@ def test_python_digest_equals_contract_digest(registry, make_batch, signer_keys)
     assert registry.domainSeparator() == domain
 
 
-def test_signed_batch_applies_every_market_and_emits(registry, make_batch, signer_keys, relayer):
+def test_signed_batch_applies_every_market_and_emits(registry, make_batch, signer_keys, relayer, push):
     batch, sigs = make_batch(
         registry, [(BTC, 6500, 7500, 700), (ETH, 7000, 8000, 500)], signer_keys[:1], model_version="risk-1.0"
     )
@@ -37,12 +38,14 @@ def test_signed_batch_applies_every_market_and_emits(registry, make_batch, signe
     assert submitted.inputsHash == b"\x11" * 32
     assert submitted.modelVersion.rstrip(b"\0") == b"risk-1.0"
     assert submitted.updates == 2
-    updated = receipt.decode_logs(registry.ParametersUpdated)
-    assert {(e.market, e.ltvBps, e.liquidationThresholdBps, e.liquidationBonusBps) for e in updated} == {
-        (ETH, 7000, 8000, 500),
-        (BTC, 6500, 7500, 700),
+    updated = {e.market: ParameterChange.from_word(e.change) for e in receipt.decode_logs(registry.ParametersUpdated)}
+    assert updated == {
+        ETH: ParameterChange(7000, 8000, 500, 0, 0, 0, 0),
+        BTC: ParameterChange(6500, 7500, 700, 0, 0, 0, 0),
     }
-    assert all(e.previousLtvBps == 0 for e in updated)
+    receipt = push(registry, [(ETH, 6900, 8000, 520)])
+    [event] = receipt.decode_logs(registry.ParametersUpdated)
+    assert ParameterChange.from_word(event.change) == ParameterChange(6900, 8000, 520, 7000, 8000, 500, 0)
 
 
 FIELDS_TO_TAMPER = ["chain_id", "nonce", "deadline", "inputs_hash", "model_version", "ltv", "market"]
@@ -75,7 +78,8 @@ def test_signature_for_another_registry_is_rejected(project, governance, guardia
     from tests.conftest import DEFAULT_GUARDRAILS, deploy_registry
 
     other = deploy_registry(project, governance, guardian, signer_keys[:1], 1)
-    other.setGuardrails(ETH, DEFAULT_GUARDRAILS, sender=governance)
+    other.setGuardrailProfile(1, DEFAULT_GUARDRAILS, sender=governance)
+    other.assignProfile([ETH], 1, sender=governance)
     batch, sigs = make_batch(registry, [(ETH, 7000, 8000, 500)], signer_keys[:1])
     with ape.reverts(other.UnknownSigner):
         other.submitUpdates(batch.as_tuple(), sigs, sender=relayer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ape
 
-from tests.conftest import DAY, ETH, RAMP
+from oracle.chain import ParameterChange
+from tests.conftest import DAY, ETH, PROFILE, RAMP
 
 
 def test_threshold_cut_ramps_linearly(registry, push, chain):
@@ -12,7 +13,7 @@ def test_threshold_cut_ramps_linearly(registry, push, chain):
     receipt = push(registry, [(ETH, 6500, 7500, 500)])
     start = receipt.timestamp
     [event] = receipt.decode_logs(registry.ParametersUpdated)
-    assert event.thresholdRampEnd == start + RAMP
+    assert ParameterChange.from_word(event.change).threshold_ramp_end == start + RAMP
     assert registry.getParameters(ETH)[:2] == (6500, 8000)  # LTV at once, LT not yet
     for fraction in (0.25, 0.5, 0.9):
         t = start + int(RAMP * fraction)
@@ -70,7 +71,7 @@ def test_bonus_is_capped_while_threshold_ramps(registry, push, chain):
 
 
 def test_ramp_duration_zero_cuts_at_once(registry, governance, push):
-    registry.setGuardrails(ETH, (5000, 8500, 6000, 9000, 100, 1500, 1000, 200, DAY, 0), sender=governance)
+    registry.setGuardrailProfile(PROFILE, (5000, 8500, 6000, 9000, 100, 1500, 1000, 200, DAY, 0), sender=governance)
     push(registry, [(ETH, 7000, 8000, 500)])
     push(registry, [(ETH, 7000, 7500, 500)])
     assert registry.getParameters(ETH)[1] == 7500

@@ -1,4 +1,5 @@
-"""The web3.py client against ape's Anvil: deploy, read, submit, and reverts decoded to custom errors."""
+"""The web3.py client against ape's Anvil: deploy, read, submit, and reverts decoded to custom
+errors."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def client(chain, governance, guardian, signer_keys):
         timelock_delay=3600,
     )
     assert tx.gas_used > 0
-    c.set_guardrails(ETH, Guardrails(*DEFAULT_GUARDRAILS), governance.address)
+    c.set_guardrail_profile(1, Guardrails(*DEFAULT_GUARDRAILS), governance.address)
+    c.assign_profile([ETH], 1, governance.address)
     return c
 
 
@@ -51,6 +53,7 @@ def test_submit_and_read(client, chain, signer_keys, relayer):
     assert (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps) == (7000, 8000, 500)
     assert client.nonce() == 1
     assert client.guardrails(ETH) == Guardrails(*DEFAULT_GUARDRAILS)
+    assert client.market_profile(ETH) == 1
     assert client.signers() == [signer_keys[0].address] and client.threshold() == 1
 
 
@@ -113,6 +116,10 @@ def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_k
     assert deployed["chain_id"] == chain.chain_id
     shown = json.loads(run_cli(cfg, "params", "ETH/USD", "--address", deployed["registry"]).stdout)
     assert shown["market_id"] == "0x" + ETH.hex() and shown["parameters"]["ltv_bps"] == 0
+    assert (
+        shown["guardrail_profile"] == 0
+        and shown["guardrails"]["max_liquidation_threshold_bps"] == 0
+    )
 
 
 def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path):
