@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz demo bench-gas lint clean
+.PHONY: install test fuzz demo bench-gas lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -56,6 +56,16 @@ lint: install
 	ruff check oracle scripts tests
 	ruff format --check oracle scripts tests
 	mypy
+
+# Slither pins its own dependencies (crytic-compile, web3 4-era packages): a separate venv keeps ape's intact.
+SLITHER_VENV := .venv-slither
+$(SLITHER_VENV)/.installed:
+	test -x $(SLITHER_VENV)/bin/python || python3 -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install -q --disable-pip-version-check 'slither-analyzer==0.11.6'
+	touch $@
+
+slither: install $(SLITHER_VENV)/.installed
+	$(SLITHER_VENV)/bin/python scripts/slither_check.py
 
 clean:
 	rm -rf .build contracts/.cache oracle/artifacts .solcx

@@ -70,6 +70,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         uint256 threshold_,
         uint256 timelockDelay_
     ) EIP712("MarginParameterRegistry", "1") {
+        if (governance_ == address(0)) revert ZeroGovernance();
         governance = governance_;
         guardian = guardian_;
         timelockDelay = timelockDelay_;

@@ -81,6 +81,8 @@ interface IMarginParameterRegistry is IMarginParameters {
     error NotGuardian(address caller);
     /// @notice Thrown when `acceptGovernance` is called by an account other than the pending governance.
     error NotPendingGovernance(address caller);
+    /// @notice Thrown when the registry is deployed without governance (nobody could ever configure it).
+    error ZeroGovernance();
     /// @notice Thrown when signed updates are submitted while the registry is paused.
     error RegistryPaused();
 

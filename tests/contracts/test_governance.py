@@ -136,6 +136,13 @@ def test_invalid_signer_sets(registry, governance, accounts, signers, threshold)
         registry.setSigners([resolve[s] for s in signers], threshold, sender=governance)
 
 
+def test_deploy_without_governance_reverts(project, registry, guardian, signer_keys):
+    with ape.reverts(registry.ZeroGovernance):
+        project.MarginParameterRegistry.deploy(
+            "0x" + "00" * 20, guardian, [signer_keys[0].address], 1, TIMELOCK, sender=guardian
+        )
+
+
 # Access-control matrix: every privileged function, called by each role that must not reach it.
 GOVERNANCE_ONLY = [
     ("propose", lambda: ([(ETH, 7000, 8000, 500)],)),
