@@ -1,8 +1,8 @@
 """Static analysis of the contracts with Slither; fails on any finding that is not reviewed below.
 
-Run with `make slither` (Slither lives in its own venv: its pinned dependencies clash with ape's). Our solc is
-the solc-js wrapper, which only speaks standard JSON, so the compilation is driven through crytic-compile's
-standard-JSON platform with the project's settings (via-IR, optimizer, Cancun).
+Run with `make slither` (Slither lives in its own venv: its pinned dependencies clash with ape's).
+Our solc is the solc-js wrapper, which only speaks standard JSON, so the compilation goes through
+crytic-compile's standard-JSON platform with the project's settings (via-IR, optimizer, Cancun).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ TARGETS = ("contracts/MarginParameterRegistry.sol", "contracts/examples/ExampleL
 #: Detector checks reviewed and accepted for our own code, with the reason.
 ACCEPTED = {
     "timestamp": "deadlines, ramps, staleness and the loosening interval are time rules by design",
-    "uninitialized-local": "zero is the intended start value (no previous signer/market/profile/ramp)",
+    "uninitialized-local": "zero is the intended start value (no previous signer, market, profile)",
     "unused-return": "tryRecover's error argument and latestRoundData's startedAt are not needed",
     "missing-zero-check": "zero guardian disables the guardian on purpose; zero pending governance "
     "cancels a transfer; zero governance at deploy reverts (ZeroGovernance)",
