@@ -46,3 +46,19 @@ def _show(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class RiskInputError(OracleError, ValueError):
+    """Market data the risk engine cannot justify parameters from (NaN, non-positive or unordered
+    prices, too short a history, an empty order book). The keeper must not push anything for this
+    market."""
+
+    def __init__(self, market: str, problem: str) -> None:
+        self.market = market
+        self.problem = problem
+        super().__init__(f"market {market}: {problem}")
+
+
+class NoSafeParameters(RiskInputError):
+    """The model's constraints leave no LTV/LT/LB that is safe (e.g. tail loss plus slippage near
+    100 %)."""

@@ -1,0 +1,96 @@
+"""From risk measures to parameters, one chain of formulas, each rounded toward safety to whole bps:
+
+    LB  = clamp(slippage(Q) + costs, LB_min, LB_max)                 rounded up
+    LT  = min((1 − ES_H − slippage(Q)) / (1 + LB), LT_max)           rounded down
+    LTV = min(LT · (1 − z · σ · √(T_buffer / interval)), LT − 1 bps)  rounded down
+
+LB pays the liquidator for the price impact of selling Q plus costs. LT leaves room, after the
+bonus, for the worst expected price fall over the liquidation horizon and for the impact: a position
+liquidated at LT stays solvent in the α-tail on average. LTV keeps a new borrower a z-sigma move
+over T_buffer away from liquidation. By construction LTV < LT and LT · (1 + LB) ≤ 1 (checked again
+in integers after rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from oracle.errors import NoSafeParameters
+from oracle.risk.inputs import ModelSettings
+
+BPS = 10_000
+
+
+@dataclass(frozen=True)
+class Derived:
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    ltv_raw: float
+    liquidation_threshold_raw: float
+    liquidation_bonus_raw: float
+    ltv_buffer_move: float
+    binding: dict[str, str]
+
+
+def derive(
+    market: str,
+    expected_shortfall: float,
+    slippage: float,
+    sigma: float,
+    interval: int,
+    settings: ModelSettings,
+) -> Derived:
+    costs = settings.costs_bps / BPS
+    lb_raw = slippage + costs
+    if lb_raw * BPS > settings.max_bonus_bps:
+        raise NoSafeParameters(
+            market,
+            f"slippage {slippage:.2%} plus costs {costs:.2%} exceed the maximum bonus "
+            f"{settings.max_bonus_bps} bps: liquidators would not be paid for selling the size; "
+            "lower the size or find deeper liquidity",
+        )
+    lb = max(settings.min_bonus_bps, math.ceil(round(lb_raw * BPS, 9)))
+    lb_binding = "min_bonus" if lb == settings.min_bonus_bps else "slippage_and_costs"
+
+    lt_raw = (1.0 - expected_shortfall - slippage) / (1.0 + lb / BPS)
+    lt = min(settings.max_threshold_bps, math.floor(lt_raw * BPS))
+    if lt == settings.max_threshold_bps:
+        lt_binding = "max_threshold"
+    else:
+        lt_binding = "tail_loss" if expected_shortfall >= slippage else "slippage"
+    while lt * (BPS + lb) > BPS * BPS:  # float rounding must never break the on-chain invariant
+        lt -= 1
+    if lt < settings.min_threshold_bps:
+        raise NoSafeParameters(
+            market,
+            f"liquidation threshold {lt_raw:.2%} is below the minimum "
+            f"{settings.min_threshold_bps} bps (tail loss {expected_shortfall:.2%}, "
+            f"slippage {slippage:.2%}, bonus {lb} bps)",
+        )
+
+    move = settings.ltv_z * sigma * math.sqrt(settings.ltv_buffer / interval)
+    ltv_raw = lt / BPS * (1.0 - move)
+    ltv = math.floor(ltv_raw * BPS)
+    ltv_binding = "volatility_buffer"
+    if ltv >= lt:
+        ltv, ltv_binding = lt - 1, "below_threshold"
+    if ltv <= 0:
+        raise NoSafeParameters(
+            market, f"LTV {ltv_raw:.2%} is not positive: a {move:.2%} move fits in the buffer"
+        )
+    return Derived(
+        ltv_bps=ltv,
+        liquidation_threshold_bps=lt,
+        liquidation_bonus_bps=lb,
+        ltv_raw=ltv_raw,
+        liquidation_threshold_raw=lt_raw,
+        liquidation_bonus_raw=lb_raw,
+        ltv_buffer_move=move,
+        binding={
+            "ltv": ltv_binding,
+            "liquidation_threshold": lt_binding,
+            "liquidation_bonus": lb_binding,
+        },
+    )

@@ -1,0 +1,130 @@
+"""The risk engine: market inputs in, parameters and their explanation out. Pure: no I/O, no clock,
+no randomness, so several keepers computing from the same snapshot sign the same numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from oracle.errors import RiskInputError
+from oracle.risk import derive as derivation
+from oracle.risk import liquidity, tail, volatility
+from oracle.risk.inputs import MarketInput, _iso
+
+MODEL_VERSION = "risk-1.0.0"
+
+#: Residuals are standardised by max(√v_t, this × σ of the whole history): after a long flat
+#: spell (a stablecoin at one tick) the EWMA variance decays toward zero and one tick would
+#: otherwise become a 1,000-sigma residual.
+RESIDUAL_FLOOR = 0.1
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the parameters are what they are: every intermediate figure, and which constraint
+    binds."""
+
+    market: str
+    model_version: str
+    inputs_hash: str
+    as_of: str  # open time of the last bar used
+    bars: int
+    interval_seconds: int
+    volatility: volatility.VolatilityEstimate  # per bar
+    sigma_annualised: float
+    horizon_seconds: int
+    horizon_reason: str
+    tail: tail.TailLoss
+    worst_scenarios: tuple[tuple[str, float], ...]  # (window start, loss), worst first
+    slippage: liquidity.Slippage
+    derived: derivation.Derived
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MarketParameters:
+    market: str
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    explanation: Explanation
+
+
+def compute_market(inp: MarketInput) -> MarketParameters:
+    """Parameters for one market (formulas: the docstrings of volatility, tail, liquidity and
+    derive)."""
+    settings, prices, market = inp.settings, inp.prices, inp.market
+    if len(prices.close) < settings.min_history_bars:
+        raise RiskInputError(
+            market,
+            f"history too short: {len(prices.close)} bars, need {settings.min_history_bars}",
+        )
+    interval = prices.interval
+    returns = volatility.log_returns(prices)
+    variance = volatility.ewma_variance(returns, volatility.bar_lambda(settings, interval))
+    vol = volatility.estimate(market, returns, variance, interval, settings, inp.implied_vol)
+
+    slip = liquidity.slippage(inp.liquidity, inp.size)
+    volume_per_bar = None
+    if prices.volume is not None:
+        recent = prices.volume[-max(1, max(settings.realized_windows) // interval) :]
+        volume_per_bar = float(np.median(recent))
+    horizon, reason = liquidity.horizon_seconds(
+        inp.size,
+        volume_per_bar,
+        slip.depth,
+        interval,
+        settings.base_horizon,
+        settings.max_horizon,
+        settings.participation,
+    )
+    horizon_bars = max(1, horizon // interval)
+
+    scale = np.maximum(np.sqrt(variance[:-1]), RESIDUAL_FLOOR * float(np.std(returns)))
+    residuals = returns / np.where(scale > 0, scale, 1.0)
+    if len(residuals) - horizon_bars + 1 >= settings.min_scenarios:
+        loss = tail.filtered_historical_es(residuals, vol.sigma, horizon_bars, settings.confidence)
+    else:
+        loss = tail.student_t_es(
+            vol.sigma, horizon_bars, settings.confidence, settings.student_t_dof
+        )
+    # Residual i is the return into bar i+1, so a window starting at residual i starts at bar i.
+    worst = tuple((_iso(prices.timestamps[i]), round(v, 6)) for i, v in loss.worst)
+
+    derived = derivation.derive(
+        market, loss.expected_shortfall, max(0.0, slip.fraction), vol.sigma, interval, settings
+    )
+    explanation = Explanation(
+        market=market,
+        model_version=MODEL_VERSION,
+        inputs_hash="0x" + inp.inputs_hash().hex(),
+        as_of=_iso(prices.timestamps[-1]),
+        bars=len(prices.close),
+        interval_seconds=interval,
+        volatility=vol,
+        sigma_annualised=vol.annualised(interval),
+        horizon_seconds=horizon,
+        horizon_reason=reason,
+        tail=loss,
+        worst_scenarios=worst,
+        slippage=slip,
+        derived=derived,
+    )
+    return MarketParameters(
+        market,
+        derived.ltv_bps,
+        derived.liquidation_threshold_bps,
+        derived.liquidation_bonus_bps,
+        explanation,
+    )
+
+
+def compute_markets(inputs: Sequence[MarketInput]) -> list[MarketParameters]:
+    """Parameters for many markets, in input order. A bad market raises (naming it): the caller
+    decides whether the others go ahead, the engine never drops one silently."""
+    return [compute_market(inp) for inp in inputs]

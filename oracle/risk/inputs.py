@@ -1,0 +1,270 @@
+"""What the risk engine is given: a price series, a liquidity description, a size, and model
+settings.
+
+Everything here is an immutable value checked on construction, so a bad input fails with a
+`RiskInputError` naming the market and the problem before any maths runs; nothing downstream ever
+sees a NaN.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from eth_utils import keccak
+
+from oracle.errors import RiskInputError
+
+FloatArray = np.ndarray
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class PriceSeries:
+    """Closes of the collateral priced in the debt asset (a pair, e.g. ETH in USDC), at a fixed bar
+    interval.
+
+    Gaps (missing bars) are allowed: returns across a gap are scaled to one bar (see
+    `volatility.log_returns`). `volume` is in collateral units per bar; it sets the liquidation
+    horizon and may be absent.
+    """
+
+    market: str
+    timestamps: np.ndarray  # int64 unix seconds (bar open), strictly increasing
+    close: FloatArray
+    volume: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        ts = np.ascontiguousarray(self.timestamps, dtype=np.int64)
+        close = np.ascontiguousarray(self.close, dtype=np.float64)
+        object.__setattr__(self, "timestamps", ts)
+        object.__setattr__(self, "close", close)
+        if ts.ndim != 1 or close.shape != ts.shape:
+            raise RiskInputError(
+                self.market, "timestamps and closes must be 1-D arrays of equal length"
+            )
+        if len(ts) < 2:
+            raise RiskInputError(self.market, f"history too short: {len(ts)} price(s)")
+        bad = ~np.isfinite(close)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise RiskInputError(self.market, f"price is {close[i]} at {_iso(ts[i])} (index {i})")
+        if (close <= 0).any():
+            i = int(np.argmax(close <= 0))
+            raise RiskInputError(
+                self.market, f"non-positive price {close[i]} at {_iso(ts[i])} (index {i})"
+            )
+        step = np.diff(ts)
+        if (step <= 0).any():
+            i = int(np.argmax(step <= 0)) + 1
+            kind = "duplicate" if step[i - 1] == 0 else "non-monotonic"
+            raise RiskInputError(self.market, f"{kind} timestamp {_iso(ts[i])} at index {i}")
+        if self.volume is not None:
+            vol = np.ascontiguousarray(self.volume, dtype=np.float64)
+            object.__setattr__(self, "volume", vol)
+            if vol.shape != ts.shape:
+                raise RiskInputError(self.market, "volume must have one value per bar")
+            if not np.isfinite(vol).all() or (vol < 0).any():
+                i = int(np.argmax(~np.isfinite(vol) | (vol < 0)))
+                raise RiskInputError(
+                    self.market, f"bad volume {vol[i]} at {_iso(ts[i])} (index {i})"
+                )
+
+    @property
+    def interval(self) -> int:
+        """The bar interval in seconds: the most common spacing (gaps are multiples of it)."""
+        steps, counts = np.unique(np.diff(self.timestamps), return_counts=True)
+        return int(steps[np.argmax(counts)])
+
+    def until(self, timestamp: int) -> PriceSeries:
+        """The bars whose open time is at or before `timestamp` (what a keeper knew then)."""
+        n = int(np.searchsorted(self.timestamps, timestamp, side="right"))
+        vol = None if self.volume is None else self.volume[:n]
+        return PriceSeries(self.market, self.timestamps[:n], self.close[:n], vol)
+
+    def last(self, seconds: int) -> PriceSeries:
+        """The trailing window of `seconds` ending at the last bar."""
+        start = int(np.searchsorted(self.timestamps, self.timestamps[-1] - seconds, side="right"))
+        vol = None if self.volume is None else self.volume[start:]
+        return PriceSeries(self.market, self.timestamps[start:], self.close[start:], vol)
+
+
+def pair_series(market: str, collateral_usd: PriceSeries, debt_usd: PriceSeries) -> PriceSeries:
+    """Collateral priced in the debt asset from two series priced in a common unit (e.g. USD): the
+    ratio of closes on the bars both have. A lending market's risk is the pair's, not each leg's on
+    its own."""
+    common, ic, idebt = np.intersect1d(
+        collateral_usd.timestamps, debt_usd.timestamps, assume_unique=True, return_indices=True
+    )
+    if len(common) < 2:
+        raise RiskInputError(market, "the two series share fewer than 2 bars")
+    close = collateral_usd.close[ic] / debt_usd.close[idebt]
+    volume = None if collateral_usd.volume is None else collateral_usd.volume[ic]
+    return PriceSeries(market, common, close, volume)
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    """Bids for the collateral in the debt asset, best first: what a liquidator sells into.
+
+    `bids` is an (n, 2) array of (price, size in collateral units); `best_ask` (optional) gives the
+    mid.
+    """
+
+    market: str
+    bids: np.ndarray
+    best_ask: float | None = None
+
+    def __post_init__(self) -> None:
+        bids = np.ascontiguousarray(self.bids, dtype=np.float64).reshape(-1, 2)
+        object.__setattr__(self, "bids", bids)
+        if len(bids) == 0:
+            raise RiskInputError(self.market, "order book has no bids")
+        if not np.isfinite(bids).all() or (bids <= 0).any():
+            raise RiskInputError(self.market, "order book has a non-positive or non-finite level")
+        if (np.diff(bids[:, 0]) >= 0).any():
+            raise RiskInputError(
+                self.market, "order book bids must be strictly decreasing in price"
+            )
+        if self.best_ask is not None and not (
+            np.isfinite(self.best_ask) and self.best_ask > bids[0, 0]
+        ):
+            raise RiskInputError(self.market, f"best ask {self.best_ask} is not above the best bid")
+
+
+@dataclass(frozen=True)
+class ConstantProductPool:
+    """An x·y = k pool (Uniswap v2 style) holding the collateral and the debt asset."""
+
+    market: str
+    reserve_collateral: float
+    reserve_debt: float
+    fee: float = 0.003
+
+    def __post_init__(self) -> None:
+        for name in ("reserve_collateral", "reserve_debt"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise RiskInputError(self.market, f"pool {name} must be positive, got {value}")
+        if not 0 <= self.fee < 1:
+            raise RiskInputError(self.market, f"pool fee must be in [0, 1), got {self.fee}")
+
+
+Liquidity = OrderBook | ConstantProductPool
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Model knobs with their documented defaults (README "The model" explains each formula).
+
+    Times are in seconds so the model works at any bar interval.
+    """
+
+    confidence: float = 0.99  # α of the expected shortfall
+    ewma_lambda: float = 0.94  # RiskMetrics decay per `ewma_period`
+    ewma_period: int = 3600  # λ applies per hour: λ_bar = λ ** (interval / ewma_period)
+    realized_windows: tuple[int, ...] = (86_400, 7 * 86_400)  # multi-window realized volatility
+    long_run_window: int = (
+        90 * 86_400
+    )  # long-run volatility, the floor against pro-cyclical loosening
+    long_run_floor: float = 1.0  # σ never goes below this fraction of the long-run volatility
+    base_horizon: int = 12 * 3600  # liquidation horizon H for a size the market absorbs at once
+    max_horizon: int = 7 * 86_400
+    participation: float = 0.10  # share of traded volume a liquidation may take per bar
+    min_scenarios: int = (
+        500  # fewer H-windows than this: Student-t instead of historical simulation
+    )
+    student_t_dof: float = 4.0
+    min_history_bars: int = 48
+    costs_bps: int = 50  # gas, fees and liquidator margin on top of slippage
+    min_bonus_bps: int = 300
+    max_bonus_bps: int = 1500
+    max_threshold_bps: int = 9500
+    min_threshold_bps: int = 1000  # below this the market is unfit as collateral: NoSafeParameters
+    ltv_z: float = 1.645  # one-sided 95 % move between borrowing and liquidation eligibility
+    ltv_buffer: int = 12 * 3600  # T_buffer: time the LTV gap must cover
+    volatility_model: str = "ewma"  # or "garch" (needs the `arch` package)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.5 < self.confidence < 1:
+            problems.append(f"confidence must be in (0.5, 1), got {self.confidence}")
+        if not 0 < self.ewma_lambda < 1:
+            problems.append(f"ewma_lambda must be in (0, 1), got {self.ewma_lambda}")
+        if self.base_horizon <= 0 or self.max_horizon < self.base_horizon:
+            problems.append("need 0 < base_horizon <= max_horizon")
+        if not 0 < self.participation <= 1:
+            problems.append(f"participation must be in (0, 1], got {self.participation}")
+        if not 0 <= self.min_bonus_bps <= self.max_bonus_bps <= 10_000:
+            problems.append("need 0 <= min_bonus_bps <= max_bonus_bps <= 10000")
+        if not 0 < self.min_threshold_bps < self.max_threshold_bps <= 10_000:
+            problems.append("need 0 < min_threshold_bps < max_threshold_bps <= 10000")
+        if self.student_t_dof <= 2:
+            problems.append("student_t_dof must be above 2 (finite variance)")
+        if self.volatility_model not in ("ewma", "garch"):
+            problems.append(
+                f"volatility_model must be 'ewma' or 'garch', got {self.volatility_model!r}"
+            )
+        if problems:
+            raise RiskInputError("(settings)", "; ".join(problems))
+
+    def canonical(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MarketInput:
+    """One market's inputs. `size` is what may have to be liquidated at once, in collateral units
+    (e.g. the supply cap or the collateral currently posted); `implied_vol` is an optional
+    annualised implied volatility."""
+
+    prices: PriceSeries
+    liquidity: Liquidity
+    size: float
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    implied_vol: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.size) and self.size > 0):
+            raise RiskInputError(
+                self.market, f"size to liquidate must be positive, got {self.size}"
+            )
+        if self.implied_vol is not None and not (
+            np.isfinite(self.implied_vol) and self.implied_vol > 0
+        ):
+            raise RiskInputError(
+                self.market, f"implied volatility must be positive, got {self.implied_vol}"
+            )
+        if self.liquidity.market != self.market:
+            raise RiskInputError(
+                self.market, f"liquidity describes {self.liquidity.market}, not {self.market}"
+            )
+
+    @property
+    def market(self) -> str:
+        return self.prices.market
+
+    def inputs_hash(self) -> bytes:
+        """keccak256 of a canonical encoding of every input: the value a signed update commits to,
+        so anyone holding the inputs can recompute it (float64 bytes, little-endian; settings as
+        sorted JSON)."""
+        parts = [b"margin-oracle/risk-inputs/v1", self.market.encode()]
+        parts += [
+            self.prices.timestamps.astype("<i8").tobytes(),
+            self.prices.close.astype("<f8").tobytes(),
+        ]
+        volume = self.prices.volume
+        parts.append(b"-" if volume is None else volume.astype("<f8").tobytes())
+        liq = self.liquidity
+        if isinstance(liq, OrderBook):
+            parts += [b"book", liq.bids.astype("<f8").tobytes(), repr(liq.best_ask).encode()]
+        else:
+            parts += [b"pool", repr((liq.reserve_collateral, liq.reserve_debt, liq.fee)).encode()]
+        parts += [repr(float(self.size)).encode(), repr(self.implied_vol).encode()]
+        parts.append(json.dumps(self.settings.canonical(), sort_keys=True).encode())
+        return keccak(b"".join(len(p).to_bytes(8, "big") + p for p in parts))  # length-prefixed

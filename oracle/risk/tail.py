@@ -1,0 +1,73 @@
+"""Expected shortfall of the collateral's price over the liquidation horizon H.
+
+Filtered historical simulation (Barone-Adesi et al.): standardise each return by its EWMA forecast,
+z_t = r_t / √v_t, so the residuals keep the data's fat tails and skew but not its volatility regime.
+An H-bar scenario is the sum of H consecutive residuals (overlapping windows, so crashes keep their
+clustering), rescaled to today's volatility: R = σ · Σ z. The loss of the collateral against the
+debt is L = 1 − e^R, and
+
+    ES_α = mean of the ⌈(1−α)·N⌉ largest losses among the N scenarios.
+
+No random resampling: the scenarios are the history itself, so the result is deterministic.
+
+With fewer than `min_scenarios` windows the history cannot speak for its own tail; a Student-t with
+ν degrees of freedom, scaled to unit variance, stands in: R = σ·√H·t, and ES is integrated
+numerically from its quantiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class TailLoss:
+    expected_shortfall: float  # fraction of collateral value lost, e.g. 0.12
+    value_at_risk: float
+    method: str  # "filtered_historical" or "student_t"
+    scenarios: int
+    worst: tuple[
+        tuple[int, float], ...
+    ]  # (index of the window's first residual, loss), worst first
+
+
+def filtered_historical_es(
+    residuals: np.ndarray, sigma: float, horizon_bars: int, confidence: float
+) -> TailLoss:
+    """ES of 1 − e^R over overlapping H-bar windows of standardised residuals (see module
+    docstring)."""
+    csum = np.concatenate(([0.0], np.cumsum(residuals)))
+    window_sums = csum[horizon_bars:] - csum[:-horizon_bars]
+    losses = -np.expm1(sigma * window_sums)
+    n = len(losses)
+    k = max(1, int(np.ceil((1.0 - confidence) * n)))
+    tail_idx = np.argpartition(losses, n - k)[n - k :]
+    tail = losses[tail_idx]
+    order = tail_idx[np.lexsort((tail_idx, -tail))][:5]  # worst first, ties by time: deterministic
+    return TailLoss(
+        expected_shortfall=float(np.mean(tail)),
+        value_at_risk=float(np.min(tail)),
+        method="filtered_historical",
+        scenarios=n,
+        worst=tuple((int(i), float(losses[i])) for i in order),
+    )
+
+
+def student_t_es(sigma: float, horizon_bars: int, confidence: float, dof: float) -> TailLoss:
+    """ES of 1 − e^R with R = σ·√H·t_ν/√(ν/(ν−2)): the mean loss beyond VaR, by the midpoint rule on
+    2,000 quantiles of the tail (exact to well under a basis point; e^R is not linear, so no closed
+    form)."""
+    scale = sigma * np.sqrt(horizon_bars) / np.sqrt(dof / (dof - 2.0))
+    tail = 1.0 - confidence
+    probs = (np.arange(2000) + 0.5) / 2000 * tail
+    losses = -np.expm1(scale * stats.t.ppf(probs, dof))
+    return TailLoss(
+        expected_shortfall=float(np.mean(losses)),
+        value_at_risk=float(-np.expm1(scale * stats.t.ppf(tail, dof))),
+        method="student_t",
+        scenarios=0,
+        worst=(),
+    )
