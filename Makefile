@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz demo bench-gas lint slither clean
+.PHONY: install test fuzz demo bench-gas bench-risk lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -51,6 +51,9 @@ demo: install
 
 bench-gas: install
 	$(PY) scripts/bench_gas.py
+
+bench-risk: install
+	$(PY) scripts/bench_risk.py
 
 lint: install
 	ruff check oracle scripts tests

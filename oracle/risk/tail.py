@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from oracle.risk.scratch import SCRATCH
+
 
 @dataclass(frozen=True)
 class TailLoss:
@@ -39,20 +41,28 @@ def filtered_historical_es(
 ) -> TailLoss:
     """ES of 1 − e^R over overlapping H-bar windows of standardised residuals (see module
     docstring)."""
-    csum = np.concatenate(([0.0], np.cumsum(residuals)))
-    window_sums = csum[horizon_bars:] - csum[:-horizon_bars]
-    losses = -np.expm1(sigma * window_sums)
-    n = len(losses)
+    h = horizon_bars
+    n = len(residuals) - h + 1
+    csum = np.cumsum(residuals, out=SCRATCH.get("cumsum", len(residuals)))
+    window_sums = SCRATCH.get("window_sums", n)  # window j covers residuals j .. j+h-1
+    window_sums[0] = csum[h - 1]
+    np.subtract(csum[h:], csum[: n - 1], out=window_sums[1:])
     k = max(1, int(np.ceil((1.0 - confidence) * n)))
-    tail_idx = np.argpartition(losses, n - k)[n - k :]
-    tail = losses[tail_idx]
+    # The loss falls as the window sum rises, so the k worst losses are the k lowest sums: select
+    # those first and take exponentials of k values instead of n.
+    ordered = SCRATCH.get("partition", n)
+    np.copyto(ordered, window_sums)
+    ordered.partition(k - 1)  # in place: the k-th lowest sum lands at k-1
+    tail_idx = np.flatnonzero(window_sums <= ordered[k - 1])
+    tail_idx = tail_idx[np.argsort(window_sums[tail_idx], kind="stable")[:k]]  # ties: earliest
+    tail = -np.expm1(sigma * window_sums[tail_idx])
     order = tail_idx[np.lexsort((tail_idx, -tail))][:5]  # worst first, ties by time: deterministic
     return TailLoss(
         expected_shortfall=float(np.mean(tail)),
         value_at_risk=float(np.min(tail)),
         method="filtered_historical",
         scenarios=n,
-        worst=tuple((int(i), float(losses[i])) for i in order),
+        worst=tuple((int(i), float(-np.expm1(sigma * window_sums[i]))) for i in order),
     )
 
 

@@ -22,28 +22,40 @@ from scipy.signal import lfilter
 
 from oracle.errors import RiskInputError
 from oracle.risk.inputs import ModelSettings, PriceSeries
+from oracle.risk.scratch import SCRATCH
 
 SECONDS_PER_YEAR = 365 * 86_400
 WARMUP = 30
 
 
-def log_returns(prices: PriceSeries) -> np.ndarray:
+def log_returns(prices: PriceSeries, out: np.ndarray | None = None) -> np.ndarray:
     """One-bar log returns; returns across gaps are scaled by 1/√(bars spanned)."""
-    spans = np.diff(prices.timestamps) / prices.interval
-    return np.diff(np.log(prices.close)) / np.sqrt(spans)
+    logs = np.log(prices.close, out=SCRATCH.get("log_close", len(prices.close)))
+    out = np.subtract(logs[1:], logs[:-1], out=out)
+    if not prices.gapless:
+        out /= np.sqrt(np.diff(prices.timestamps) / prices.interval)
+    return out
 
 
-def ewma_variance(returns: np.ndarray, lam: float) -> np.ndarray:
+def ewma_variance(
+    returns: np.ndarray,
+    lam: float,
+    squares: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Forecast variance for each bar and one more: out[t] uses returns[:t]; out[-1] is the next
-    bar's.
+    bar's. `squares` (returns², when the caller has them) saves a pass.
 
     An IIR filter (scipy's lfilter runs the recursion in C): v = λ·v_prev + (1−λ)·r²_prev.
     """
-    sq = returns * returns
+    sq = returns * returns if squares is None else squares
     v0 = float(np.mean(sq[:WARMUP]))
+    if out is None:
+        out = np.empty(len(returns) + 1)
+    out[0] = v0
     # y[t] = λ·y[t-1] + (1−λ)·sq[t], started from y[-1] = v0, is the variance after seeing sq[t].
-    after, _ = lfilter([1.0 - lam], [1.0, -lam], sq, zi=[lam * v0])
-    return np.concatenate(([v0], after))
+    out[1:], _ = lfilter([1.0 - lam], [1.0, -lam], sq, zi=[lam * v0])
+    return out
 
 
 def bar_lambda(settings: ModelSettings, interval: int) -> float:
@@ -70,6 +82,7 @@ class VolatilityEstimate:
 def estimate(
     market: str,
     returns: np.ndarray,
+    squares: np.ndarray,
     variance: np.ndarray,
     interval: int,
     settings: ModelSettings,
@@ -80,12 +93,10 @@ def estimate(
     realized = {}
     for window in settings.realized_windows:
         bars = max(1, window // interval)
-        tail = returns[-bars:]
-        realized[f"{window // 3600}h"] = float(np.sqrt(np.mean(tail * tail)))
+        realized[f"{window // 3600}h"] = float(np.sqrt(np.mean(squares[-bars:])))
     candidates.update({f"realized_{k}": v for k, v in realized.items()})
     long_bars = max(1, settings.long_run_window // interval)
-    long_tail = returns[-long_bars:]
-    long_run = float(np.sqrt(np.mean(long_tail * long_tail)))
+    long_run = float(np.sqrt(np.mean(squares[-long_bars:])))
     floor = settings.long_run_floor * long_run
     candidates["long_run_floor"] = floor
     garch = None

@@ -12,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.errors import NoSafeParameters
-from oracle.risk import MODEL_VERSION, ModelSettings, OrderBook, compute_market, compute_markets
+from oracle.risk import (
+    MODEL_VERSION,
+    ConstantProductPool,
+    MarketInput,
+    ModelSettings,
+    OrderBook,
+    PriceSeries,
+    compute_market,
+    compute_markets,
+)
 from tests.risk.conftest import pool_input, synthetic
 
 
@@ -142,3 +151,28 @@ def test_garch_volatility_when_arch_is_installed():
     assert a.explanation.volatility.garch is not None and a.explanation.volatility.garch > 0
     assert a == b
     assert np.isclose(a.explanation.volatility.garch, np.std(np.diff(np.log(s.close))), rtol=0.5)
+
+
+def test_scratch_buffers_never_leak_between_markets():
+    # The hot path reuses per-thread buffers: a longer market computed in between must not change
+    # what a shorter one gets.
+    short = pool_input(synthetic("A/USD", n=900, seed=1), 1e6, 1.0)
+    long = pool_input(synthetic("B/USD", n=5000, seed=2, sigma=0.02), 1e6, 1.0)
+    first, _, again = compute_markets([short, long, short])
+    assert first == again
+
+
+def test_inputs_hash_is_pinned():
+    # The encoding is part of the protocol: a keeper on another version must get the same hash for
+    # the same inputs. Change this value only together with the encoding's version tag.
+    prices = PriceSeries(
+        "P/USD",
+        1_600_000_000 + 3600 * np.arange(5),
+        np.array([100.0, 101.5, 99.25, 100.75, 102.0]),
+        np.array([10.0, 11.0, 12.0, 13.0, 14.0]),
+    )
+    inp = MarketInput(prices, ConstantProductPool("P/USD", 1_000.0, 100_000.0), 10.0)
+    assert inp.inputs_hash().hex() == PINNED_HASH
+
+
+PINNED_HASH = "883e51efa8ddb6954571c013d15d8ec58fda02d65fb982e376273aaa33693ba4"
