@@ -12,7 +12,7 @@ import numpy as np
 from oracle.errors import RiskInputError
 from oracle.risk import derive as derivation
 from oracle.risk import liquidity, tail, volatility
-from oracle.risk.inputs import MarketInput, _iso
+from oracle.risk.inputs import MarketInput, ModelSettings, PriceSeries, _iso
 from oracle.risk.scratch import SCRATCH
 
 MODEL_VERSION = "risk-1.0.0"
@@ -21,6 +21,9 @@ MODEL_VERSION = "risk-1.0.0"
 #: spell (a stablecoin at one tick) the EWMA variance decays toward zero and one tick would
 #: otherwise become a 1,000-sigma residual.
 RESIDUAL_FLOOR = 0.1
+
+#: The window checked for missing bars before anything is computed.
+RECENT_WINDOW = 86_400
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def compute_market(inp: MarketInput) -> MarketParameters:
             f"history too short: {len(prices.close)} bars, need {settings.min_history_bars}",
         )
     interval, n = prices.interval, len(prices.close)
+    _check_recent_coverage(prices, settings)
     returns = volatility.log_returns(prices, out=SCRATCH.get("returns", n - 1))
     squares = np.multiply(returns, returns, out=SCRATCH.get("squares", n - 1))
     lam = volatility.bar_lambda(settings, interval)
@@ -133,6 +137,24 @@ def compute_market(inp: MarketInput) -> MarketParameters:
         derived.liquidation_bonus_bps,
         explanation,
     )
+
+
+def _check_recent_coverage(prices: PriceSeries, settings: ModelSettings) -> None:
+    """Refuses a history whose last 24 hours are mostly missing: the volatility windows would reach
+    back to older, possibly calmer bars, and a gap must never loosen a parameter."""
+    span = RECENT_WINDOW
+    expected = span // prices.interval
+    if expected < 2:
+        return
+    start = prices.timestamps[-1] - span
+    present = len(prices.timestamps) - int(np.searchsorted(prices.timestamps, start, side="right"))
+    missing = 1.0 - present / expected
+    if missing > settings.max_missing_recent:
+        raise RiskInputError(
+            prices.market,
+            f"{expected - present} of the last {expected} bars are missing "
+            f"(allowed: {settings.max_missing_recent:.0%}): stale or gappy feed",
+        )
 
 
 def compute_markets(inputs: Sequence[MarketInput]) -> list[MarketParameters]:

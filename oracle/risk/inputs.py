@@ -191,6 +191,7 @@ class ModelSettings:
     )
     student_t_dof: float = 4.0
     min_history_bars: int = 48
+    max_missing_recent: float = 0.2  # share of bars that may be missing in the last 24 h
     costs_bps: int = 50  # gas, fees and liquidator margin on top of slippage
     min_bonus_bps: int = 300
     max_bonus_bps: int = 1500
@@ -214,6 +215,8 @@ class ModelSettings:
             problems.append("need 0 <= min_bonus_bps <= max_bonus_bps <= 10000")
         if not 0 < self.min_threshold_bps < self.max_threshold_bps <= 10_000:
             problems.append("need 0 < min_threshold_bps < max_threshold_bps <= 10000")
+        if not 0 <= self.max_missing_recent < 1:
+            problems.append("max_missing_recent must be in [0, 1)")
         if self.student_t_dof <= 2:
             problems.append("student_t_dof must be above 2 (finite variance)")
         if self.volatility_model not in ("ewma", "garch"):

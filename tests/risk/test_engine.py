@@ -175,4 +175,4 @@ def test_inputs_hash_is_pinned():
     assert inp.inputs_hash().hex() == PINNED_HASH
 
 
-PINNED_HASH = "883e51efa8ddb6954571c013d15d8ec58fda02d65fb982e376273aaa33693ba4"
+PINNED_HASH = "2cce5be51d7f713810efa3d00d8a9bd5dc324ad018de1bb9c6edf47f1aad3f91"

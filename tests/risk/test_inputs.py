@@ -117,3 +117,14 @@ def test_threshold_below_the_minimum_is_no_safe_parameters():
         NoSafeParameters, match=r"liquidation threshold .* is below the minimum 9000 bps"
     ):
         compute_market(pool_input(synthetic(sigma=0.01), 1e9, 1.0, settings=strict))
+
+
+def test_gappy_recent_history_is_refused_not_loosened():
+    # Binance's USDC/USDT has no bars from 10 March 2023 until 11 March 13:00 (trading halted in the
+    # depeg): three hours after it resumes, 21 of the last 24 hours are missing.
+    from oracle.marketdata import shipped
+    from tests.risk.conftest import ts
+
+    usdc = shipped("ohlcv/1h/USDCUSDT.csv.gz", "USDC/USDT").until(ts("2023-03-11T16:00:00"))
+    with pytest.raises(RiskInputError, match=r"USDC/USDT: 21 of the last 24 bars are missing"):
+        compute_market(pool_input(usdc, 1e8, 1e6))
