@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +16,30 @@ from oracle.risk.inputs import PriceSeries
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-def read_ohlcv(path: Path, market: str) -> PriceSeries:
-    """A `timestamp,open,high,low,close,volume` CSV (optionally gzipped) as a PriceSeries of
-    closes."""
+@dataclass(frozen=True)
+class Bars:
+    """Recorded OHLCV bars (open times in unix seconds, strictly increasing)."""
+
+    market: str
+    timestamps: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @cached_property
+    def series(self) -> PriceSeries:
+        """Closes and volumes as the risk engine's input (validated there)."""
+        return PriceSeries(self.market, self.timestamps, self.close, self.volume)
+
+    @cached_property
+    def interval(self) -> int:
+        return self.series.interval
+
+
+def read_bars(path: Path, market: str) -> Bars:
+    """A `timestamp,open,high,low,close,volume` CSV, optionally gzipped."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt") as fh:
@@ -27,14 +50,22 @@ def read_ohlcv(path: Path, market: str) -> PriceSeries:
     except OSError as exc:
         raise RiskInputError(market, f"cannot read {path}: {exc}") from None
     ts = np.array([_epoch(r[0]) for r in rows], dtype=np.int64)
-    close = np.array([float(r[4]) for r in rows])
-    volume = np.array([float(r[5]) for r in rows])
-    return PriceSeries(market, ts, close, volume)
+    cols = np.array([[float(x) for x in r[1:6]] for r in rows]).T
+    return Bars(market, ts, cols[0], cols[1], cols[2], cols[3], cols[4])
+
+
+def read_ohlcv(path: Path, market: str) -> PriceSeries:
+    """Closes and volumes of an OHLCV CSV as a PriceSeries."""
+    return read_bars(path, market).series
 
 
 def shipped(name: str, market: str) -> PriceSeries:
     """A file under oracle/data, e.g. `shipped("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")`."""
     return read_ohlcv(DATA_DIR / name, market)
+
+
+def shipped_bars(name: str, market: str) -> Bars:
+    return read_bars(DATA_DIR / name, market)
 
 
 def _epoch(iso: str) -> int:

@@ -15,7 +15,13 @@ DEPLOYABLE = (
     "MockERC20",
     "ParameterReader",
     "BareSignedBatch",
+    "UniswapV3Actions",
 )
+#: Uniswap v3's own compiled contracts, taken as published on npm (`@uniswap/v3-core`), never recompiled.
+UNISWAP = {
+    "UniswapV3Factory": "UniswapV3Factory.sol/UniswapV3Factory.json",
+    "UniswapV3Pool": "UniswapV3Pool.sol/UniswapV3Pool.json",
+}
 
 
 def main() -> None:
@@ -30,7 +36,12 @@ def main() -> None:
             "bytecode": contract["deploymentBytecode"]["bytecode"],
         }
         (out / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
-    print(f"exported {len(DEPLOYABLE)} artifacts to {out.relative_to(ROOT)}")
+    npm = ROOT / "node_modules" / "@uniswap" / "v3-core" / "artifacts" / "contracts"
+    for name, path in UNISWAP.items():
+        published = json.loads((npm / path).read_text())
+        artifact = {"contractName": name, "abi": published["abi"], "bytecode": published["bytecode"]}
+        (out / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
+    print(f"exported {len(DEPLOYABLE) + len(UNISWAP)} artifacts to {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,15 @@ contract MockV3Aggregator is AggregatorV3Interface {
         _answeredInRound[roundId] = roundId;
     }
 
+    /// @notice A round carried over from an earlier one (`answeredInRound < roundId`), as a stalled feed reports.
+    function setCarriedOverRound(uint80 roundId, int256 answer, uint256 timestamp, uint80 answeredInRound) public {
+        latestRound = roundId;
+        getAnswer[roundId] = answer;
+        getTimestamp[roundId] = timestamp;
+        _startedAt[roundId] = timestamp;
+        _answeredInRound[roundId] = answeredInRound;
+    }
+
     function getRoundData(uint80 roundId) external view returns (uint80, int256, uint256, uint256, uint80) {
         return (roundId, getAnswer[roundId], _startedAt[roundId], getTimestamp[roundId], _answeredInRound[roundId]);
     }

@@ -1,0 +1,133 @@
+"""What every source returns: a `Reading` or a `SourceFailure`, never an exception.
+
+A source's `fetch` raises `FeedError` with a kind; the collector turns that (and anything
+unexpected) into a `SourceFailure` for that source alone, so one bad venue downgrades the feed's
+health instead of killing the keeper, and no stale value is silently reused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from oracle.errors import OracleError
+
+
+class FailureKind(StrEnum):
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"  # connection refused, DNS, reset
+    RATE_LIMITED = "rate_limited"  # HTTP 429 / 418
+    SERVER_ERROR = "server_error"  # HTTP 5xx, venue in maintenance
+    BAD_RESPONSE = "bad_response"  # not JSON, missing fields, a revert
+    BAD_VALUE = "bad_value"  # NaN, zero, negative
+    STALE = "stale"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    INCOMPLETE_ROUND = "incomplete_round"
+    CROSSED_BOOK = "crossed_book"
+    OUTLIER = "outlier"  # set by the aggregation, not by a source
+
+
+class FeedError(OracleError):
+    """One source could not give a usable value; `kind` says why."""
+
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind.value}: {detail}")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A source's price for a market (debt-asset units per collateral unit) and when it held.
+
+    `bids` (price, size) best first and `pool` (virtual reserves of collateral and debt) describe
+    liquidity when the source knows it.
+    """
+
+    source: str
+    market: str
+    price: float
+    timestamp: int  # unix seconds the value refers to
+    block: int | None = None
+    bids: tuple[tuple[float, float], ...] = ()
+    best_ask: float | None = None
+    pool: tuple[float, float] | None = None  # virtual reserves (collateral, debt) in range
+    pool_fee: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceFailure:
+    source: str
+    market: str
+    kind: FailureKind
+    detail: str
+
+
+SourceResult = Reading | SourceFailure
+
+
+class Source(Protocol):
+    """A feed for one market. `fetch` may block (web3) or not; the collector runs it in a thread."""
+
+    name: str
+    market: str
+
+    def fetch(self, now: int) -> Reading: ...
+
+
+def check_price(value: object, what: str) -> float:
+    """A finite, positive float or a BAD_VALUE error naming what it was."""
+    try:
+        price = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise FeedError(FailureKind.BAD_VALUE, f"{what} is not a number: {value!r}") from None
+    if not math.isfinite(price) or price <= 0:
+        raise FeedError(FailureKind.BAD_VALUE, f"{what} is {price}")
+    return price
+
+
+def check_time(timestamp: int, now: int, max_age: int, max_future: int, what: str) -> None:
+    if timestamp > now + max_future:
+        raise FeedError(
+            FailureKind.FUTURE_TIMESTAMP, f"{what} at {timestamp} is {timestamp - now} s ahead"
+        )
+    if now - timestamp > max_age:
+        raise FeedError(FailureKind.STALE, f"{what} is {now - timestamp} s old (max {max_age} s)")
+
+
+def collect(sources: Sequence[Source], now: int, timeout: float) -> list[SourceResult]:
+    """Fetches every source concurrently (one thread each), all within `timeout` seconds; results
+    in input order.
+
+    A source past the deadline is recorded as TIMEOUT and the cycle goes on: its thread is left to
+    finish in the background and its answer is discarded (the executor is not waited for, so one
+    hung venue cannot stall the cycle).
+    """
+    executor = ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="feed")
+    try:
+        futures = [executor.submit(src.fetch, now) for src in sources]
+        deadline = time.monotonic() + timeout
+        results: list[SourceResult] = []
+        for src, future in zip(sources, futures, strict=True):
+            results.append(_settle(src, future, max(0.0, deadline - time.monotonic()), timeout))
+        return results
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle(src: Source, future: Future[Reading], remaining: float, timeout: float) -> SourceResult:
+    try:
+        return future.result(timeout=remaining)
+    except FeedError as exc:
+        return SourceFailure(src.name, src.market, exc.kind, exc.detail)
+    except FutureTimeout:
+        return SourceFailure(src.name, src.market, FailureKind.TIMEOUT, f"no answer in {timeout} s")
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        return SourceFailure(src.name, src.market, FailureKind.BAD_RESPONSE, detail)

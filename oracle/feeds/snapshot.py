@@ -1,0 +1,143 @@
+"""One market's sources brought together: median price, outliers, divergence, staleness, and a
+health verdict the policy obeys (DEGRADED may only tighten, FAILED freezes and alerts).
+
+Aggregation, in order:
+1. Sources that failed their own checks (timeouts, stale, crossed, NaN, ...) are out.
+2. Outliers by median absolute deviation: with m the median of the remaining prices and
+   MAD = median |pᵢ − m|, a price is an outlier when |pᵢ − m| > max(k · 1.4826 · MAD, floor · m)
+   [k = 5, floor = 0.5 %]. With two sources that disagree beyond the floor both are out: there is
+   no majority to say which one is right.
+3. Price = median of the accepted prices; divergence = (max − min) / median of the accepted.
+4. Health: FAILED when fewer than `min_healthy` sources are accepted [2] or divergence exceeds
+   `fail_divergence` [3 %]; DEGRADED when any configured source is out or divergence exceeds
+   `warn_divergence` [1 %]; OK otherwise. Every verdict lists its reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from enum import Enum, StrEnum
+
+from blake3 import blake3
+
+from oracle.errors import ConfigError
+from oracle.feeds.base import FailureKind, Reading, SourceFailure, SourceResult
+
+
+class Health(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    min_healthy: int = 2
+    warn_divergence: float = 0.01
+    fail_divergence: float = 0.03
+    mad_k: float = 5.0
+    mad_floor: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.min_healthy < 1:
+            raise ConfigError("feeds.health.min_healthy", "must be at least 1")
+        if not 0 < self.warn_divergence <= self.fail_divergence:
+            raise ConfigError(
+                "feeds.health.warn_divergence", "need 0 < warn_divergence <= fail_divergence"
+            )
+        if self.mad_k <= 0 or self.mad_floor < 0:
+            raise ConfigError("feeds.health.mad_k", "mad_k must be positive and mad_floor >= 0")
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    """Everything the cycle knew about one market; immutable, canonically serialised and hashed."""
+
+    market: str
+    taken_at: int
+    results: tuple[SourceResult, ...]  # sorted by source name
+    accepted: tuple[str, ...]
+    price: float | None
+    divergence: float | None
+    health: Health
+    reasons: tuple[str, ...]
+
+    def canonical(self) -> bytes:
+        """Sorted-key JSON with floats as `repr` strings: the same snapshot gives the same bytes on
+        every machine."""
+
+        def encode(value: object) -> object:
+            if isinstance(value, float):
+                return repr(value)
+            if isinstance(value, Enum):
+                return value.value
+            if isinstance(value, dict):
+                return {k: encode(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [encode(v) for v in value]
+            return value
+
+        results = [
+            {"type": type(r).__name__, **{k: encode(v) for k, v in asdict(r).items()}}
+            for r in self.results
+        ]
+        body = {k: encode(v) for k, v in asdict(self).items() if k != "results"}
+        body["results"] = results
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def hash(self) -> bytes:
+        return blake3(self.canonical()).digest()
+
+
+def aggregate(
+    market: str, results: Sequence[SourceResult], now: int, policy: HealthPolicy
+) -> MarketSnapshot:
+    ordered = tuple(sorted(results, key=lambda r: r.source))
+    readings = [r for r in ordered if isinstance(r, Reading)]
+    reasons = [
+        f"{r.source}: {r.kind.value}: {r.detail}" for r in ordered if isinstance(r, SourceFailure)
+    ]
+    accepted = readings
+    if readings:
+        m = statistics.median(r.price for r in readings)
+        mad = statistics.median(abs(r.price - m) for r in readings)
+        limit = max(policy.mad_k * 1.4826 * mad, policy.mad_floor * m)
+        accepted = [r for r in readings if abs(r.price - m) <= limit]
+        for r in readings:
+            if r not in accepted:
+                reasons.append(
+                    f"{r.source}: {FailureKind.OUTLIER.value}: {r.price:.6g} is "
+                    f"{abs(r.price / m - 1):.2%} from the median {m:.6g}"
+                )
+    price = statistics.median(r.price for r in accepted) if accepted else None
+    divergence = None
+    if price is not None and len(accepted) > 1:
+        prices = [r.price for r in accepted]
+        divergence = (max(prices) - min(prices)) / price
+    if len(accepted) < policy.min_healthy:
+        health = Health.FAILED
+        reasons.append(f"{len(accepted)} healthy source(s), need {policy.min_healthy}")
+    elif divergence is not None and divergence > policy.fail_divergence:
+        health = Health.FAILED
+        reasons.append(f"sources diverge by {divergence:.2%} (limit {policy.fail_divergence:.2%})")
+    elif len(accepted) < len(ordered) or (
+        divergence is not None and divergence > policy.warn_divergence
+    ):
+        health = Health.DEGRADED
+        if divergence is not None and divergence > policy.warn_divergence:
+            reasons.append(f"sources diverge by {divergence:.2%}")
+    else:
+        health = Health.OK
+    return MarketSnapshot(
+        market=market,
+        taken_at=now,
+        results=ordered,
+        accepted=tuple(r.source for r in accepted),
+        price=price,
+        divergence=divergence,
+        health=health,
+        reasons=tuple(reasons),
+    )
