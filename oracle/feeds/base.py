@@ -31,6 +31,7 @@ class FailureKind(StrEnum):
     INCOMPLETE_ROUND = "incomplete_round"
     CROSSED_BOOK = "crossed_book"
     OUTLIER = "outlier"  # set by the aggregation, not by a source
+    JUMP = "jump"  # set by the aggregation: too far from this source's previous reading
 
 
 class FeedError(OracleError):

@@ -11,9 +11,10 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import Web3Exception
 
 from oracle.feeds.base import FailureKind, FeedError, Reading, check_price, check_time
+from oracle.feeds.onchain import read
 
 AGGREGATOR_ABI: list[dict[str, Any]] = [
     {
@@ -66,22 +67,9 @@ class ChainlinkSource:
         self.heartbeat, self.max_future, self.invert = heartbeat, max_future, invert
         self._decimals: int | None = None
 
-    def _read(self, fn: str, *args: Any, block: int | str = "latest") -> Any:
-        try:
-            return getattr(self.contract.functions, fn)(*args).call(block_identifier=block)
-        except ContractLogicError as exc:
-            raise FeedError(
-                FailureKind.BAD_RESPONSE, f"{self.name}: {fn} reverted: {exc}"
-            ) from None
-        except (Web3Exception, OSError, ValueError) as exc:
-            kind = (
-                FailureKind.TIMEOUT if "timed out" in str(exc).lower() else FailureKind.UNREACHABLE
-            )
-            raise FeedError(kind, f"{self.name}: {type(exc).__name__}: {exc}") from None
-
     def decimals(self) -> int:
         if self._decimals is None:
-            self._decimals = int(self._read("decimals"))
+            self._decimals = int(read(self.name, self.contract, "decimals"))
         return self._decimals
 
     def fetch(self, now: int) -> Reading:
@@ -89,7 +77,9 @@ class ChainlinkSource:
             block = int(self.w3.eth.block_number)
         except (Web3Exception, OSError, ValueError) as exc:
             raise FeedError(FailureKind.UNREACHABLE, f"{self.name}: {exc}") from None
-        round_id, answer, _, updated_at, answered_in = self._read("latestRoundData", block=block)
+        round_id, answer, _, updated_at, answered_in = read(
+            self.name, self.contract, "latestRoundData", block=block
+        )
         return self._reading(round_id, answer, updated_at, answered_in, now, block)
 
     def _reading(
@@ -115,10 +105,12 @@ class ChainlinkSource:
     def history(self, rounds: int) -> list[tuple[int, float, int]]:
         """Up to `rounds` answered rounds, newest first, as (roundId, price, updatedAt); rounds that
         do not parse are skipped, never filled."""
-        latest = int(self._read("latestRoundData")[0])
+        latest = int(read(self.name, self.contract, "latestRoundData")[0])
         out = []
         for round_id in range(latest, max(0, latest - rounds), -1):
-            rid, answer, _, updated_at, answered_in = self._read("getRoundData", round_id)
+            rid, answer, _, updated_at, answered_in = read(
+                self.name, self.contract, "getRoundData", round_id
+            )
             if answer <= 0 or updated_at == 0 or answered_in < rid:
                 continue
             price = answer / 10 ** self.decimals()

@@ -2,11 +2,13 @@
 health verdict the policy obeys (DEGRADED may only tighten, FAILED freezes and alerts).
 
 Aggregation, in order:
-1. Sources that failed their own checks (timeouts, stale, crossed, NaN, ...) are out.
+1. Sources that failed their own checks (timeouts, stale, crossed, NaN, ...) are out, and so is a
+   source whose price moved more than `max_jump` [50 %] from its own reading in the previous
+   snapshot: an absurd jump is a broken source, not a market move.
 2. Outliers by median absolute deviation: with m the median of the remaining prices and
    MAD = median |pᵢ − m|, a price is an outlier when |pᵢ − m| > max(k · 1.4826 · MAD, floor · m)
-   [k = 5, floor = 0.5 %]. With two sources that disagree beyond the floor both are out: there is
-   no majority to say which one is right.
+   [k = 5, floor = 0.5 %]. With two sources the MAD is half their gap, so neither is ever an
+   outlier: there is no majority to say which one is wrong, and step 4's divergence limit decides.
 3. Price = median of the accepted prices; divergence = (max − min) / median of the accepted.
 4. Health: FAILED when fewer than `min_healthy` sources are accepted [2] or divergence exceeds
    `fail_divergence` [3 %]; DEGRADED when any configured source is out or divergence exceeds
@@ -40,6 +42,7 @@ class HealthPolicy:
     fail_divergence: float = 0.03
     mad_k: float = 5.0
     mad_floor: float = 0.005
+    max_jump: float = 0.5
 
     def __post_init__(self) -> None:
         if self.min_healthy < 1:
@@ -48,6 +51,8 @@ class HealthPolicy:
             raise ConfigError(
                 "feeds.health.warn_divergence", "need 0 < warn_divergence <= fail_divergence"
             )
+        if self.max_jump <= 0:
+            raise ConfigError("feeds.health.max_jump", "must be positive")
         if self.mad_k <= 0 or self.mad_floor < 0:
             raise ConfigError("feeds.health.mad_k", "mad_k must be positive and mad_floor >= 0")
 
@@ -93,9 +98,13 @@ class MarketSnapshot:
 
 
 def aggregate(
-    market: str, results: Sequence[SourceResult], now: int, policy: HealthPolicy
+    market: str,
+    results: Sequence[SourceResult],
+    now: int,
+    policy: HealthPolicy,
+    previous: MarketSnapshot | None = None,
 ) -> MarketSnapshot:
-    ordered = tuple(sorted(results, key=lambda r: r.source))
+    ordered = tuple(_check_jumps(sorted(results, key=lambda r: r.source), previous, policy))
     readings = [r for r in ordered if isinstance(r, Reading)]
     reasons = [
         f"{r.source}: {r.kind.value}: {r.detail}" for r in ordered if isinstance(r, SourceFailure)
@@ -141,3 +150,24 @@ def aggregate(
         health=health,
         reasons=tuple(reasons),
     )
+
+
+def _check_jumps(
+    results: Sequence[SourceResult], previous: MarketSnapshot | None, policy: HealthPolicy
+) -> list[SourceResult]:
+    if previous is None:
+        return list(results)
+    before = {r.source: r.price for r in previous.results if isinstance(r, Reading)}
+    out: list[SourceResult] = []
+    for r in results:
+        last = before.get(r.source)
+        if (
+            isinstance(r, Reading)
+            and last is not None
+            and abs(r.price / last - 1) > policy.max_jump
+        ):
+            detail = f"{r.price:.6g} after {last:.6g} ({r.price / last - 1:+.0%} in one cycle)"
+            out.append(SourceFailure(r.source, r.market, FailureKind.JUMP, detail))
+        else:
+            out.append(r)
+    return out

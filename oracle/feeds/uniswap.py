@@ -17,10 +17,11 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import Web3Exception
 
 from oracle.artifacts import load
 from oracle.feeds.base import FailureKind, FeedError, Reading, check_time
+from oracle.feeds.onchain import read
 
 ERC20_DECIMALS_ABI: list[dict[str, Any]] = [
     {
@@ -62,27 +63,19 @@ class UniswapV3TwapSource:
         self.max_age, self.max_future = max_age, max_future
         self._static: tuple[int, int, float] | None = None
 
-    def _call(self, fn: str, *args: Any, block: int | str = "latest") -> Any:
-        try:
-            return getattr(self.pool.functions, fn)(*args).call(block_identifier=block)
-        except ContractLogicError as exc:
-            # `observe` reverts with "OLD" when the pool's history is shorter than the window.
-            raise FeedError(
-                FailureKind.BAD_RESPONSE, f"{self.name}: {fn} reverted: {exc}"
-            ) from None
-        except (Web3Exception, OSError, ValueError) as exc:
-            kind = (
-                FailureKind.TIMEOUT if "timed out" in str(exc).lower() else FailureKind.UNREACHABLE
-            )
-            raise FeedError(kind, f"{self.name}: {type(exc).__name__}: {exc}") from None
-
     def _decimals_and_fee(self) -> tuple[int, int, float]:
         if self._static is None:
             decimals = []
             for fn in ("token0", "token1"):
-                token = self.w3.eth.contract(address=self._call(fn), abi=ERC20_DECIMALS_ABI)
+                token = self.w3.eth.contract(
+                    address=read(self.name, self.pool, fn), abi=ERC20_DECIMALS_ABI
+                )
                 decimals.append(int(token.functions.decimals().call()))
-            self._static = (decimals[0], decimals[1], int(self._call("fee")) / 1_000_000)
+            self._static = (
+                decimals[0],
+                decimals[1],
+                int(read(self.name, self.pool, "fee")) / 1_000_000,
+            )
         return self._static
 
     def fetch(self, now: int) -> Reading:
@@ -93,11 +86,11 @@ class UniswapV3TwapSource:
         number, stamp = int(block["number"]), int(block["timestamp"])
         check_time(stamp, now, self.max_age, self.max_future, f"{self.name} block {number}")
         dec0, dec1, fee = self._decimals_and_fee()
-        cumulatives, _ = self._call("observe", [self.window, 0], block=number)
+        cumulatives, _ = read(self.name, self.pool, "observe", [self.window, 0], block=number)
         tick = mean_tick(int(cumulatives[0]), int(cumulatives[1]), self.window)
         price01 = 1.0001**tick * 10 ** (dec0 - dec1)
-        sqrt_price_x96 = int(self._call("slot0", block=number)[0])
-        liquidity = int(self._call("liquidity", block=number))
+        sqrt_price_x96 = int(read(self.name, self.pool, "slot0", block=number)[0])
+        liquidity = int(read(self.name, self.pool, "liquidity", block=number))
         if liquidity == 0 or sqrt_price_x96 == 0:
             raise FeedError(FailureKind.BAD_VALUE, f"{self.name}: no liquidity in range")
         sqrt_p = sqrt_price_x96 / 2**96

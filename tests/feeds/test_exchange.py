@@ -1,0 +1,120 @@
+"""ccxt against the local exchange emulator (a real HTTP server on 127.0.0.1): readings, every
+failure mode as a typed result, and a slow venue that cannot stall the cycle."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, aggregate, collect
+from oracle.feeds.emulator import ExchangeEmulator, Faults
+from oracle.feeds.exchange import ExchangeSource
+from oracle.marketdata import shipped_bars
+
+MARKET = "ETH/USDT"
+
+
+@pytest.fixture(scope="module")
+def eth_bars():
+    return shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
+
+
+@pytest.fixture(scope="module")
+def now(eth_bars):
+    return int(eth_bars.timestamps[23_000]) + 1_800  # half-way through a recorded hour
+
+
+@pytest.fixture
+def venues(eth_bars, now):
+    """Three emulated venues serving the same recorded ETH/USDT bars; stopped after the test."""
+    ems = [
+        ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=now).start() for _ in range(3)
+    ]
+    yield ems
+    for em in ems:
+        em.stop()
+
+
+def source(em, name="binance", exchange="binance", **kw):
+    return ExchangeSource(name, MARKET, exchange, MARKET, api_url=em.url, max_age=600, **kw)
+
+
+def test_ccxt_reads_the_recorded_bar_from_two_venue_classes(venues, eth_bars, now):
+    results = collect([source(venues[0]), source(venues[1], "binanceus", "binanceus")], now, 5.0)
+    close = float(eth_bars.close[23_000])
+    for r in results:
+        assert isinstance(r, Reading), r
+        assert r.price == pytest.approx(close, rel=1e-9)  # symmetric synthetic spread: mid = close
+        assert r.timestamp == now
+        assert r.bids[0][0] < r.price < r.best_ask
+    assert "/api/v3/depth" in venues[0].requests and "/api/v3/ticker/24hr" in venues[0].requests
+
+
+def test_ohlcv_history_is_the_recorded_bars(venues, eth_bars):
+    src = source(venues[0])
+    bars = src.exchange.fetch_ohlcv(MARKET, "1h", limit=5)
+    expected = eth_bars.close[22_996:23_001]
+    np.testing.assert_allclose([b[4] for b in bars], expected)
+    assert [b[0] // 1000 for b in bars] == list(eth_bars.timestamps[22_996:23_001])
+
+
+@pytest.mark.parametrize(
+    ("faults", "kind", "detail"),
+    [
+        (Faults(status=429), FailureKind.RATE_LIMITED, "429"),
+        (Faults(status=500), FailureKind.SERVER_ERROR, "500"),
+        (Faults(status=503), FailureKind.SERVER_ERROR, "503"),
+        (Faults(not_json=True), FailureKind.BAD_RESPONSE, "not JSON"),
+        (Faults(drop_field="closeTime"), FailureKind.BAD_RESPONSE, "no timestamp"),
+        (Faults(crossed_book=True), FailureKind.CROSSED_BOOK, "best bid"),
+        (Faults(nan_price=True), FailureKind.BAD_RESPONSE, "binance"),
+        (Faults(stale_by=3_600), FailureKind.STALE, "3600 s old"),
+    ],
+)
+def test_every_fault_is_a_typed_failure(venues, now, faults, kind, detail):
+    venues[0].faults = faults
+    [result] = collect([source(venues[0])], now, 5.0)
+    assert result.kind == kind, result
+    assert detail in result.detail
+
+
+def test_future_timestamp(venues, now):
+    [result] = collect([source(venues[0])], now - 600, 5.0)  # our clock is behind the venue's
+    assert result.kind == FailureKind.FUTURE_TIMESTAMP
+
+
+def test_connection_refused(now):
+    from oracle.anvil import free_port
+
+    dead = ExchangeSource(
+        "dead", MARKET, "binance", MARKET, api_url=f"http://127.0.0.1:{free_port()}"
+    )
+    [result] = collect([dead], now, 5.0)
+    assert result.kind == FailureKind.UNREACHABLE
+
+
+def test_a_slow_venue_cannot_stall_the_cycle(venues, now):
+    venues[2].faults = Faults(latency=4.0)
+    started = time.monotonic()
+    results = collect(
+        [source(venues[0]), source(venues[1], "b2"), source(venues[2], "slow")], now, 1.0
+    )
+    assert time.monotonic() - started < 2.0
+    assert [type(r).__name__ for r in results] == ["Reading", "Reading", "SourceFailure"]
+    assert results[2].kind == FailureKind.TIMEOUT
+    snap = aggregate(MARKET, results, now, HealthPolicy())
+    assert snap.health == Health.DEGRADED and snap.accepted == ("b2", "binance")
+
+
+def test_a_venue_printing_an_outlier_is_rejected(venues, now, eth_bars):
+    venues[1].faults = Faults(price_factor=1.3)
+    results = collect(
+        [source(venues[0], "a"), source(venues[1], "b"), source(venues[2], "c")], now, 5.0
+    )
+    snap = aggregate(MARKET, results, now, HealthPolicy())
+    assert snap.accepted == ("a", "c")
+    assert snap.price == pytest.approx(float(eth_bars.close[23_000]))
+    assert snap.health == Health.DEGRADED
+    assert any(r.startswith("b: outlier: ") for r in snap.reasons)
