@@ -120,6 +120,54 @@ def params(ctx: click.Context, market: str, address: str | None) -> None:
     )
 
 
+@main.command()
+@click.argument("markets", nargs=-1)
+@click.pass_context
+def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
+    """Read every configured source of MARKETS (default: all in feeds.markets) once and print
+    each market's snapshot as one JSON line: price, health and why, per-source results, hash."""
+    import dataclasses
+    import time
+
+    from oracle.feeds import aggregate, collect
+    from oracle.feeds.build import health_policy, sources_for
+
+    cfg = _config(ctx)
+    chosen = markets or tuple(cfg.feeds.markets)
+    unknown = [m for m in chosen if m not in cfg.feeds.markets]
+    if unknown:
+        raise ConfigError("feeds.markets", f"no sources configured for {', '.join(unknown)}")
+    on_chain = any(cfg.feeds.markets[m].chainlink or cfg.feeds.markets[m].uniswap for m in chosen)
+    w3 = _connect(cfg.chain) if on_chain else None
+    policy = health_policy(cfg.feeds)
+    for market in chosen:
+        sources = sources_for(market, cfg.feeds.markets[market], w3, cfg.feeds.timeout)
+        now = int(time.time())
+        snap = aggregate(market, collect(sources, now, cfg.feeds.timeout), now, policy)
+        results = [
+            {
+                "type": type(r).__name__,
+                **{k: v for k, v in dataclasses.asdict(r).items() if k != "bids"},
+            }
+            for r in snap.results
+        ]
+        click.echo(
+            json.dumps(
+                {
+                    "market": market,
+                    "price": snap.price,
+                    "health": snap.health.value,
+                    "reasons": list(snap.reasons),
+                    "accepted": list(snap.accepted),
+                    "divergence": snap.divergence,
+                    "results": results,
+                    "hash": "0x" + snap.hash().hex(),
+                },
+                default=str,
+            )
+        )
+
+
 @main.command("market-id")
 @click.argument("symbol")
 def market_id_cmd(symbol: str) -> None:

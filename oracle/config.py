@@ -93,9 +93,113 @@ class RegistryConfig(_Strict):
         return self
 
 
+class HealthConfig(_Strict):
+    """Feed-health thresholds (see oracle/feeds/snapshot.py for how each is used)."""
+
+    min_healthy: int = Field(default=2, ge=1)
+    warn_divergence: float = Field(default=0.01, gt=0)
+    fail_divergence: float = Field(default=0.03, gt=0)
+    mad_k: float = Field(default=5.0, gt=0)
+    mad_floor: float = Field(default=0.005, ge=0)
+    max_jump: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HealthConfig:
+        if self.warn_divergence > self.fail_divergence:
+            raise ValueError("warn_divergence must not exceed fail_divergence")
+        return self
+
+
+class ChainlinkFeedConfig(_Strict):
+    name: str = "chainlink"
+    address: str
+    heartbeat: int = Field(gt=0)
+    invert: bool = False
+    max_future: int = Field(default=30, ge=0)
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, v: str) -> str:
+        return _address(v)
+
+
+class UniswapFeedConfig(_Strict):
+    name: str = "uniswap"
+    pool: str
+    window: int = Field(default=1_800, gt=0)
+    collateral_is_token0: bool
+    max_age: int = Field(default=120, gt=0)
+
+    @field_validator("pool")
+    @classmethod
+    def _check_pool(cls, v: str) -> str:
+        return _address(v)
+
+
+class ExchangeFeedConfig(_Strict):
+    name: str
+    exchange: str
+    symbol: str
+    api_url: str | None = None  # e.g. the local exchange emulator
+    max_age: int = Field(default=300, gt=0)
+
+    @field_validator("exchange")
+    @classmethod
+    def _check_exchange(cls, v: str) -> str:
+        import ccxt
+
+        if v not in ccxt.exchanges:
+            raise ValueError(f"ccxt has no exchange {v!r}")
+        return v
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+class MarketFeedsConfig(_Strict):
+    chainlink: list[ChainlinkFeedConfig] = []
+    uniswap: list[UniswapFeedConfig] = []
+    exchanges: list[ExchangeFeedConfig] = []
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> MarketFeedsConfig:
+        names = [
+            *(f.name for f in self.chainlink),
+            *(f.name for f in self.uniswap),
+            *(f.name for f in self.exchanges),
+        ]
+        if not names:
+            raise ValueError("a market needs at least one source")
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be distinct, got {names}")
+        return self
+
+
+class FeedsConfig(_Strict):
+    timeout: float = Field(default=5.0, gt=0)  # the whole collection's deadline, per cycle
+    health: HealthConfig = HealthConfig()
+    markets: dict[str, MarketFeedsConfig] = {}
+
+    @model_validator(mode="after")
+    def _enough_sources(self) -> FeedsConfig:
+        for market, feeds in self.markets.items():
+            n = len(feeds.chainlink) + len(feeds.uniswap) + len(feeds.exchanges)
+            if n < self.health.min_healthy:
+                raise ValueError(
+                    f"market {market} has {n} source(s) but health.min_healthy is "
+                    f"{self.health.min_healthy}: it could never be healthy"
+                )
+        return self
+
+
 class OracleConfig(_Strict):
     chain: ChainConfig
     registry: RegistryConfig
+    feeds: FeedsConfig = FeedsConfig()
 
 
 def parse_config(data: Any) -> OracleConfig:

@@ -118,3 +118,66 @@ def test_a_venue_printing_an_outlier_is_rejected(venues, now, eth_bars):
     assert snap.price == pytest.approx(float(eth_bars.close[23_000]))
     assert snap.health == Health.DEGRADED
     assert any(r.startswith("b: outlier: ") for r in snap.reasons)
+
+
+def test_cli_snapshot_reads_configured_venues(tmp_path, eth_bars):
+    """`oracle snapshot` end to end: config → ccxt → two emulated venues → one JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    ems = [
+        ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=int(time.time()))
+        for _ in range(2)
+    ]
+    for em in ems:
+        em.start()
+    try:
+        cfg = tmp_path / "oracle.yaml"
+        cfg.write_text(
+            "chain:\n  sender: {unlocked: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'}\n"
+            "registry:\n  governance: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'\n"
+            "  guardian: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'\n"
+            "  signers: ['0x70997970C51812dc3A010C7d01b50e0d17dc79C8']\n"
+            "feeds:\n  timeout: 5\n  markets:\n    ETH/USDT:\n      exchanges:\n"
+            f"        - {{name: binance, exchange: binance, symbol: ETH/USDT,\n"
+            f"           api_url: '{ems[0].url}'}}\n"
+            f"        - {{name: binanceus, exchange: binanceus, symbol: ETH/USDT,\n"
+            f"           api_url: '{ems[1].url}'}}\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "oracle.cli", "--config", str(cfg), "snapshot", "ETH/USDT"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        for em in ems:
+            em.stop()
+    line = json.loads(out.stdout)
+    assert line["health"] == "ok" and line["accepted"] == ["binance", "binanceus"]
+    assert line["price"] == pytest.approx(float(eth_bars.close[-1]))
+    assert line["hash"].startswith("0x") and len(line["hash"]) == 66
+
+
+def test_config_rejects_a_market_that_could_never_be_healthy(tmp_path):
+    from oracle.config import parse_config
+    from oracle.errors import ConfigError
+
+    base = {
+        "chain": {"sender": {"unlocked": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}},
+        "registry": {
+            "governance": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "guardian": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "signers": ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"],
+        },
+    }
+    one = {"exchanges": [{"name": "a", "exchange": "binance", "symbol": "ETH/USDT"}]}
+    with pytest.raises(ConfigError, match=r"has 1 source\(s\) but health.min_healthy is 2"):
+        parse_config({**base, "feeds": {"markets": {"ETH/USDT": one}}})
+    bad = {"exchanges": [{"name": "a", "exchange": "nowhere", "symbol": "ETH/USDT"}]}
+    with pytest.raises(ConfigError, match=r"feeds.markets.ETH/USDT.exchanges.0.exchange"):
+        parse_config(
+            {**base, "feeds": {"health": {"min_healthy": 1}, "markets": {"ETH/USDT": bad}}}
+        )

@@ -1,0 +1,72 @@
+"""Sources for a market from its configuration (the only place feed classes are chosen)."""
+
+from __future__ import annotations
+
+from web3 import Web3
+
+from oracle.config import FeedsConfig, MarketFeedsConfig
+from oracle.feeds.base import Source
+from oracle.feeds.chainlink import ChainlinkSource
+from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.snapshot import HealthPolicy
+from oracle.feeds.uniswap import UniswapV3TwapSource
+
+
+def health_policy(cfg: FeedsConfig) -> HealthPolicy:
+    h = cfg.health
+    return HealthPolicy(
+        min_healthy=h.min_healthy,
+        warn_divergence=h.warn_divergence,
+        fail_divergence=h.fail_divergence,
+        mad_k=h.mad_k,
+        mad_floor=h.mad_floor,
+        max_jump=h.max_jump,
+    )
+
+
+def sources_for(
+    market: str, feeds: MarketFeedsConfig, w3: Web3 | None, timeout: float
+) -> list[Source]:
+    """`w3` may be None when the market has no on-chain source."""
+    out: list[Source] = []
+    if (feeds.chainlink or feeds.uniswap) and w3 is None:
+        raise ValueError(f"market {market} has on-chain sources but no RPC connection was given")
+    for c in feeds.chainlink:
+        assert w3 is not None
+        out.append(
+            ChainlinkSource(
+                c.name,
+                market,
+                w3,
+                c.address,
+                heartbeat=c.heartbeat,
+                max_future=c.max_future,
+                invert=c.invert,
+            )
+        )
+    for u in feeds.uniswap:
+        assert w3 is not None
+        out.append(
+            UniswapV3TwapSource(
+                u.name,
+                market,
+                w3,
+                u.pool,
+                window=u.window,
+                collateral_is_token0=u.collateral_is_token0,
+                max_age=u.max_age,
+            )
+        )
+    for e in feeds.exchanges:
+        out.append(
+            ExchangeSource(
+                e.name,
+                market,
+                e.exchange,
+                e.symbol,
+                api_url=e.api_url,
+                timeout=timeout,
+                max_age=e.max_age,
+            )
+        )
+    return out
