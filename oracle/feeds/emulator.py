@@ -171,6 +171,8 @@ class ExchangeEmulator:
                     "0",
                 ]
             )
+        if self.faults.nan_price and rows:
+            rows[-1][4] = "NaN"
         return rows
 
     def exchange_info(self) -> dict[str, Any]:

@@ -9,10 +9,15 @@ exchange emulator in tests and the demo.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import ccxt
+import numpy as np
 
+from oracle.errors import RiskInputError
 from oracle.feeds.base import FailureKind, FeedError, Reading, check_price, check_time
+from oracle.risk.inputs import PriceSeries
 
 
 class ExchangeSource:
@@ -47,9 +52,30 @@ class ExchangeSource:
             _redirect(self.exchange, api_url)
 
     def fetch(self, now: int) -> Reading:
-        try:
+        with self._mapped_errors():
             ticker = self.exchange.fetch_ticker(self.symbol)
             book = self.exchange.fetch_order_book(self.symbol, self.book_levels)
+        return self._reading(ticker, book, now)
+
+    def history(self, timeframe: str, limit: int) -> PriceSeries:
+        """The venue's last `limit` bars (`fetch_ohlcv`) as the risk engine's input; one malformed
+        bar makes the whole history a BAD_VALUE failure, never a gap-filled one."""
+        with self._mapped_errors():
+            rows = self.exchange.fetch_ohlcv(self.symbol, timeframe, limit=limit)
+        if not rows:
+            raise FeedError(FailureKind.BAD_RESPONSE, f"{self.name}: no {timeframe} bars")
+        try:
+            ts = np.array([int(r[0]) // 1000 for r in rows], dtype=np.int64)
+            close = np.array([float(r[4]) for r in rows])
+            volume = np.array([float(r[5]) for r in rows])
+            return PriceSeries(self.market, ts, close, volume)
+        except (RiskInputError, TypeError, ValueError, IndexError) as exc:
+            raise FeedError(FailureKind.BAD_VALUE, f"{self.name}: bars: {exc}") from None
+
+    @contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        try:
+            yield
         except ccxt.RequestTimeout as exc:
             raise FeedError(FailureKind.TIMEOUT, self._short(exc)) from None
         except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:
@@ -60,6 +86,8 @@ class ExchangeSource:
             raise FeedError(FailureKind.UNREACHABLE, self._short(exc)) from None
         except (ccxt.BaseError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise FeedError(FailureKind.BAD_RESPONSE, self._short(exc)) from None
+
+    def _reading(self, ticker: dict, book: dict, now: int) -> Reading:
         if not isinstance(ticker.get("info"), dict) or not isinstance(book, dict):
             raise FeedError(FailureKind.BAD_RESPONSE, f"{self.name} answered something not JSON")
         last = check_price(ticker.get("last"), f"{self.name} last price")

@@ -53,11 +53,19 @@ def test_ccxt_reads_the_recorded_bar_from_two_venue_classes(venues, eth_bars, no
 
 
 def test_ohlcv_history_is_the_recorded_bars(venues, eth_bars):
-    src = source(venues[0])
-    bars = src.exchange.fetch_ohlcv(MARKET, "1h", limit=5)
-    expected = eth_bars.close[22_996:23_001]
-    np.testing.assert_allclose([b[4] for b in bars], expected)
-    assert [b[0] // 1000 for b in bars] == list(eth_bars.timestamps[22_996:23_001])
+    history = source(venues[0]).history("1h", limit=500)
+    np.testing.assert_allclose(history.close, eth_bars.close[22_501:23_001])
+    np.testing.assert_array_equal(history.timestamps, eth_bars.timestamps[22_501:23_001])
+    np.testing.assert_allclose(history.volume, eth_bars.volume[22_501:23_001])
+
+
+def test_ohlcv_history_with_a_bad_bar_is_refused_whole(venues):
+    from oracle.feeds import FeedError
+
+    venues[0].faults = Faults(nan_price=True)
+    with pytest.raises(FeedError) as err:
+        source(venues[0]).history("1h", limit=50)
+    assert err.value.kind in (FailureKind.BAD_VALUE, FailureKind.BAD_RESPONSE)
 
 
 @pytest.mark.parametrize(
