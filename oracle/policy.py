@@ -1,0 +1,225 @@
+"""The policy: what to do with a recommendation, given the chain's state. Pure and deterministic.
+
+Per market, in order (every decision carries its reason):
+1. Feed health FAILED, or no recommendation (the engine refused): HOLD — push nothing; alert.
+2. Feed health DEGRADED: keep only the tightening part of the recommendation (lower LTV, lower LT,
+   higher LB, each taken field by field; the result still satisfies the invariants).
+3. Loosening waits: a field that loosens is held at its on-chain value until the recommendation has
+   asked to loosen for `loosen_after_cycles` consecutive cycles *and* the chain's loosening cooldown
+   (`minLoosenInterval` since `lastLoosenAt`) has passed. Tightening applies at once.
+4. Deadband: if every field is within `deadband_bps` of the chain, no update; a HEARTBEAT is sent
+   when `updatedAt` is older than `heartbeat_after`, otherwise NO_CHANGE.
+5. Guardrails (read from the chain): values are moved toward the target by at most the profile's
+   tighten/loosen step and kept inside its bounds — an UPDATE on the fast path. When the target lies
+   outside the bounds, the full target is also put to governance as a PROPOSAL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from oracle.chain import Guardrails
+from oracle.feeds.snapshot import Health
+
+BPS = 10_000
+
+
+class Action(StrEnum):
+    HOLD = "hold"
+    NO_CHANGE = "no_change"
+    HEARTBEAT = "heartbeat"
+    UPDATE = "update"
+    PROPOSE = "propose"  # the fast path cannot reach the target: only governance can
+
+
+@dataclass(frozen=True)
+class Values:
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+
+    def valid(self) -> bool:
+        return (
+            0 < self.ltv_bps < self.liquidation_threshold_bps <= BPS
+            and 0 <= self.liquidation_bonus_bps <= BPS
+            and self.liquidation_threshold_bps * (BPS + self.liquidation_bonus_bps) <= BPS * BPS
+        )
+
+    def tighter_of(self, other: Values) -> Values:
+        """Field by field, the tighter of the two (lower LTV and LT, higher LB). Valid when both
+        are: min(a, c) < min(b, d) when a < b and c < d, and a lower LT only helps LT·(1+LB) ≤ 1."""
+        return Values(
+            min(self.ltv_bps, other.ltv_bps),
+            min(self.liquidation_threshold_bps, other.liquidation_threshold_bps),
+            max(self.liquidation_bonus_bps, other.liquidation_bonus_bps),
+        )
+
+
+@dataclass(frozen=True)
+class OnChain:
+    """What the chain says about a market (the policy never trusts a copy in config)."""
+
+    values: Values | None  # None: never set
+    updated_at: int
+    last_loosen_at: int
+    guardrails: Guardrails | None  # None: no profile assigned (the fast path is closed)
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    deadband_bps: int = 25
+    heartbeat_after: int = 6 * 3600
+    loosen_after_cycles: int = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    market: str
+    action: Action
+    reason: str
+    update: Values | None = None  # what the fast path pushes (UPDATE or HEARTBEAT)
+    proposal: Values | None = None  # what goes to governance (PROPOSE, or UPDATE that stops short)
+    loosening_wanted: bool = False  # feeds the persistence counter for the next cycle
+    alert: bool = False
+
+
+def decide(
+    market: str,
+    recommendation: Values | None,
+    refusal: str | None,
+    health: Health,
+    health_reasons: tuple[str, ...],
+    chain: OnChain,
+    loosen_streak: int,
+    now: int,
+    settings: PolicySettings,
+) -> Decision:
+    """`loosen_streak`: how many consecutive earlier cycles asked to loosen this market."""
+    if health == Health.FAILED:
+        why = "; ".join(health_reasons) or "feeds failed"
+        return Decision(market, Action.HOLD, f"feed health FAILED: {why}", alert=True)
+    if recommendation is None:
+        return Decision(market, Action.HOLD, f"no recommendation: {refusal}", alert=True)
+    if chain.guardrails is None:
+        return Decision(
+            market,
+            Action.PROPOSE,
+            "market has no guardrail profile: only governance can set it",
+            proposal=recommendation,
+        )
+    g = chain.guardrails
+    current = chain.values
+    if current is None:  # first value: bounds and invariants only
+        first = _clamp_bounds(recommendation, g)
+        if first == recommendation:
+            return Decision(market, Action.UPDATE, "first value for the market", update=first)
+        return _outside(market, first, recommendation, "first value outside the bounds")
+
+    target = recommendation
+    reasons = []
+    if health == Health.DEGRADED:
+        target = target.tighter_of(current)
+        reasons.append("feeds DEGRADED: tightening only")
+    loosens = _loosens(target, current)
+    wanted = _loosens(recommendation, current)
+    if loosens:
+        cooldown_end = chain.last_loosen_at + g.min_loosen_interval
+        if loosen_streak + 1 < settings.loosen_after_cycles:
+            target = target.tighter_of(current)
+            asked = f"{loosen_streak + 1} of {settings.loosen_after_cycles}"
+            reasons.append(f"loosening held: asked {asked} cycles")
+        elif now < cooldown_end:
+            target = target.tighter_of(current)
+            reasons.append(f"loosening held: on-chain cooldown until {cooldown_end}")
+    if _within(target, current, settings.deadband_bps):
+        if now - chain.updated_at >= settings.heartbeat_after:
+            return Decision(
+                market,
+                Action.HEARTBEAT,
+                "; ".join([*reasons, f"unchanged for {now - chain.updated_at} s: heartbeat"]),
+                update=current,
+                loosening_wanted=wanted,
+            )
+        return Decision(
+            market,
+            Action.NO_CHANGE,
+            "; ".join([*reasons, "within the deadband"]),
+            loosening_wanted=wanted,
+        )
+    step = _clamp_steps(target, current, g)
+    bounded = _clamp_bounds(step, g)
+    if bounded.ltv_bps >= bounded.liquidation_threshold_bps:  # LT stepped down faster than LTV
+        lowest = max(current.ltv_bps - g.max_tighten_step_bps, g.min_ltv_bps)
+        ltv = bounded.liquidation_threshold_bps - 1
+        if ltv >= lowest:
+            bounded = Values(ltv, bounded.liquidation_threshold_bps, bounded.liquidation_bonus_bps)
+    if not bounded.valid() or bounded == current:
+        return _outside(
+            market, None, target, "; ".join([*reasons, "no valid step toward the target"])
+        )
+    if _clamp_bounds(target, g) != target:
+        return _outside(
+            market, bounded, target, "; ".join([*reasons, "target outside the guardrail bounds"])
+        )
+    why = "step-limited toward the target" if bounded != target else "within the guardrails"
+    return Decision(
+        market, Action.UPDATE, "; ".join([*reasons, why]), update=bounded, loosening_wanted=wanted
+    )
+
+
+def _outside(market: str, update: Values | None, target: Values, reason: str) -> Decision:
+    """Move as far as the fast path allows (if anywhere), and ask governance for the rest."""
+    action = Action.UPDATE if update is not None and update.valid() else Action.PROPOSE
+    return Decision(
+        market,
+        action,
+        f"{reason}: proposing {target} to governance",
+        update=update if action == Action.UPDATE else None,
+        proposal=target,
+    )
+
+
+def _loosens(new: Values, old: Values) -> bool:
+    return (
+        new.ltv_bps > old.ltv_bps
+        or new.liquidation_threshold_bps > old.liquidation_threshold_bps
+        or new.liquidation_bonus_bps < old.liquidation_bonus_bps
+    )
+
+
+def _within(a: Values, b: Values, band: int) -> bool:
+    return (
+        abs(a.ltv_bps - b.ltv_bps) <= band
+        and abs(a.liquidation_threshold_bps - b.liquidation_threshold_bps) <= band
+        and abs(a.liquidation_bonus_bps - b.liquidation_bonus_bps) <= band
+    )
+
+
+def _step(new: int, old: int, higher_loosens: bool, g: Guardrails) -> int:
+    loosening = (new > old) == higher_loosens
+    limit = g.max_loosen_step_bps if loosening else g.max_tighten_step_bps
+    return old + max(-limit, min(limit, new - old))
+
+
+def _clamp_steps(target: Values, current: Values, g: Guardrails) -> Values:
+    return Values(
+        _step(target.ltv_bps, current.ltv_bps, True, g),
+        _step(target.liquidation_threshold_bps, current.liquidation_threshold_bps, True, g),
+        _step(target.liquidation_bonus_bps, current.liquidation_bonus_bps, False, g),
+    )
+
+
+def _clamp_bounds(v: Values, g: Guardrails) -> Values:
+    def clamp(x: int, lo: int, hi: int) -> int:
+        return max(lo, min(hi, x))
+
+    return Values(
+        clamp(v.ltv_bps, g.min_ltv_bps, g.max_ltv_bps),
+        clamp(
+            v.liquidation_threshold_bps,
+            g.min_liquidation_threshold_bps,
+            g.max_liquidation_threshold_bps,
+        ),
+        clamp(v.liquidation_bonus_bps, g.min_liquidation_bonus_bps, g.max_liquidation_bonus_bps),
+    )

@@ -1,0 +1,103 @@
+"""The policy, decision by decision (pure: no chain needed)."""
+
+from __future__ import annotations
+
+from oracle.chain import Guardrails
+from oracle.feeds.snapshot import Health
+from oracle.policy import Action, OnChain, PolicySettings, Values, decide
+
+G = Guardrails(5000, 8500, 6000, 9000, 100, 1500, 1000, 200, 86_400, 21_600)
+NOW = 1_700_000_000
+CURRENT = Values(7000, 8000, 500)
+S = PolicySettings(deadband_bps=25, heartbeat_after=6 * 3600, loosen_after_cycles=3)
+
+
+def chain(values=CURRENT, updated_at=NOW - 600, last_loosen_at=NOW - 2 * 86_400, g=G):
+    return OnChain(values, updated_at, last_loosen_at, g)
+
+
+def run(rec, health=Health.OK, on_chain=None, streak=0, now=NOW, refusal=None):
+    return decide(
+        "ETH/USD", rec, refusal, health, ("x: timeout",), on_chain or chain(), streak, now, S
+    )
+
+
+def test_failed_feeds_hold_and_alert():
+    d = run(Values(6000, 7000, 600), Health.FAILED)
+    assert d.action == Action.HOLD and d.alert and "FAILED: x: timeout" in d.reason
+    assert d.update is None and d.proposal is None
+
+
+def test_no_recommendation_holds():
+    d = run(None, refusal="NoSafeParameters: LT below minimum")
+    assert d.action == Action.HOLD and "NoSafeParameters" in d.reason
+
+
+def test_tightening_applies_at_once():
+    d = run(Values(6800, 7900, 550))
+    assert d.action == Action.UPDATE and d.update == Values(6800, 7900, 550)
+    assert "within the guardrails" in d.reason and not d.loosening_wanted
+
+
+def test_big_cut_is_step_limited_and_keeps_ltv_below_lt():
+    d = run(Values(6950, 5500, 500))  # LT must fall 2,500: 1,000 per update
+    assert d.action == Action.UPDATE and d.update == Values(6950, 7000, 500)
+    d = run(Values(6900, 5000, 500), on_chain=chain(values=Values(7000, 7100, 500)))
+    assert d.update == Values(6099, 6100, 500)  # LTV pulled below the stepped LT, within its step
+    assert "step-limited" in d.reason
+
+
+def test_loosening_waits_for_persistence_then_for_the_cooldown():
+    looser = Values(7150, 8100, 500)
+    first = run(looser, streak=0)
+    assert first.action == Action.NO_CHANGE and first.loosening_wanted
+    assert "asked 1 of 3 cycles" in first.reason
+    third = run(looser, streak=2)
+    assert third.action == Action.UPDATE and third.update == looser
+    cooling = run(looser, streak=5, on_chain=chain(last_loosen_at=NOW - 3600))
+    assert cooling.action == Action.NO_CHANGE and "cooldown until" in cooling.reason
+
+
+def test_mixed_change_tightens_now_and_holds_the_loosening_part():
+    d = run(Values(7200, 7800, 500))  # LTV up (loosen), LT down (tighten)
+    assert d.action == Action.UPDATE and d.update == Values(7000, 7800, 500)
+
+
+def test_degraded_feeds_only_tighten():
+    d = run(Values(7200, 7800, 400), Health.DEGRADED, streak=10)
+    assert d.update == Values(7000, 7800, 500) and "DEGRADED" in d.reason
+
+
+def test_deadband_and_heartbeat():
+    quiet = run(Values(7010, 7990, 510))
+    assert quiet.action == Action.NO_CHANGE and "deadband" in quiet.reason
+    stale = run(Values(7010, 7990, 510), on_chain=chain(updated_at=NOW - 7 * 3600))
+    assert stale.action == Action.HEARTBEAT and stale.update == CURRENT
+
+
+def test_target_below_the_bounds_moves_to_the_bound_and_asks_governance():
+    d = run(Values(4000, 6000, 500), on_chain=chain(values=Values(5200, 6500, 500)))
+    assert d.action == Action.UPDATE and d.update == Values(5000, 6000, 500)
+    assert d.proposal == Values(4000, 6000, 500) and "outside the guardrail bounds" in d.reason
+
+
+def test_first_value_and_unconfigured_market():
+    first = run(Values(7000, 8000, 500), on_chain=chain(values=None, updated_at=0))
+    assert first.action == Action.UPDATE and first.reason == "first value for the market"
+    none = run(Values(7000, 8000, 500), on_chain=chain(g=None))
+    assert none.action == Action.PROPOSE and none.proposal == Values(7000, 8000, 500)
+
+
+def test_every_update_is_valid_on_chain():
+    import itertools
+
+    for ltv, lt, lb in itertools.product(
+        range(4000, 9001, 700), range(5000, 9501, 700), (100, 600, 1400)
+    ):
+        rec = Values(ltv, lt, lb)
+        if not rec.valid():
+            continue
+        for health in (Health.OK, Health.DEGRADED):
+            d = run(rec, health, streak=5)
+            if d.update is not None:
+                assert d.update.valid(), (rec, d)
