@@ -40,8 +40,9 @@ def test_tightening_applies_at_once():
 
 
 def test_big_moves_are_step_limited():
-    d = run(Values(6950, 5500, 500))  # LT must fall 2,500: 1,000 per update
-    assert d.action == Action.UPDATE and d.update == Values(6950, 7000, 500)
+    d = run(Values(6100, 6200, 500))  # LT must fall 1,800: 1,000 per update
+    assert d.action == Action.UPDATE and d.update == Values(6100, 7000, 500)
+    assert d.proposal is None
     assert "step-limited" in d.reason
     up = run(Values(7500, 8500, 500), streak=5)  # loosening moves by the smaller loosen step
     assert up.update == Values(7200, 8200, 500)
