@@ -8,6 +8,7 @@ transaction manager (a later layer), not here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,21 @@ class Parameters:
     liquidation_threshold_bps: int
     liquidation_bonus_bps: int
     updated_at: int
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """`marketState(market)`: the stored word, unpacked (target LT, ramp, loosening clock)."""
+
+    ltv_bps: int
+    target_liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    updated_at: int
+    ramp_start_threshold_bps: int
+    ramp_start: int
+    ramp_end: int
+    last_loosen_at: int
+    guardrail_profile: int
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,7 @@ class Transactor:
         raw = self.sender if isinstance(self.sender, str) else self.sender.address
         return to_checksum_address(raw)
 
-    def send(self, fn: Any) -> TxResult:
+    def send(self, fn: Any, on_sent: Callable[[str], None] | None = None) -> TxResult:
         """Estimates (surfacing reverts as the contract's decoded errors), sends, waits for the
         receipt."""
         try:
@@ -164,6 +180,8 @@ class Transactor:
                 )
                 signed = self.sender.sign_transaction(tx)
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            if on_sent is not None:  # e.g. the store records the hash before we wait
+                on_sent(HexBytes(tx_hash).to_0x_hex())
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         except (Web3Exception, OSError, TimeoutError) as exc:
             raise ChainError(f"transaction failed to send or confirm: {exc}") from None
@@ -275,22 +293,35 @@ class RegistryClient:
     def market_profile(self, market: bytes) -> int:
         return int(self._call("marketProfile", market))
 
+    def market_state(self, market: bytes) -> MarketState:
+        return MarketState(*self._call("marketState", market))
+
     def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
         return bytes(self._call("hashBatch", batch.as_tuple(), proposal))
 
     # Writes ------------------------------------------------------------------------------------
 
-    def submit(self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str) -> TxResult:
+    def submit(
+        self,
+        batch: Batch,
+        signatures: list[bytes],
+        sender: LocalAccount | str,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> TxResult:
         """Relays a signed fast-path batch (`submitUpdates`)."""
         fn = self.contract.functions.submitUpdates(batch.as_tuple(), signatures)
-        return Transactor(self.w3, sender).send(fn)
+        return Transactor(self.w3, sender).send(fn, on_sent)
 
     def propose(
-        self, batch: Batch, signatures: list[bytes], sender: LocalAccount | str
+        self,
+        batch: Batch,
+        signatures: list[bytes],
+        sender: LocalAccount | str,
+        on_sent: Callable[[str], None] | None = None,
     ) -> TxResult:
         """Relays a signed governance-path batch (`proposeUpdates`)."""
         fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
-        return Transactor(self.w3, sender).send(fn)
+        return Transactor(self.w3, sender).send(fn, on_sent)
 
     def set_guardrail_profile(
         self, profile: int, guardrails: Guardrails, sender: LocalAccount | str

@@ -1,0 +1,221 @@
+"""The keeper's audit trail in SQLite: every cycle, every market's snapshot, recommendation,
+decision and reason, and every signed payload with its transaction.
+
+A push is written as `signed` (nonce, digest, payload) *before* its transaction is sent, becomes
+`sent` with the transaction hash as soon as the node accepts it, and `mined`, `reverted` or
+`abandoned` after. A keeper that dies anywhere in between finds the row on restart and settles it
+against the chain's nonce (see `Keeper.reconcile`): nothing is lost and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oracle.errors import OracleError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cycles (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    status TEXT NOT NULL,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+    market TEXT NOT NULL,
+    health TEXT NOT NULL,
+    snapshot_hash TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    recommendation TEXT,
+    explanation TEXT,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    update_values TEXT,
+    proposal_values TEXT,
+    loosening_wanted INTEGER NOT NULL,
+    alert INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_market ON decisions(market, id);
+CREATE TABLE IF NOT EXISTS pushes (
+    id INTEGER PRIMARY KEY,
+    cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+    kind TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tx_hash TEXT,
+    block INTEGER,
+    gas_used INTEGER,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pushes_status ON pushes(status);
+"""
+
+PENDING = ("signed", "sent")
+
+
+class StoreError(OracleError):
+    """The audit database cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class PushRow:
+    id: int
+    cycle_id: int
+    kind: str
+    nonce: int
+    digest: str
+    status: str
+    tx_hash: str | None
+    payload: dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store at {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield self.db
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.db.execute("ROLLBACK")
+            raise StoreError(f"store write failed: {exc}") from None
+
+    # Cycles and decisions ---------------------------------------------------------------------
+
+    def begin_cycle(self, now: int) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO cycles (started_at, status) VALUES (?, 'running')", (now,)
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_cycle(self, cycle_id: int, now: int, status: str, note: str = "") -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE cycles SET finished_at = ?, status = ?, note = ? WHERE id = ?",
+                (now, status, note, cycle_id),
+            )
+
+    def record_decision(self, cycle_id: int, row: dict[str, Any]) -> None:
+        cols = [
+            "market",
+            "health",
+            "snapshot_hash",
+            "snapshot",
+            "recommendation",
+            "explanation",
+            "action",
+            "reason",
+            "update_values",
+            "proposal_values",
+            "loosening_wanted",
+            "alert",
+        ]
+        values = [cycle_id, *(row.get(c) for c in cols)]
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO decisions (cycle_id, {', '.join(cols)}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+
+    def loosen_streak(self, market: str) -> int:
+        """Consecutive latest decisions for `market` that asked to loosen."""
+        rows = self.db.execute(
+            "SELECT loosening_wanted FROM decisions WHERE market = ? ORDER BY id DESC LIMIT 1000",
+            (market,),
+        ).fetchall()
+        streak = 0
+        for (wanted,) in rows:
+            if not wanted:
+                break
+            streak += 1
+        return streak
+
+    # Pushes -------------------------------------------------------------------------------------
+
+    def record_signed(
+        self,
+        cycle_id: int,
+        kind: str,
+        nonce: int,
+        digest: str,
+        inputs_hash: str,
+        payload: dict[str, Any],
+        now: int,
+    ) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO pushes (cycle_id, kind, nonce, digest, inputs_hash, payload, status, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'signed', ?, ?)",
+                (cycle_id, kind, nonce, digest, inputs_hash, json.dumps(payload), now, now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def mark(self, push_id: int, status: str, now: int, **fields: Any) -> None:
+        allowed = {"tx_hash", "block", "gas_used", "error"}
+        if set(fields) - allowed:
+            raise ValueError(f"unknown push fields {set(fields) - allowed}")
+        sets = ", ".join([*(f"{k} = ?" for k in fields), "status = ?", "updated_at = ?"])
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE pushes SET {sets} WHERE id = ?", (*fields.values(), status, now, push_id)
+            )
+
+    def pending(self) -> list[PushRow]:
+        rows = self.db.execute(
+            "SELECT id, cycle_id, kind, nonce, digest, status, tx_hash, payload FROM pushes "
+            "WHERE status IN (?, ?) ORDER BY id",
+            PENDING,
+        ).fetchall()
+        return [PushRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+
+    def pushes(self, limit: int = 50) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT id, cycle_id, kind, nonce, status, tx_hash, gas_used, error, created_at, "
+            "payload FROM pushes ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def decisions(self, market: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query = (
+            "SELECT d.id, d.cycle_id, c.started_at, d.market, d.health, d.action, d.reason, "
+            "d.update_values, d.proposal_values, d.snapshot_hash FROM decisions d "
+            "JOIN cycles c ON c.id = d.cycle_id"
+        )
+        args: tuple[Any, ...] = ()
+        if market is not None:
+            query += " WHERE d.market = ?"
+            args = (market,)
+        cur = self.db.execute(query + " ORDER BY d.id DESC LIMIT ?", (*args, limit))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
