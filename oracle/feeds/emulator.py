@@ -1,7 +1,8 @@
 """A local exchange: a real HTTP server on 127.0.0.1 that answers Binance's spot REST API
 (`/api/v3/...`) from recorded OHLCV bars, so ccxt can be driven end to end without the internet.
 
-The replay clock (`now`) selects the bar in force; tickers and klines are the recorded bars as
+The venue's clock (`now`, minus `offset` to replay recorded history as if it were happening now)
+selects the bar in force; tickers and klines are the recorded bars as
 Binance formats them. Recorded data holds no order books, so `/api/v3/depth` is synthetic and says
 so in its model: 20 levels a side around the bar's close, spread max(1 bp, a tenth of the bar's
 high-low range), level spacing 5 bp, each level holding 2 % of the bar's volume. Faults for tests
@@ -46,7 +47,8 @@ class ExchangeEmulator:
     """Binance-format REST server over recorded bars; start() binds 127.0.0.1 on a free port."""
 
     symbols: dict[str, tuple[str, str, Bars]]  # "ETHUSDT" -> (base, quote, recorded bars)
-    now: int = 0  # replay clock, unix seconds
+    now: int = 0  # the venue's clock, unix seconds
+    offset: int = 0  # recorded bars are served as if they happened `offset` seconds later
     faults: Faults = field(default_factory=Faults)
     requests: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -84,7 +86,7 @@ class ExchangeEmulator:
 
     def bar_index(self, symbol: str) -> int:
         bars = self.symbols[symbol][2]
-        at = self.now - self.faults.stale_by
+        at = self.now - self.offset - self.faults.stale_by
         i = int(np.searchsorted(bars.timestamps, at, side="right")) - 1
         if i < 0:
             raise LookupError(f"no bar of {symbol} at or before {at}")
@@ -149,12 +151,14 @@ class ExchangeEmulator:
         if INTERVALS.get(interval) != bars.interval:
             raise ValueError(f"only {bars.interval} s bars are recorded for {symbol}")
         end = self.bar_index(symbol) + 1
-        first = 0 if start is None else int(np.searchsorted(bars.timestamps, start // 1000))
+        first = 0
+        if start is not None:
+            first = int(np.searchsorted(bars.timestamps, start // 1000 - self.offset))
         first = max(first, end - limit) if start is None else first
         f = self.faults.price_factor
         rows = []
         for i in range(first, min(end, first + limit)):
-            t = int(bars.timestamps[i]) * 1000
+            t = (int(bars.timestamps[i]) + self.offset) * 1000
             rows.append(
                 [
                     t,

@@ -1,0 +1,347 @@
+"""One keeper cycle: feeds → snapshot → risk engine → policy → sign → push → store.
+
+I/O happens here and in the clients it calls; the decisions are made by the pure parts
+(`oracle.risk`, `oracle.policy`). Every market's snapshot, recommendation, decision and reason is
+stored before anything is signed; every signed payload is stored before it is sent.
+
+Crash safety rests on the registry's sequential nonce: a batch signed for nonce n can be applied
+once at most, and only while the chain's nonce is n. `reconcile` settles pushes a previous run left
+pending — `mined` when the chain consumed the nonce with our transaction, `consumed` when it was
+consumed otherwise, `expired` when the deadline has passed without it, so a restart can never apply
+an update twice and never loses track of one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from blake3 import blake3
+from eth_account.signers.local import LocalAccount
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from oracle.chain import RegistryClient
+from oracle.errors import ChainError, ContractRevert, OracleError, RiskInputError
+from oracle.feeds import Health, HealthPolicy, MarketSnapshot, Reading, aggregate, collect
+from oracle.feeds.base import FeedError, Source
+from oracle.markets import market_id
+from oracle.policy import Decision, OnChain, PolicySettings, Values, decide
+from oracle.risk import (
+    MODEL_VERSION,
+    ConstantProductPool,
+    MarketInput,
+    ModelSettings,
+    OrderBook,
+    PriceSeries,
+    compute_market,
+)
+from oracle.signing import (
+    FAST_PATH,
+    PROPOSAL_PATH,
+    Batch,
+    MarketUpdate,
+    Signer,
+    model_version_bytes,
+    sign_batch,
+)
+from oracle.store import Store
+
+
+@dataclass(frozen=True)
+class MarketSetup:
+    market: str
+    sources: Sequence[Source]
+    history: Callable[[], PriceSeries]  # the price history the risk engine reads (e.g. ccxt OHLCV)
+    size: float  # collateral units that may need liquidating at once
+    settings: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True)
+class Push:
+    kind: str  # "update" or "proposal"
+    nonce: int
+    markets: tuple[str, ...]
+    status: str
+    tx_hash: str | None = None
+    gas_used: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    cycle_id: int
+    started_at: int
+    decisions: tuple[Decision, ...]
+    snapshots: dict[str, MarketSnapshot]
+    pushes: tuple[Push, ...]
+    notes: tuple[str, ...]
+
+    def decision(self, market: str) -> Decision:
+        return next(d for d in self.decisions if d.market == market)
+
+
+class Keeper:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        signers: Sequence[Signer],
+        sender: LocalAccount | str,
+        store: Store,
+        markets: Sequence[MarketSetup],
+        *,
+        health: HealthPolicy | None = None,
+        policy: PolicySettings | None = None,
+        feeds_timeout: float = 5.0,
+        batch_ttl: int = 300,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
+        self.markets = list(markets)
+        self.health = health or HealthPolicy()
+        self.policy = policy or PolicySettings()
+        self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
+        self.clock = clock or (lambda: int(time.time()))
+        self._previous: dict[str, MarketSnapshot] = {}
+
+    # Crash recovery ---------------------------------------------------------------------------
+
+    def reconcile(self) -> tuple[list[str], bool]:
+        """Settles pushes left pending; returns notes and whether one may still land (then this
+        cycle must not sign another batch for the same nonce)."""
+        notes: list[str] = []
+        blocked = False
+        now = self.clock()
+        for row in self.store.pending():
+            chain_nonce = self.registry.nonce()
+            receipt = self._receipt(row.tx_hash)
+            if row.nonce < chain_nonce:
+                if receipt is not None and receipt["status"] == 1:
+                    self.store.mark(
+                        row.id,
+                        "mined",
+                        now,
+                        block=receipt["blockNumber"],
+                        gas_used=receipt["gasUsed"],
+                    )
+                    notes.append(f"push {row.id} (nonce {row.nonce}) was mined before the restart")
+                else:
+                    self.store.mark(row.id, "consumed", now)
+                    notes.append(
+                        f"push {row.id}: nonce {row.nonce} was consumed by another transaction"
+                    )
+            elif now > int(row.payload["deadline"]):
+                self.store.mark(row.id, "expired", now)
+                notes.append(
+                    f"push {row.id} (nonce {row.nonce}) expired unmined; values recomputed"
+                )
+            else:
+                blocked = True
+                notes.append(f"push {row.id} (nonce {row.nonce}) may still land until its deadline")
+        return notes, blocked
+
+    def _receipt(self, tx_hash: str | None) -> Any:
+        if tx_hash is None:
+            return None
+        try:
+            return self.registry.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read receipt {tx_hash}: {exc}") from None
+
+    # The cycle --------------------------------------------------------------------------------
+
+    def cycle(self) -> CycleReport:
+        notes, blocked = self.reconcile()
+        now = self.clock()
+        cycle_id = self.store.begin_cycle(now)
+        decisions: list[Decision] = []
+        snapshots: dict[str, MarketSnapshot] = {}
+        inputs: dict[str, str] = {}
+        try:
+            for setup in self.markets:
+                decision, snap, inputs_hash = self._market(cycle_id, setup, now)
+                decisions.append(decision)
+                snapshots[setup.market] = snap
+                inputs[setup.market] = inputs_hash
+            pushes: list[Push] = []
+            if blocked:
+                notes.append("no push this cycle: an earlier signed batch may still land")
+            else:
+                pushes += self._push(cycle_id, "update", decisions, snapshots, inputs, now)
+                pushes += self._push(cycle_id, "proposal", decisions, snapshots, inputs, now)
+            status = "done"
+        except OracleError as exc:
+            self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
+            raise
+        self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
+        return CycleReport(cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes))
+
+    def _market(
+        self, cycle_id: int, setup: MarketSetup, now: int
+    ) -> tuple[Decision, MarketSnapshot, str]:
+        results = collect(setup.sources, now, self.feeds_timeout)
+        snap = aggregate(setup.market, results, now, self.health, self._previous.get(setup.market))
+        self._previous[setup.market] = snap
+        recommendation, refusal, explanation, inputs_hash = None, None, None, ""
+        if snap.health != Health.FAILED:
+            try:
+                inp = MarketInput(
+                    setup.history(), _liquidity(setup.market, snap), setup.size, setup.settings
+                )
+                params = compute_market(inp)
+                recommendation = Values(
+                    params.ltv_bps, params.liquidation_threshold_bps, params.liquidation_bonus_bps
+                )
+                explanation = params.explanation.to_dict()
+                inputs_hash = params.explanation.inputs_hash
+            except (OracleError, FeedError) as exc:  # the engine or the history refused
+                refusal = f"{type(exc).__name__}: {exc}"
+        chain_state = self._on_chain(setup.market)
+        decision = decide(
+            setup.market,
+            recommendation,
+            refusal,
+            snap.health,
+            snap.reasons,
+            chain_state,
+            self.store.loosen_streak(setup.market),
+            now,
+            self.policy,
+        )
+        self.store.record_decision(
+            cycle_id,
+            {
+                "market": setup.market,
+                "health": snap.health.value,
+                "snapshot_hash": "0x" + snap.hash().hex(),
+                "snapshot": snap.canonical().decode(),
+                "recommendation": None
+                if recommendation is None
+                else json.dumps(asdict(recommendation)),
+                "explanation": None
+                if explanation is None
+                else json.dumps(explanation, default=str),
+                "action": decision.action.value,
+                "reason": decision.reason,
+                "update_values": None
+                if decision.update is None
+                else json.dumps(asdict(decision.update)),
+                "proposal_values": None
+                if decision.proposal is None
+                else json.dumps(asdict(decision.proposal)),
+                "loosening_wanted": int(decision.loosening_wanted),
+                "alert": int(decision.alert),
+            },
+        )
+        return decision, snap, inputs_hash
+
+    def _on_chain(self, market: str) -> OnChain:
+        mid = market_id(market)
+        state = self.registry.market_state(mid)
+        guardrails = self.registry.guardrails(mid) if state.guardrail_profile else None
+        values = None
+        if state.updated_at:
+            values = Values(
+                state.ltv_bps, state.target_liquidation_threshold_bps, state.liquidation_bonus_bps
+            )
+        return OnChain(values, state.updated_at, state.last_loosen_at, guardrails)
+
+    def _push(
+        self,
+        cycle_id: int,
+        kind: str,
+        decisions: Sequence[Decision],
+        snapshots: dict[str, MarketSnapshot],
+        inputs: dict[str, str],
+        now: int,
+    ) -> list[Push]:
+        chosen: list[tuple[str, Values]] = []
+        for d in decisions:
+            values = d.update if kind == "update" else d.proposal
+            if values is not None:
+                chosen.append((d.market, values))
+        if not chosen:
+            return []
+        updates = sorted(
+            MarketUpdate(
+                market_id(m), v.ltv_bps, v.liquidation_threshold_bps, v.liquidation_bonus_bps
+            )
+            for m, v in chosen
+        )
+        digest_inputs = blake3()
+        for m, _ in sorted(chosen, key=lambda c: market_id(c[0])):
+            digest_inputs.update(
+                market_id(m) + snapshots[m].hash() + bytes.fromhex(inputs[m][2:] or "")
+            )
+        nonce = self.registry.nonce()
+        batch = Batch(
+            chain_id=self.registry.chain_id(),
+            nonce=nonce,
+            deadline=now + self.batch_ttl,
+            inputs_hash=digest_inputs.digest(),
+            model_version=model_version_bytes(MODEL_VERSION),
+            updates=tuple(updates),
+        )
+        path = FAST_PATH if kind == "update" else PROPOSAL_PATH
+        signatures = sign_batch(batch, self.registry.address, self.signers, path)
+        inputs_hex = "0x" + batch.inputs_hash.hex()
+        payload: dict[str, Any] = {
+            "chain_id": batch.chain_id,
+            "nonce": nonce,
+            "deadline": batch.deadline,
+            "inputs_hash": inputs_hex,
+            "model_version": MODEL_VERSION,
+            "updates": [
+                [
+                    ("0x" + u.market.hex()),
+                    u.ltv_bps,
+                    u.liquidation_threshold_bps,
+                    u.liquidation_bonus_bps,
+                ]
+                for u in updates
+            ],
+            "signatures": ["0x" + s.hex() for s in signatures],
+        }
+        digest = "0x" + batch.digest(self.registry.address, path).hex()
+        push_id = self.store.record_signed(cycle_id, kind, nonce, digest, inputs_hex, payload, now)
+        names = tuple(m for m, _ in chosen)
+        relay = self.registry.submit if kind == "update" else self.registry.propose
+
+        def sent(tx_hash: str) -> None:
+            self.store.mark(push_id, "sent", self.clock(), tx_hash=tx_hash)
+
+        try:
+            result = relay(batch, signatures, self.sender, on_sent=sent)
+        except ContractRevert as exc:
+            self.store.mark(push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
+            return [Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc))]
+        except ChainError as exc:  # it may still land: reconcile settles it next cycle
+            return [Push(kind, nonce, names, "pending", None, None, str(exc))]
+        self.store.mark(
+            push_id,
+            "mined",
+            self.clock(),
+            tx_hash=result.tx_hash,
+            block=result.block_number,
+            gas_used=result.gas_used,
+        )
+        return [Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)]
+
+
+def _liquidity(market: str, snap: MarketSnapshot) -> ConstantProductPool | OrderBook:
+    """The liquidity the engine prices a liquidation on: an accepted pool reading if any (its
+    in-range virtual reserves), else the accepted order book with the most size on the bid."""
+    accepted = [r for r in snap.results if isinstance(r, Reading) and r.source in snap.accepted]
+    for r in accepted:
+        if r.pool is not None:
+            return ConstantProductPool(market, r.pool[0], r.pool[1], r.pool_fee or 0.0)
+    books = [r for r in accepted if r.bids]
+    if not books:
+        raise RiskInputError(market, "no accepted source describes liquidity")
+    best = max(books, key=lambda r: sum(q for _, q in r.bids))
+    return OrderBook(market, np.array(best.bids, dtype=np.float64), best.best_ask)

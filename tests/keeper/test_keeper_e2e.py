@@ -1,0 +1,182 @@
+"""The keeper end to end on Anvil: the registry, three emulated exchanges replaying real ETH/USDT
+bars through ccxt, the risk engine, the policy and the SQLite store."""
+
+from __future__ import annotations
+
+import pytest
+
+from oracle.chain import Guardrails, RegistryClient
+from oracle.feeds.emulator import ExchangeEmulator
+from oracle.feeds.exchange import ExchangeSource
+from oracle.keeper import Keeper, MarketSetup
+from oracle.marketdata import shipped_bars
+from oracle.markets import market_id
+from oracle.policy import Action, PolicySettings
+from oracle.store import Store
+from tests.risk.conftest import ts
+
+MARKET = "ETH/USDT"
+GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
+
+
+@pytest.fixture(scope="module")
+def eth_bars():
+    return shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
+
+
+class Rig:
+    """Keeper, chain and venues sharing one clock the test moves."""
+
+    def __init__(self, chain, governance, signer, eth_bars, start: str, store_path):
+        self.chain = chain
+        self.now = chain.pending_timestamp + 10
+        self.offset = self.now - ts(start)  # the venues replay `start` as if it were now
+        self.venues = [
+            ExchangeEmulator(
+                {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=self.now, offset=self.offset
+            ).start()
+            for _ in range(3)
+        ]
+        w3 = chain.provider.web3
+        self.registry, _ = RegistryClient.deploy(
+            w3,
+            governance.address,
+            governance=governance.address,
+            guardian=governance.address,
+            signers=[signer.address],
+            threshold=1,
+            timelock_delay=3_600,
+        )
+        self.registry.set_guardrail_profile(1, GUARDRAILS, governance.address)
+        self.registry.assign_profile([market_id(MARKET)], 1, governance.address)
+        sources = [
+            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+            for i, v in enumerate(self.venues)
+        ]
+        setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)
+        self.store = Store(store_path)
+        self.signer, self.governance = signer, governance
+        self.keeper = self.make_keeper(setup)
+        self.setup = setup
+
+    def make_keeper(self, setup=None):
+        return Keeper(
+            self.registry,
+            [self.signer],
+            self.governance.address,
+            self.store,
+            [setup or self.setup],
+            policy=PolicySettings(
+                deadband_bps=25, heartbeat_after=6 * 3_600, loosen_after_cycles=3
+            ),
+            clock=lambda: self.now,
+        )
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+        for v in self.venues:
+            v.now = self.now
+        self.chain.mine(timestamp=self.now)
+
+    def on_chain(self):
+        return self.registry.market_state(market_id(MARKET))
+
+    def close(self):
+        for v in self.venues:
+            v.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def rig_factory(chain, governance, signer_keys, eth_bars, tmp_path):
+    rigs = []
+
+    def make(start):
+        rig = Rig(
+            chain, governance, signer_keys[0], eth_bars, start, tmp_path / f"store{len(rigs)}.db"
+        )
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def test_black_thursday_tightens_within_one_cycle(rig_factory):
+    rig = rig_factory("2020-03-11T00:00:00")
+    first = rig.keeper.cycle()
+    assert first.decision(MARKET).action == Action.UPDATE, first.decision(MARKET).reason
+    assert [p.status for p in first.pushes] == ["mined"]
+    before = rig.on_chain()
+    rig.advance(
+        36 * 3_600
+    )  # 12 March, 12:00: ETH has lost a third of its value since the last cycle
+    crash = rig.keeper.cycle()
+    d = crash.decision(MARKET)
+    assert d.action == Action.UPDATE and [p.status for p in crash.pushes] == ["mined"], d.reason
+    after = rig.on_chain()
+    assert after.target_liquidation_threshold_bps <= before.target_liquidation_threshold_bps - 1_000
+    assert after.ltv_bps < before.ltv_bps
+    assert after.updated_at == rig.now
+    stored = rig.store.decisions(MARKET, limit=1)[0]
+    assert stored["action"] == "update" and stored["snapshot_hash"].startswith("0x")
+
+
+def test_calm_market_does_not_churn(rig_factory):
+    rig = rig_factory("2020-06-01T00:00:00")
+    pushes = 0
+    for _ in range(24):  # one cycle an hour for a day
+        pushes += len(rig.keeper.cycle().pushes)
+        rig.advance(3_600)
+    assert rig.registry.nonce() == pushes
+    assert pushes <= 6, [d["reason"] for d in rig.store.decisions(MARKET, limit=24)]
+
+
+def test_restart_after_a_mined_push_that_was_not_recorded_does_not_push_it_again(
+    rig_factory, monkeypatch
+):
+    rig = rig_factory("2020-03-11T00:00:00")
+    real_mark = rig.store.mark
+
+    def crash_on_mined(push_id, status, now, **fields):
+        if status == "mined":
+            raise KeyboardInterrupt("killed after the transaction was mined")
+        return real_mark(push_id, status, now, **fields)
+
+    monkeypatch.setattr(rig.store, "mark", crash_on_mined)
+    with pytest.raises(KeyboardInterrupt):
+        rig.keeper.cycle()
+    monkeypatch.setattr(rig.store, "mark", real_mark)
+    assert rig.registry.nonce() == 1
+    assert [p["status"] for p in rig.store.pushes()] == ["sent"]
+    restarted = rig.make_keeper()
+    report = restarted.cycle()
+    assert any("was mined before the restart" in n for n in report.notes)
+    assert report.pushes == ()  # values unchanged within the deadband: nothing new to push
+    assert [p["status"] for p in rig.store.pushes()] == ["mined"]
+    assert rig.registry.nonce() == 1
+
+
+def test_restart_after_signing_but_before_sending_waits_for_the_deadline(rig_factory, monkeypatch):
+    rig = rig_factory("2020-03-11T00:00:00")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed between signing and sending")
+
+    monkeypatch.setattr(rig.registry, "submit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        rig.keeper.cycle()
+    monkeypatch.undo()
+    assert [p["status"] for p in rig.store.pushes()] == ["signed"]
+    restarted = rig.make_keeper()
+    rig.advance(60)
+    waiting = restarted.cycle()  # the signed batch could still be relayed until its deadline
+    assert waiting.pushes == () and any("may still land" in n for n in waiting.notes)
+    assert rig.registry.nonce() == 0
+    rig.advance(300)
+    resumed = restarted.cycle()
+    assert any("expired unmined" in n for n in resumed.notes)
+    assert [p.status for p in resumed.pushes] == ["mined"]
+    assert rig.registry.nonce() == 1
+    assert sorted(p["status"] for p in rig.store.pushes()) == ["expired", "mined"]
