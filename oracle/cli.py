@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from eth_account.signers.local import LocalAccount
@@ -14,29 +15,20 @@ from web3 import Web3
 from oracle.config import ChainConfig, OracleConfig, load_config
 from oracle.errors import ConfigError, OracleError
 from oracle.markets import market_id
-from oracle.signing import Signer
 
 DEFAULT_CONFIG = "oracle.yaml"
 
 
 def _connect(chain: ChainConfig) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(chain.rpc_url, request_kwargs={"timeout": chain.request_timeout}))
-    if not w3.is_connected():
-        raise OracleError(
-            f"cannot reach the RPC node at {chain.rpc_url} (config key chain.rpc_url)"
-        )
-    return w3
+    from oracle.runtime import connect
+
+    return connect(chain)
 
 
 def _sender(chain: ChainConfig) -> LocalAccount | str:
-    if chain.sender.unlocked is not None:
-        return chain.sender.unlocked
-    assert chain.sender.key_env is not None
-    if not os.environ.get(chain.sender.key_env):
-        raise ConfigError(
-            "chain.sender.key_env", f"environment variable {chain.sender.key_env} is not set"
-        )
-    return Signer.from_env(chain.sender.key_env).account
+    from oracle.runtime import sender
+
+    return sender(chain)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -166,6 +158,237 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
                 default=str,
             )
         )
+
+
+def _decision_row(d: Any) -> dict[str, Any]:
+    return {
+        "market": d.market,
+        "action": d.action.value,
+        "reason": d.reason,
+        "update": None if d.update is None else dataclasses.asdict(d.update),
+        "proposal": None if d.proposal is None else dataclasses.asdict(d.proposal),
+        "alert": d.alert,
+    }
+
+
+def _show_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in rows:
+        click.echo(
+            "  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True))
+        )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per market.")
+@click.pass_context
+def compute(ctx: click.Context, as_json: bool) -> None:
+    """Recommendations and what the policy would do now; pushes nothing, stores nothing."""
+    from oracle.runtime import build_keeper
+
+    keeper = build_keeper(_config(ctx))
+    now = keeper.clock()
+    for setup in keeper.markets:
+        ev = keeper.evaluate(setup, now, remember=False)
+        row = {
+            **_decision_row(ev.decision),
+            "health": ev.snapshot.health.value,
+            "price": ev.snapshot.price,
+            "recommendation": None
+            if ev.recommendation is None
+            else dataclasses.asdict(ev.recommendation),
+        }
+        if as_json:
+            row["explanation"] = ev.explanation
+            click.echo(json.dumps(row, default=str))
+        else:
+            rec = ev.recommendation
+            shown = (
+                "-"
+                if rec is None
+                else (f"{rec.ltv_bps}/{rec.liquidation_threshold_bps}/{rec.liquidation_bonus_bps}")
+            )
+            _show_table(
+                [
+                    {
+                        "market": setup.market,
+                        "health": row["health"],
+                        "price": row["price"],
+                        "ltv/lt/lb": shown,
+                        "action": row["action"],
+                        "reason": row["reason"],
+                    }
+                ],
+                ["market", "health", "price", "ltv/lt/lb", "action", "reason"],
+            )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for the cycle.")
+@click.pass_context
+def once(ctx: click.Context, as_json: bool) -> None:
+    """Run one full cycle: feeds, risk, policy, sign, push, store."""
+    from oracle.runtime import build_keeper
+
+    report = build_keeper(_config(ctx)).cycle()
+    out: dict[str, Any] = {
+        "cycle": report.cycle_id,
+        "decisions": [_decision_row(d) for d in report.decisions],
+        "pushes": [dataclasses.asdict(p) for p in report.pushes],
+        "notes": list(report.notes),
+    }
+    if as_json:
+        click.echo(json.dumps(out, default=str))
+        return
+    _show_table(out["decisions"], ["market", "action", "update", "reason"])
+    for p in out["pushes"]:
+        click.echo(f"push {p['kind']} nonce {p['nonce']}: {p['status']} {p['tx_hash'] or ''}")
+    for n in out["notes"]:
+        click.echo(f"note: {n}")
+
+
+@main.command("run")
+@click.pass_context
+def run_keeper(ctx: click.Context) -> None:
+    """Run the scheduled keeper until SIGINT/SIGTERM (finishes the cycle in flight)."""
+    from oracle.logs import configure
+    from oracle.metrics import Metrics
+    from oracle.runtime import build_keeper
+    from oracle.scheduler import KeeperService
+
+    cfg = _config(ctx)
+    configure()
+    keeper = build_keeper(cfg)
+    assert cfg.keeper is not None
+    metrics = Metrics()
+    if cfg.keeper.metrics_port:
+        metrics.serve(cfg.keeper.metrics_port)
+    KeeperService(
+        keeper,
+        interval=cfg.keeper.interval,
+        price_move=cfg.keeper.trigger.price_move,
+        check_every=cfg.keeper.trigger.check_every,
+        metrics=metrics,
+    ).run_forever()
+
+
+@main.command()
+@click.option("--market", default=None, help="Only this market.")
+@click.option("--limit", default=20, show_default=True, help="How many rows.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.pass_context
+def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -> None:
+    """Past decisions and pushes from the keeper's store."""
+    from oracle.store import Store
+
+    cfg = _config(ctx)
+    if cfg.keeper is None:
+        raise ConfigError("keeper", "missing: no store configured")
+    store = Store(cfg.keeper.store)
+    decisions = store.decisions(market, limit)
+    pushes = store.pushes(limit)
+    if as_json:
+        for d in decisions:
+            click.echo(json.dumps({"decision": d}))
+        for p in pushes:
+            click.echo(json.dumps({"push": {k: v for k, v in p.items() if k != "payload"}}))
+        return
+    _show_table(decisions, ["cycle_id", "started_at", "market", "health", "action", "reason"])
+    click.echo("")
+    _show_table(pushes, ["id", "kind", "nonce", "status", "tx_hash", "gas_used"])
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per market.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """On-chain values next to the latest recommendation, feed health and the last push's age."""
+    import time
+
+    from oracle.chain import RegistryClient
+    from oracle.store import Store
+
+    cfg = _config(ctx)
+    if cfg.keeper is None or cfg.registry.address is None:
+        raise ConfigError("keeper", "status needs the keeper section and registry.address")
+    client = RegistryClient(_connect(cfg.chain), cfg.registry.address)
+    store = Store(cfg.keeper.store)
+    now = int(time.time())
+    mined = [p for p in store.pushes(200) if p["status"] == "mined"]
+    for market in cfg.keeper.markets:
+        state = client.market_state(market_id(market))
+        latest = store.decisions(market, 1)
+        row = {
+            "market": market,
+            "on_chain": f"{state.ltv_bps}/{state.target_liquidation_threshold_bps}/"
+            f"{state.liquidation_bonus_bps}",
+            "updated_age_s": now - state.updated_at if state.updated_at else None,
+            "health": latest[0]["health"] if latest else None,
+            "last_action": latest[0]["action"] if latest else None,
+            "last_update": latest[0]["update_values"] if latest else None,
+            "last_push_age_s": now - mined[0]["created_at"] if mined else None,
+        }
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            _show_table([row], list(row))
+
+
+@main.command()
+@click.option(
+    "--path", type=click.Path(path_type=Path), default=Path(DEFAULT_CONFIG), show_default=True
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented configuration for a local Anvil (Anvil's well-known test accounts)."""
+    if path.exists() and not force:
+        raise ConfigError("<file>", f"{path} exists (use --force to overwrite)")
+    path.write_text(INIT_TEMPLATE)
+    click.echo(f"wrote {path}: deploy with `oracle deploy`, then set registry.address")
+
+
+INIT_TEMPLATE = """\
+# Margin oracle keeper configuration for a local Anvil (anvil --port 8545).
+# Addresses are Anvil's well-known test accounts; use your own on any real chain.
+chain:
+  rpc_url: http://127.0.0.1:8545
+  # or {key_env: ORACLE_SENDER_KEY}:
+  sender: {unlocked: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}
+  request_timeout: 10
+registry:
+  address: null              # printed by `oracle deploy`
+  governance: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+  guardian: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+  signers: ["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"]
+  threshold: 1
+  timelock_delay: 86400
+feeds:
+  timeout: 5                 # seconds: one deadline for all sources of a cycle
+  health: {min_healthy: 2, warn_divergence: 0.01, fail_divergence: 0.03,
+           mad_k: 5, mad_floor: 0.005, max_jump: 0.5}
+  markets:
+    ETH/USDT:
+      exchanges:
+        # add api_url: to point a venue at another host (e.g. the exchange emulator)
+        - {name: binance, exchange: binance, symbol: ETH/USDT}
+        - {name: binanceus, exchange: binanceus, symbol: ETH/USDT}
+keeper:
+  store: oracle.db           # SQLite audit trail
+  signers:
+    # or {keystore: path/to/key.json, password_env: ORACLE_KEY_PASSWORD}
+    - {key_env: ORACLE_SIGNER_KEY}
+  interval: 300              # seconds between scheduled cycles
+  batch_ttl: 300             # a signed batch's deadline, seconds after signing
+  trigger: {price_move: 0.03, check_every: 15}
+  policy: {deadband_bps: 25, heartbeat_after: 21600, loosen_after_cycles: 3}
+  metrics_port: 9108         # Prometheus on 127.0.0.1; 0 turns it off
+  markets:
+    ETH/USDT:
+      size: 1000             # ETH that may need liquidating at once
+      history: {source: binance, timeframe: 1h, bars: 2000}
+      model: {}              # risk-model overrides, e.g. {confidence: 0.995}
+"""
 
 
 @main.command("market-id")

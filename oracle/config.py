@@ -196,10 +196,77 @@ class FeedsConfig(_Strict):
         return self
 
 
+class SignerKeyConfig(_Strict):
+    """One signing key: a hex key in an environment variable, or a keystore file and the
+    environment variable holding its password. Keys never appear in this file."""
+
+    key_env: str | None = None
+    keystore: Path | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SignerKeyConfig:
+        if (self.key_env is None) == (self.keystore is None):
+            raise ValueError("set exactly one of key_env or keystore")
+        if self.keystore is not None and self.password_env is None:
+            raise ValueError("a keystore needs password_env")
+        return self
+
+
+class HistoryConfig(_Strict):
+    source: str  # the name of one of the market's exchange feeds
+    timeframe: str = "1h"
+    bars: int = Field(default=2_000, ge=48)
+
+
+class KeeperMarketConfig(_Strict):
+    size: float = Field(gt=0)  # collateral units that may need liquidating at once
+    history: HistoryConfig
+    model: dict[str, Any] = {}  # ModelSettings overrides, e.g. {confidence: 0.995}
+
+
+class PolicyConfig(_Strict):
+    deadband_bps: int = Field(default=25, ge=0)
+    heartbeat_after: int = Field(default=6 * 3_600, gt=0)
+    loosen_after_cycles: int = Field(default=3, ge=1)
+
+
+class TriggerConfig(_Strict):
+    price_move: float = Field(default=0.03, gt=0)  # run a cycle at once past this move
+    check_every: float = Field(default=15.0, gt=0)  # seconds between trigger checks
+
+
+class KeeperConfig(_Strict):
+    store: Path = Path("oracle.db")
+    signers: list[SignerKeyConfig] = Field(min_length=1)
+    interval: float = Field(default=300.0, gt=0)  # seconds between scheduled cycles
+    batch_ttl: int = Field(default=300, gt=0)
+    trigger: TriggerConfig = TriggerConfig()
+    policy: PolicyConfig = PolicyConfig()
+    metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
+    markets: dict[str, KeeperMarketConfig] = Field(min_length=1)
+
+
 class OracleConfig(_Strict):
     chain: ChainConfig
     registry: RegistryConfig
     feeds: FeedsConfig = FeedsConfig()
+    keeper: KeeperConfig | None = None
+
+    @model_validator(mode="after")
+    def _keeper_markets_have_feeds(self) -> OracleConfig:
+        if self.keeper is None:
+            return self
+        for market, km in self.keeper.markets.items():
+            feeds = self.feeds.markets.get(market)
+            if feeds is None:
+                raise ValueError(f"keeper market {market} has no feeds.markets entry")
+            if km.history.source not in [e.name for e in feeds.exchanges]:
+                raise ValueError(
+                    f"keeper market {market}: history.source {km.history.source!r} is not one of "
+                    "its exchange feeds"
+                )
+        return self
 
 
 def parse_config(data: Any) -> OracleConfig:

@@ -72,6 +72,15 @@ class Push:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    decision: Decision
+    snapshot: MarketSnapshot
+    recommendation: Values | None
+    explanation: dict[str, Any] | None
+    inputs_hash: str
+
+
+@dataclass(frozen=True)
 class CycleReport:
     cycle_id: int
     started_at: int
@@ -106,6 +115,10 @@ class Keeper:
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
         self.clock = clock or (lambda: int(time.time()))
         self._previous: dict[str, MarketSnapshot] = {}
+
+    def last_snapshot(self, market: str) -> MarketSnapshot | None:
+        """The snapshot of `market` taken by the last cycle (the trigger compares against it)."""
+        return self._previous.get(market)
 
     # Crash recovery ---------------------------------------------------------------------------
 
@@ -181,12 +194,13 @@ class Keeper:
         self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
         return CycleReport(cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes))
 
-    def _market(
-        self, cycle_id: int, setup: MarketSetup, now: int
-    ) -> tuple[Decision, MarketSnapshot, str]:
+    def evaluate(self, setup: MarketSetup, now: int, remember: bool = True) -> Evaluation:
+        """Feeds, snapshot, risk engine and policy for one market; no store write, no push.
+        `remember=False` leaves the previous-snapshot memory (the jump check) untouched."""
         results = collect(setup.sources, now, self.feeds_timeout)
         snap = aggregate(setup.market, results, now, self.health, self._previous.get(setup.market))
-        self._previous[setup.market] = snap
+        if remember:
+            self._previous[setup.market] = snap
         recommendation, refusal, explanation, inputs_hash = None, None, None, ""
         if snap.health != Health.FAILED:
             try:
@@ -201,17 +215,28 @@ class Keeper:
                 inputs_hash = params.explanation.inputs_hash
             except (OracleError, FeedError) as exc:  # the engine or the history refused
                 refusal = f"{type(exc).__name__}: {exc}"
-        chain_state = self._on_chain(setup.market)
         decision = decide(
             setup.market,
             recommendation,
             refusal,
             snap.health,
             snap.reasons,
-            chain_state,
+            self._on_chain(setup.market),
             self.store.loosen_streak(setup.market),
             now,
             self.policy,
+        )
+        return Evaluation(decision, snap, recommendation, explanation, inputs_hash)
+
+    def _market(
+        self, cycle_id: int, setup: MarketSetup, now: int
+    ) -> tuple[Decision, MarketSnapshot, str]:
+        ev = self.evaluate(setup, now)
+        decision, snap, recommendation, explanation = (
+            ev.decision,
+            ev.snapshot,
+            ev.recommendation,
+            ev.explanation,
         )
         self.store.record_decision(
             cycle_id,
@@ -238,7 +263,7 @@ class Keeper:
                 "alert": int(decision.alert),
             },
         )
-        return decision, snap, inputs_hash
+        return decision, snap, ev.inputs_hash
 
     def _on_chain(self, market: str) -> OnChain:
         mid = market_id(market)

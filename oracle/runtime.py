@@ -1,0 +1,102 @@
+"""Assembles the running parts from the configuration: RPC connection, sender, signing keys,
+feeds, market setups, store and keeper. The CLI and the scheduler go through here."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from oracle.chain import RegistryClient
+from oracle.config import ChainConfig, OracleConfig
+from oracle.errors import ConfigError, OracleError
+from oracle.feeds.build import health_policy, sources_for
+from oracle.feeds.exchange import ExchangeSource
+from oracle.keeper import Keeper, MarketSetup
+from oracle.policy import PolicySettings
+from oracle.risk import ModelSettings
+from oracle.signing import Signer
+from oracle.store import Store
+
+
+def connect(chain: ChainConfig) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(chain.rpc_url, request_kwargs={"timeout": chain.request_timeout}))
+    if not w3.is_connected():
+        raise OracleError(
+            f"cannot reach the RPC node at {chain.rpc_url} (config key chain.rpc_url)"
+        )
+    return w3
+
+
+def sender(chain: ChainConfig) -> LocalAccount | str:
+    if chain.sender.unlocked is not None:
+        return chain.sender.unlocked
+    assert chain.sender.key_env is not None
+    if not os.environ.get(chain.sender.key_env):
+        raise ConfigError(
+            "chain.sender.key_env", f"environment variable {chain.sender.key_env} is not set"
+        )
+    return Signer.from_env(chain.sender.key_env).account
+
+
+def registry(cfg: OracleConfig, w3: Web3) -> RegistryClient:
+    if cfg.registry.address is None:
+        raise ConfigError("registry.address", "not set: deploy first (oracle deploy)")
+    return RegistryClient(w3, cfg.registry.address)
+
+
+def signers(cfg: OracleConfig) -> list[Signer]:
+    assert cfg.keeper is not None
+    out = []
+    for i, key in enumerate(cfg.keeper.signers):
+        try:
+            if key.key_env is not None:
+                out.append(Signer.from_env(key.key_env))
+            else:
+                assert key.keystore is not None and key.password_env is not None
+                out.append(Signer.from_keystore(key.keystore, key.password_env))
+        except OracleError as exc:
+            raise ConfigError(f"keeper.signers.{i}", str(exc)) from None
+    return out
+
+
+def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> Keeper:
+    if cfg.keeper is None:
+        raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
+    w3 = connect(cfg.chain)
+    setups = []
+    for market, km in cfg.keeper.markets.items():
+        feeds = cfg.feeds.markets[market]
+        sources = sources_for(market, feeds, w3, cfg.feeds.timeout)
+        history = next(
+            s for s in sources if isinstance(s, ExchangeSource) and s.name == km.history.source
+        )
+        try:
+            settings = ModelSettings(**km.model)
+        except TypeError as exc:
+            raise ConfigError(f"keeper.markets.{market}.model", str(exc)) from None
+        setups.append(
+            MarketSetup(
+                market,
+                sources,
+                functools.partial(history.history, km.history.timeframe, km.history.bars),
+                km.size,
+                settings,
+            )
+        )
+    p = cfg.keeper.policy
+    return Keeper(
+        registry(cfg, w3),
+        signers(cfg),
+        sender(cfg.chain),
+        Store(cfg.keeper.store),
+        setups,
+        health=health_policy(cfg.feeds),
+        policy=PolicySettings(p.deadband_bps, p.heartbeat_after, p.loosen_after_cycles),
+        feeds_timeout=cfg.feeds.timeout,
+        batch_ttl=cfg.keeper.batch_ttl,
+        clock=clock,
+    )

@@ -1,0 +1,78 @@
+"""The scheduled keeper: a price shock triggers a cycle at once; cycles never overlap; a failing
+cycle does not stop the service; stop() lets the cycle in flight finish."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from oracle.errors import ChainError
+from oracle.markets import market_id
+from oracle.scheduler import KeeperService
+from tests.keeper.test_keeper_e2e import MARKET, eth_bars, rig_factory  # noqa: F401
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_price_shock_triggers_a_cycle_at_once(rig_factory):  # noqa: F811
+    rig = rig_factory("2020-03-12T00:00:00")
+    service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=0.2)
+    service.run_cycle("start")
+    before = rig.on_chain().target_liquidation_threshold_bps
+    rig.advance(12 * 3_600)  # the venues now print 12 March, 12:00: ETH down about 20 %
+    service.start()
+    try:
+        assert wait_for(lambda: len(service.reports) >= 2), service.reports
+    finally:
+        service.stop()
+    why, report = service.reports[1]
+    assert why.startswith(f"trigger: {MARKET} moved -")
+    assert [p.status for p in report.pushes] == ["mined"]
+    assert rig.on_chain().target_liquidation_threshold_bps < before
+    assert service.metrics.pushes.labels("update", "mined")._value.get() == 2
+
+
+def test_cycles_never_overlap(rig_factory):  # noqa: F811
+    rig = rig_factory("2020-06-01T00:00:00")
+    service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
+    real_cycle = rig.keeper.cycle
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_cycle():
+        entered.set()
+        release.wait(10)
+        return real_cycle()
+
+    rig.keeper.cycle = slow_cycle
+    first = threading.Thread(target=service.run_cycle, args=["first"])
+    first.start()
+    assert entered.wait(10)
+    assert service.run_cycle("second") is None  # skipped, not queued
+    release.set()
+    first.join(30)
+    assert service.skipped == 1 and [w for w, _ in service.reports] == ["first"]
+
+
+def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):  # noqa: F811
+    rig = rig_factory("2020-06-01T00:00:00")
+    service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
+    real_nonce = rig.registry.nonce
+
+    def outage():
+        raise ChainError("cannot reach the RPC node")
+
+    rig.registry.nonce = outage
+    assert service.run_cycle("during the outage") is None
+    assert service.metrics.cycles.labels("failed")._value.get() == 1
+    rig.registry.nonce = real_nonce
+    report = service.run_cycle("after the outage")
+    assert report is not None and [p.status for p in report.pushes] == ["mined"]
+    assert rig.registry.nonce() == 1
+    assert rig.registry.market_state(market_id(MARKET)).updated_at > 0
