@@ -41,7 +41,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_account(index: int) -> LocalAccount:
+def dev_account(index: int) -> LocalAccount:
     """Account `index` of Anvil's development mnemonic."""
     Account.enable_unaudited_hdwallet_features()
     return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")

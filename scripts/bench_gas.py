@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
-from oracle.anvil import AnvilNode, test_account
+from oracle.anvil import AnvilNode, dev_account
 from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
 from oracle.markets import market_id
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
@@ -42,7 +42,7 @@ def batch_for(w3: Web3, nonce: int, markets: list[bytes], ltv: int) -> Batch:
 
 def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
     gov = w3.eth.accounts[0]
-    keys = [Signer(test_account(10 + i)) for i in range(m)]
+    keys = [Signer(dev_account(10 + i)) for i in range(m)]
     client, _ = RegistryClient.deploy(
         w3,
         gov,

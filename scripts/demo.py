@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eth_utils import keccak
 from web3 import Web3
 
-from oracle.anvil import AnvilNode, test_account
+from oracle.anvil import AnvilNode, dev_account
 from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
 from oracle.errors import ContractRevert
 from oracle.markets import market_id
@@ -86,7 +86,7 @@ def main() -> None:
 def run(w3: Web3, prices: list[tuple[int, float]]) -> None:
     gov, guardian, liquidator = w3.eth.accounts[0], w3.eth.accounts[1], w3.eth.accounts[9]
     borrowers = w3.eth.accounts[2:7]
-    keeper = Signer(test_account(8))
+    keeper = Signer(dev_account(8))
     registry, _ = RegistryClient.deploy(
         w3,
         gov,

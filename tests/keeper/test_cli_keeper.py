@@ -1,0 +1,142 @@
+"""The keeper's CLI as an operator runs it: a fresh Anvil (started and stopped by PID), two
+emulated venues, `oracle once`, `compute`, `status`, `history` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from oracle.anvil import AnvilNode, dev_account
+from oracle.chain import Guardrails, RegistryClient
+from oracle.config import parse_config
+from oracle.feeds.emulator import ExchangeEmulator
+from oracle.marketdata import shipped_bars
+from oracle.markets import market_id
+from tests.risk.conftest import ts
+
+MARKET = "ETH/USDT"
+
+
+def oracle(cfg, *args, env=None, check=True):
+    return subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_init_writes_a_valid_config(tmp_path):
+    path = tmp_path / "oracle.yaml"
+    subprocess.run([sys.executable, "-m", "oracle.cli", "init", "--path", str(path)], check=True)
+    cfg = parse_config(yaml.safe_load(path.read_text()))
+    assert cfg.keeper is not None and "ETH/USDT" in cfg.keeper.markets
+    again = subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "init", "--path", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1 and "exists (use --force to overwrite)" in again.stderr
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
+    now = int(time.time())
+    offset = now - ts("2020-03-11T00:00:00")
+    venues = [
+        ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, now=now, offset=offset)
+        for _ in range(2)
+    ]
+    node = AnvilNode()
+    w3 = node.start()
+    try:
+        for v in venues:
+            v.start()
+        gov = w3.eth.accounts[0]
+        signer = dev_account(5)
+        client, _ = RegistryClient.deploy(
+            w3,
+            gov,
+            governance=gov,
+            guardian=gov,
+            signers=[signer.address],
+            threshold=1,
+            timelock_delay=3_600,
+        )
+        client.set_guardrail_profile(
+            1, Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0), gov
+        )
+        client.assign_profile([market_id(MARKET)], 1, gov)
+        cfg = {
+            "chain": {"rpc_url": node.url, "sender": {"unlocked": gov}},
+            "registry": {
+                "address": client.address,
+                "governance": gov,
+                "guardian": gov,
+                "signers": [signer.address],
+            },
+            "feeds": {
+                "markets": {
+                    MARKET: {
+                        "exchanges": [
+                            {
+                                "name": f"venue{i}",
+                                "exchange": "binance",
+                                "symbol": MARKET,
+                                "api_url": v.url,
+                                "max_age": 7_200,
+                            }
+                            for i, v in enumerate(venues)
+                        ]
+                    }
+                }
+            },
+            "keeper": {
+                "store": str(tmp_path / "oracle.db"),
+                "signers": [{"key_env": "TEST_SIGNER_KEY"}],
+                "markets": {MARKET: {"size": 1000, "history": {"source": "venue0", "bars": 1000}}},
+            },
+        }
+        path = tmp_path / "oracle.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        yield path, client, {"TEST_SIGNER_KEY": signer.key.hex()}
+    finally:
+        for v in venues:
+            v.stop()
+        node.stop()
+
+
+def test_once_compute_status_history(deployment):
+    cfg, client, env = deployment
+    computed = json.loads(oracle(cfg, "compute", "--json", env=env).stdout)
+    assert computed["action"] == "update" and computed["health"] == "ok"
+    assert client.nonce() == 0  # compute pushes nothing
+    out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
+    assert [p["status"] for p in out["pushes"]] == ["mined"]
+    assert client.nonce() == 1
+    state = client.market_state(market_id(MARKET))
+    assert out["decisions"][0]["update"]["ltv_bps"] == state.ltv_bps
+    status = json.loads(oracle(cfg, "status", "--json", env=env).stdout)
+    assert status["last_action"] == "update" and status["health"] == "ok"
+    history = [json.loads(line) for line in oracle(cfg, "history", "--json").stdout.splitlines()]
+    assert history[0]["decision"]["action"] == "update"
+    assert history[-1]["push"]["status"] == "mined"
+    key = env["TEST_SIGNER_KEY"]
+    for text in (out, status, history):
+        assert key.removeprefix("0x") not in json.dumps(text)  # the key never reaches output
+
+
+def test_missing_signer_key_is_a_config_error(deployment):
+    cfg, _, _ = deployment
+    result = oracle(cfg, "once", check=False, env={"TEST_SIGNER_KEY": ""})
+    assert result.returncode == 1
+    assert "keeper.signers.0" in result.stderr and "TEST_SIGNER_KEY" in result.stderr
