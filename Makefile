@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz demo bench-gas bench-risk lint slither clean
+.PHONY: install test fuzz demo bench-gas bench-risk bench-reaction lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -54,6 +54,9 @@ bench-gas: install
 
 bench-risk: install
 	$(PY) scripts/bench_risk.py
+
+bench-reaction: install
+	$(PY) scripts/bench_reaction.py
 
 lint: install
 	ruff check oracle scripts tests

@@ -39,7 +39,11 @@ def main() -> None:
     npm = ROOT / "node_modules" / "@uniswap" / "v3-core" / "artifacts" / "contracts"
     for name, path in UNISWAP.items():
         published = json.loads((npm / path).read_text())
-        artifact = {"contractName": name, "abi": published["abi"], "bytecode": published["bytecode"]}
+        artifact = {
+            "contractName": name,
+            "abi": published["abi"],
+            "bytecode": published["bytecode"],
+        }
         (out / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
     print(f"exported {len(DEPLOYABLE) + len(UNISWAP)} artifacts to {out.relative_to(ROOT)}")
 

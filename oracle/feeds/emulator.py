@@ -47,7 +47,7 @@ class ExchangeEmulator:
     """Binance-format REST server over recorded bars; start() binds 127.0.0.1 on a free port."""
 
     symbols: dict[str, tuple[str, str, Bars]]  # "ETHUSDT" -> (base, quote, recorded bars)
-    now: int = 0  # the venue's clock, unix seconds
+    now: int | None = None  # the venue's clock, unix seconds; None: the wall clock
     offset: int = 0  # recorded bars are served as if they happened `offset` seconds later
     faults: Faults = field(default_factory=Faults)
     requests: list[str] = field(default_factory=list)
@@ -82,11 +82,14 @@ class ExchangeEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def clock(self) -> int:
+        return int(time.time()) if self.now is None else self.now
+
     # Answers --------------------------------------------------------------------------------
 
     def bar_index(self, symbol: str) -> int:
         bars = self.symbols[symbol][2]
-        at = self.now - self.offset - self.faults.stale_by
+        at = self.clock() - self.offset - self.faults.stale_by
         i = int(np.searchsorted(bars.timestamps, at, side="right")) - 1
         if i < 0:
             raise LookupError(f"no bar of {symbol} at or before {at}")
@@ -98,7 +101,9 @@ class ExchangeEmulator:
         f = self.faults.price_factor
         close = float("nan") if self.faults.nan_price else float(bars.close[i]) * f
         bid, ask = self._touch(bars, i)
-        close_ms = (self.now - self.faults.stale_by) * 1000  # a 24 h ticker ends at the last trade
+        close_ms = (
+            self.clock() - self.faults.stale_by
+        ) * 1000  # a 24 h ticker ends at the last trade
         answer: dict[str, Any] = {
             "symbol": symbol,
             "priceChange": _num(close - bars.open[i] * f),
@@ -216,7 +221,7 @@ class ExchangeEmulator:
             )
         return {
             "timezone": "UTC",
-            "serverTime": self.now * 1000,
+            "serverTime": self.clock() * 1000,
             "rateLimits": [],
             "symbols": symbols,
         }
@@ -269,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/v3/ping":
             return {}
         if path == "/api/v3/time":
-            return {"serverTime": em.now * 1000}
+            return {"serverTime": em.clock() * 1000}
         if path == "/api/v3/exchangeInfo":
             return em.exchange_info()
         if path == "/api/v3/ticker/24hr":
