@@ -35,5 +35,5 @@ def configure(level: int = logging.INFO, json_lines: bool | None = None) -> None
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # A job run skipped because the previous one is still going is the design (no overlap), not news.
+    # A job run skipped because the previous one still runs is the design (no overlap), not news.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

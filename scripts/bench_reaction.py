@@ -90,7 +90,7 @@ def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]
             time.sleep(0.02)
         seconds = time.monotonic() - shock_at
         service.stop()
-        mined = [p for p in keeper.store.pushes() if p["status"] == "mined"][0]
+        mined = next(p for p in keeper.store.pushes() if p["status"] == "mined")
         block = w3.eth.get_transaction_receipt(mined["tx_hash"])["blockNumber"]
         return seconds, block - block0
     finally:
@@ -99,7 +99,7 @@ def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]
 
 
 def main() -> None:
-    # A trigger check that finds a cycle running is skipped by design; APScheduler says so at WARNING.
+    # A trigger check that finds a cycle running is skipped by design; APScheduler warns of it.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
     with AnvilNode(block_time=1) as w3, tempfile.TemporaryDirectory() as tmp:

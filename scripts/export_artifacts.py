@@ -17,7 +17,7 @@ DEPLOYABLE = (
     "BareSignedBatch",
     "UniswapV3Actions",
 )
-#: Uniswap v3's own compiled contracts, taken as published on npm (`@uniswap/v3-core`), never recompiled.
+#: Uniswap v3's own compiled contracts as published on npm (`@uniswap/v3-core`), never recompiled.
 UNISWAP = {
     "UniswapV3Factory": "UniswapV3Factory.sol/UniswapV3Factory.json",
     "UniswapV3Pool": "UniswapV3Pool.sol/UniswapV3Pool.json",
