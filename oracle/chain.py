@@ -8,18 +8,22 @@ transaction manager (a later layer), not here.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 
 from oracle import artifacts
 from oracle.errors import ChainError, ContractRevert
@@ -145,13 +149,50 @@ def _revert_data(exc: ContractLogicError) -> str | None:
     return data
 
 
+def _transient(exc: BaseException) -> bool:
+    """Errors worth retrying: the node did not answer, not "the call is wrong"."""
+    if isinstance(exc, ContractLogicError | ContractRevert):
+        return False
+    if isinstance(
+        exc, requests.ConnectionError | requests.Timeout | ConnectionError | TimeoutError
+    ):
+        return True
+    if isinstance(exc, requests.HTTPError):
+        response = exc.response
+        return response is not None and (response.status_code >= 500 or response.status_code == 429)
+    return False
+
+
+#: Transient RPC failures are retried with exponential backoff (0.25 s, 0.5 s, 1 s), then surface.
+rpc_retry = retry(
+    retry=retry_if_exception(_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.25, max=2.0),
+    reraise=True,
+)
+
+
 class Transactor:
     """Sends contract calls from a local key (signed here) or an account the node unlocks (dev
-    chains)."""
+    chains).
 
-    def __init__(self, w3: Web3, sender: LocalAccount | str) -> None:
+    Local keys send EIP-1559 transactions: tip = the node's `eth_maxPriorityFeePerGas`, fee cap =
+    2 × base fee + tip. A transaction not mined within `wait` seconds is replaced — same nonce, both
+    fees raised by `bump` (12.5 %, above the 10 % nodes require) — up to `replacements` times.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        sender: LocalAccount | str,
+        *,
+        wait: float = 120.0,
+        replacements: int = 3,
+        bump: float = 1.125,
+    ) -> None:
         self.w3 = w3
         self.sender = sender
+        self.wait, self.replacements, self.bump = wait, replacements, bump
 
     @property
     def address(self) -> ChecksumAddress:
@@ -160,30 +201,22 @@ class Transactor:
 
     def send(self, fn: Any, on_sent: Callable[[str], None] | None = None) -> TxResult:
         """Estimates (surfacing reverts as the contract's decoded errors), sends, waits for the
-        receipt."""
+        receipt (replacing a stuck transaction). `on_sent` gets every hash broadcast."""
         try:
-            gas = int(fn.estimate_gas({"from": self.address}) * GAS_MARGIN)
+            gas = int(rpc_retry(fn.estimate_gas)({"from": self.address}) * GAS_MARGIN)
         except ContractLogicError as exc:
             raise decoder_for(fn).decode(_revert_data(exc)) from None
-        except (Web3Exception, OSError) as exc:
+        except (Web3Exception, OSError, requests.RequestException) as exc:
             raise ChainError(f"cannot estimate gas: {exc}") from None
         try:
             if isinstance(self.sender, str):
-                tx_hash = fn.transact({"from": self.sender, "gas": gas})
+                tx_hash = rpc_retry(fn.transact)({"from": self.sender, "gas": gas})
+                if on_sent is not None:
+                    on_sent(HexBytes(tx_hash).to_0x_hex())
+                receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.wait)
             else:
-                tx = fn.build_transaction(
-                    {
-                        "from": self.address,
-                        "gas": gas,
-                        "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
-                    }
-                )
-                signed = self.sender.sign_transaction(tx)
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            if on_sent is not None:  # e.g. the store records the hash before we wait
-                on_sent(HexBytes(tx_hash).to_0x_hex())
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        except (Web3Exception, OSError, TimeoutError) as exc:
+                receipt = self._send_signed(fn, gas, on_sent)
+        except (Web3Exception, OSError, TimeoutError, requests.RequestException) as exc:
             raise ChainError(f"transaction failed to send or confirm: {exc}") from None
         if receipt["status"] != 1:
             raise self._replay_revert(fn, receipt)
@@ -193,6 +226,44 @@ class Transactor:
             gas_used=receipt["gasUsed"],
             logs=list(receipt["logs"]),
             contract_address=receipt.get("contractAddress"),
+        )
+
+    def _send_signed(self, fn: Any, gas: int, on_sent: Callable[[str], None] | None) -> Any:
+        assert not isinstance(self.sender, str)
+        tip = int(rpc_retry(lambda: self.w3.eth.max_priority_fee)())
+        base = int(rpc_retry(self.w3.eth.get_block)("latest").get("baseFeePerGas", 0))
+        nonce = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
+        tx = fn.build_transaction(
+            {
+                "from": self.address,
+                "gas": gas,
+                "nonce": nonce,
+                "maxPriorityFeePerGas": tip,
+                "maxFeePerGas": 2 * base + tip,
+            }
+        )
+        hashes: list[bytes] = []
+        for attempt in range(self.replacements + 1):
+            signed = self.sender.sign_transaction(tx)
+            hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction))
+            if on_sent is not None:
+                on_sent(HexBytes(hashes[-1]).to_0x_hex())
+            deadline = time.monotonic() + self.wait
+            while time.monotonic() < deadline:
+                for h in hashes:  # an earlier version may be the one that lands
+                    try:
+                        return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+                    except TransactionNotFound:
+                        continue
+                time.sleep(0.1)
+            if attempt < self.replacements:
+                tx = {
+                    **tx,
+                    "maxPriorityFeePerGas": math.ceil(tx["maxPriorityFeePerGas"] * self.bump),
+                    "maxFeePerGas": math.ceil(tx["maxFeePerGas"] * self.bump),
+                }
+        raise TimeoutError(
+            f"not mined after {self.replacements} fee bumps of {self.wait} s each (nonce {nonce})"
         )
 
     def _replay_revert(self, fn: Any, receipt: Any) -> ContractRevert:
@@ -260,10 +331,10 @@ class RegistryClient:
 
     def _call(self, name: str, *args: Any) -> Any:
         try:
-            return getattr(self.contract.functions, name)(*args).call()
+            return rpc_retry(getattr(self.contract.functions, name)(*args).call)()
         except ContractLogicError as exc:
             raise self.errors.decode(_revert_data(exc)) from None
-        except (Web3Exception, OSError) as exc:
+        except (Web3Exception, OSError, requests.RequestException) as exc:
             raise ChainError(f"cannot read {name} from {self.address}: {exc}") from None
 
     def chain_id(self) -> int:

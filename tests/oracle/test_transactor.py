@@ -1,0 +1,78 @@
+"""Sending under trouble: a stuck transaction is replaced with higher fees; transient RPC errors are
+retried with backoff and real errors are not. Runs its own Anvil (started and stopped by PID) so it
+can switch automining off."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+from web3.exceptions import ContractLogicError
+
+from oracle.anvil import AnvilNode, dev_account
+from oracle.chain import Transactor, deploy_contract, rpc_retry
+
+
+def test_stuck_transaction_is_replaced_with_higher_fees():
+    with AnvilNode() as w3:
+        gov = w3.eth.accounts[0]
+        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+        key = dev_account(3)
+        w3.provider.make_request("evm_setAutomine", [False])
+        hashes: list[str] = []
+        result: dict = {}
+
+        def send():
+            tx = Transactor(w3, key, wait=0.8, replacements=3)
+            result["tx"] = tx.send(token.functions.mint(key.address, 10**18), on_sent=hashes.append)
+
+        worker = threading.Thread(target=send)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while len(hashes) < 2 and time.monotonic() < deadline:  # wait for one replacement
+            time.sleep(0.05)
+        w3.provider.make_request("evm_mine", [])
+        worker.join(20)
+        assert len(hashes) >= 2, hashes
+        mined = w3.eth.get_transaction(result["tx"].tx_hash)
+        assert result["tx"].tx_hash in hashes[1:]  # a replacement landed, not the original
+        assert mined["nonce"] == w3.eth.get_transaction_count(key.address) - 1
+        assert token.functions.balanceOf(key.address).call() == 10**18  # applied exactly once
+
+
+def test_transient_errors_are_retried_then_succeed():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise requests.ConnectionError("connection reset by peer")
+        return 42
+
+    assert rpc_retry(flaky)() == 42 and len(calls) == 3
+
+
+def test_real_errors_are_not_retried():
+    calls = []
+
+    def reverts():
+        calls.append(1)
+        raise ContractLogicError("execution reverted")
+
+    with pytest.raises(ContractLogicError):
+        rpc_retry(reverts)()
+    assert len(calls) == 1
+
+
+def test_persistent_outage_surfaces_after_backoff():
+    calls = []
+
+    def down():
+        calls.append(time.monotonic())
+        raise requests.ConnectionError("refused")
+
+    with pytest.raises(requests.ConnectionError):
+        rpc_retry(down)()
+    assert len(calls) == 4 and calls[-1] - calls[0] >= 0.25 + 0.5 + 1.0 - 0.05
