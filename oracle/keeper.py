@@ -107,12 +107,14 @@ class Keeper:
         feeds_timeout: float = 5.0,
         batch_ttl: int = 300,
         clock: Callable[[], int] | None = None,
+        max_batch: int | None = None,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
         self.health = health or HealthPolicy()
         self.policy = policy or PolicySettings()
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
+        self.max_batch = max_batch  # None: from the block gas limit
         self.clock = clock or (lambda: int(time.time()))
         self._previous: dict[str, MarketSnapshot] = {}
 
@@ -290,8 +292,37 @@ class Keeper:
             values = d.update if kind == "update" else d.proposal
             if values is not None:
                 chosen.append((d.market, values))
-        if not chosen:
-            return []
+        chosen.sort(key=lambda c: market_id(c[0]))
+        size = self._batch_limit()
+        pushes: list[Push] = []
+        for start in range(0, len(chosen), size):  # one batch per chunk, each with its own nonce
+            chunk = chosen[start : start + size]
+            pushes.append(self._send_batch(cycle_id, kind, chunk, snapshots, inputs, now))
+            if pushes[-1].status == "pending":  # its nonce may still be used: no second batch on it
+                break
+        return pushes
+
+    def _batch_limit(self) -> int:
+        """Markets per batch so that one batch stays under half the block gas limit, at a
+        pessimistic 30,000 gas per market (first writes and ramps included; 11,700 is typical)."""
+        if self.max_batch is not None:
+            return self.max_batch
+        try:
+            gas_limit = int(self.registry.w3.eth.get_block("latest")["gasLimit"])
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read the block gas limit: {exc}") from None
+        overhead = 60_000 + 10_000 * len(self.signers)
+        return max(1, (gas_limit // 2 - overhead) // 30_000)
+
+    def _send_batch(
+        self,
+        cycle_id: int,
+        kind: str,
+        chosen: Sequence[tuple[str, Values]],
+        snapshots: dict[str, MarketSnapshot],
+        inputs: dict[str, str],
+        now: int,
+    ) -> Push:
         updates = sorted(
             MarketUpdate(
                 market_id(m), v.ltv_bps, v.liquidation_threshold_bps, v.liquidation_bonus_bps
@@ -344,9 +375,9 @@ class Keeper:
             result = relay(batch, signatures, self.sender, on_sent=sent)
         except ContractRevert as exc:
             self.store.mark(push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
-            return [Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc))]
+            return Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc))
         except ChainError as exc:  # it may still land: reconcile settles it next cycle
-            return [Push(kind, nonce, names, "pending", None, None, str(exc))]
+            return Push(kind, nonce, names, "pending", None, None, str(exc))
         self.store.mark(
             push_id,
             "mined",
@@ -355,7 +386,7 @@ class Keeper:
             block=result.block_number,
             gas_used=result.gas_used,
         )
-        return [Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)]
+        return Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)
 
 
 def _liquidity(market: str, snap: MarketSnapshot) -> ConstantProductPool | OrderBook:

@@ -180,3 +180,34 @@ def test_restart_after_signing_but_before_sending_waits_for_the_deadline(rig_fac
     assert [p.status for p in resumed.pushes] == ["mined"]
     assert rig.registry.nonce() == 1
     assert sorted(p["status"] for p in rig.store.pushes()) == ["expired", "mined"]
+
+
+def test_batches_are_split_to_fit_the_limit(rig_factory):
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    setups = []
+    for name in names:
+        sources = [
+            ExchangeSource(f"venue{i}", name, "binance", MARKET, api_url=v.url, max_age=7_200)
+            for i, v in enumerate(rig.venues)
+        ]
+        setups.append(
+            MarketSetup(name, sources, lambda s=sources: s[0].history("1h", 1_000), 1_000.0)
+        )
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        setups,
+        clock=lambda: rig.now,
+        max_batch=2,
+    )
+    report = keeper.cycle()
+    assert [(p.status, len(p.markets)) for p in report.pushes] == [("mined", 2), ("mined", 1)]
+    assert rig.registry.nonce() == 2
+    assert all(rig.registry.market_state(market_id(n)).updated_at for n in names)
+    assert keeper._batch_limit() == 2
+    unlimited = rig.make_keeper()
+    assert unlimited._batch_limit() > 400  # Anvil's 30M gas block holds hundreds of markets
