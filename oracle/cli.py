@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -118,7 +119,6 @@ def params(ctx: click.Context, market: str, address: str | None) -> None:
 def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     """Read every configured source of MARKETS (default: all in feeds.markets) once and print
     each market's snapshot as one JSON line: price, health and why, per-source results, hash."""
-    import dataclasses
     import time
 
     from oracle.feeds import aggregate, collect
@@ -160,6 +160,11 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
         )
 
 
+@contextlib.contextmanager
+def _plain(items: Any) -> Any:
+    yield items
+
+
 def _decision_row(d: Any) -> dict[str, Any]:
     return {
         "market": d.market,
@@ -189,8 +194,21 @@ def compute(ctx: click.Context, as_json: bool) -> None:
 
     keeper = build_keeper(_config(ctx))
     now = keeper.clock()
-    for setup in keeper.markets:
-        ev = keeper.evaluate(setup, now, remember=False)
+    evaluations = []
+    # Progress on stderr (click's bar: no extra dependency), hidden for --json and off a terminal.
+    with (
+        click.progressbar(
+            keeper.markets,
+            label="computing",
+            file=sys.stderr,
+            item_show_func=lambda s: s.market if s else "",
+        )
+        if not as_json and sys.stderr.isatty()
+        else _plain(keeper.markets) as markets
+    ):
+        for setup in markets:
+            evaluations.append((setup, keeper.evaluate(setup, now, remember=False)))
+    for setup, ev in evaluations:
         row = {
             **_decision_row(ev.decision),
             "health": ev.snapshot.health.value,
@@ -231,7 +249,10 @@ def once(ctx: click.Context, as_json: bool) -> None:
     """Run one full cycle: feeds, risk, policy, sign, push, store."""
     from oracle.runtime import build_keeper
 
-    report = build_keeper(_config(ctx)).cycle()
+    keeper = build_keeper(_config(ctx))
+    if not as_json and sys.stderr.isatty():
+        click.echo(f"cycle over {len(keeper.markets)} market(s)…", err=True)
+    report = keeper.cycle()
     out: dict[str, Any] = {
         "cycle": report.cycle_id,
         "decisions": [_decision_row(d) for d in report.decisions],
@@ -269,6 +290,7 @@ def run_keeper(ctx: click.Context) -> None:
         interval=cfg.keeper.interval,
         price_move=cfg.keeper.trigger.price_move,
         check_every=cfg.keeper.trigger.check_every,
+        vol_jump=cfg.keeper.trigger.vol_jump,
         metrics=metrics,
     ).run_forever()
 
@@ -380,7 +402,7 @@ keeper:
     - {key_env: ORACLE_SIGNER_KEY}
   interval: 300              # seconds between scheduled cycles
   batch_ttl: 300             # a signed batch's deadline, seconds after signing
-  trigger: {price_move: 0.03, check_every: 15}
+  trigger: {price_move: 0.03, check_every: 15, vol_jump: 3}
   policy: {deadband_bps: 25, heartbeat_after: 21600, loosen_after_cycles: 3}
   metrics_port: 9108         # Prometheus on 127.0.0.1; 0 turns it off
   markets:

@@ -234,6 +234,7 @@ class PolicyConfig(_Strict):
 class TriggerConfig(_Strict):
     price_move: float = Field(default=0.03, gt=0)  # run a cycle at once past this move
     check_every: float = Field(default=15.0, gt=0)  # seconds between trigger checks
+    vol_jump: float = Field(default=3.0, gt=1)  # realized/expected volatility between checks
 
 
 class KeeperConfig(_Strict):

@@ -117,6 +117,11 @@ class Keeper:
         self.max_batch = max_batch  # None: from the block gas limit
         self.clock = clock or (lambda: int(time.time()))
         self._previous: dict[str, MarketSnapshot] = {}
+        self._sigma: dict[str, tuple[float, int]] = {}
+
+    def last_sigma(self, market: str) -> tuple[float, int] | None:
+        """σ per bar and the bar's seconds from the last cycle's recommendation, if any."""
+        return self._sigma.get(market)
 
     def last_snapshot(self, market: str) -> MarketSnapshot | None:
         """The snapshot of `market` taken by the last cycle (the trigger compares against it)."""
@@ -215,6 +220,9 @@ class Keeper:
                 )
                 explanation = params.explanation.to_dict()
                 inputs_hash = params.explanation.inputs_hash
+                if remember:
+                    e = params.explanation
+                    self._sigma[setup.market] = (e.volatility.sigma, e.interval_seconds)
             except (OracleError, FeedError) as exc:  # the engine or the history refused
                 refusal = f"{type(exc).__name__}: {exc}"
         decision = decide(

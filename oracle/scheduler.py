@@ -1,8 +1,10 @@
 """The scheduled keeper: APScheduler jobs around `Keeper.cycle`.
 
 - `cycle`: every `interval` seconds.
-- `trigger`: every `check_every` seconds, reads the feeds only; when a market's price has moved
-  more than `price_move` since the last cycle's snapshot, runs a cycle at once.
+- `trigger`: every `check_every` seconds, reads the feeds only; runs a cycle at once when a market's
+  price has moved more than `price_move` since the last cycle's snapshot, or when the volatility of
+  the prices seen by these checks exceeds `vol_jump` times what the last cycle's σ predicts for
+  that spacing (`volatility_jumped`).
 - `heartbeat`: when a market's on-chain `updatedAt` is older than the policy's `heartbeat_after`,
   runs a cycle (the policy then sends the heartbeat).
 
@@ -15,10 +17,14 @@ SIGINT/SIGTERM stop the scheduler after the cycle in flight has finished.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from oracle.errors import OracleError
@@ -30,6 +36,25 @@ from oracle.metrics import HEALTH_VALUE, Metrics
 log = logging.getLogger("oracle.scheduler")
 
 
+def volatility_jumped(
+    prices: Sequence[float],
+    sigma_per_bar: float,
+    bar_seconds: int,
+    check_every: float,
+    factor: float,
+) -> float | None:
+    """The ratio realized / expected volatility of the trigger checks' prices when it exceeds
+    `factor`, else None. Expected per check: σ_bar·√(check_every / bar_seconds); realized: the root
+    mean square of the log changes between checks (at least 10 of them)."""
+    if len(prices) < 11 or sigma_per_bar <= 0:
+        return None
+    changes = np.diff(np.log(np.asarray(prices, dtype=np.float64)))
+    realized = float(np.sqrt(np.mean(changes * changes)))
+    expected = sigma_per_bar * math.sqrt(check_every / bar_seconds)
+    ratio = realized / expected
+    return ratio if ratio > factor else None
+
+
 class KeeperService:
     def __init__(
         self,
@@ -38,10 +63,12 @@ class KeeperService:
         interval: float,
         price_move: float,
         check_every: float,
+        vol_jump: float = 3.0,
         metrics: Metrics | None = None,
     ) -> None:
         self.keeper, self.interval = keeper, interval
-        self.price_move, self.check_every = price_move, check_every
+        self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
+        self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
         self.metrics = metrics or Metrics()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -89,6 +116,15 @@ class KeeperService:
             if abs(move) > self.price_move:
                 self.run_cycle(f"trigger: {setup.market} moved {move:+.2%} since the last cycle")
                 return
+            seen = self._seen.setdefault(setup.market, deque(maxlen=60))
+            seen.append(snap.price)
+            sigma = self.keeper.last_sigma(setup.market)
+            if sigma is not None:
+                ratio = volatility_jumped(seen, sigma[0], sigma[1], self.check_every, self.vol_jump)
+                if ratio is not None:
+                    seen.clear()
+                    self.run_cycle(f"trigger: {setup.market} volatility {ratio:.1f}x the model's")
+                    return
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()

@@ -76,3 +76,15 @@ def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):  # noqa:
     assert report is not None and [p.status for p in report.pushes] == ["mined"]
     assert rig.registry.nonce() == 1
     assert rig.registry.market_state(market_id(MARKET)).updated_at > 0
+
+
+def test_volatility_jump_detection():
+    from oracle.scheduler import volatility_jumped
+
+    sigma_hour = 0.01  # 1 % per hour: 0.065 % per 15 s check
+    calm = [100.0 * (1 + 0.0005 * ((-1) ** i)) for i in range(30)]  # ±0.05 % wiggles
+    assert volatility_jumped(calm, sigma_hour, 3_600, 15, 3.0) is None
+    wild = [100.0 * (1 + 0.01 * ((-1) ** i)) for i in range(30)]  # ±1 % every 15 s
+    ratio = volatility_jumped(wild, sigma_hour, 3_600, 15, 3.0)
+    assert ratio is not None and ratio > 20
+    assert volatility_jumped(wild[:5], sigma_hour, 3_600, 15, 3.0) is None  # too few checks
