@@ -140,3 +140,43 @@ def test_missing_signer_key_is_a_config_error(deployment):
     result = oracle(cfg, "once", check=False, env={"TEST_SIGNER_KEY": ""})
     assert result.returncode == 1
     assert "keeper.signers.0" in result.stderr and "TEST_SIGNER_KEY" in result.stderr
+
+
+def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
+    import signal
+    import urllib.request
+
+    from oracle.anvil import free_port
+
+    cfg_path, client, env = deployment
+    cfg = yaml.safe_load(cfg_path.read_text())
+    port = free_port()
+    cfg["keeper"].update({"metrics_port": port, "interval": 3_600})
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oracle.cli", "--config", str(cfg_path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while client.nonce() < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.nonce() == 1  # the first cycle ran and pushed
+        metrics = (
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        )
+        assert 'oracle_cycles_total{status="done"} 1.0' in metrics
+        assert 'oracle_pushes_total{kind="update",status="mined"} 1.0' in metrics
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line["msg"] == "keeper stopped" for line in lines)  # JSON logs off a terminal
+    assert env["TEST_SIGNER_KEY"].removeprefix("0x") not in stderr
