@@ -186,8 +186,10 @@ class KeeperService:
     def stop(self) -> None:
         """Stops the jobs; waits for a cycle in flight to finish."""
         self.scheduler.shutdown(wait=True)
-        with self._lock:  # a cycle started by hand (trigger) also finishes first
-            pass
+        # A cycle started outside the scheduler (run_cycle called directly) holds the lock: taking
+        # it means that cycle has finished too.
+        self._lock.acquire()
+        self._lock.release()
         log.info("keeper stopped")
 
     def run_forever(self) -> None:
