@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-from oracle.errors import ChainError
 from oracle.markets import market_id
 from oracle.scheduler import KeeperService
 from tests.keeper.test_keeper_e2e import MARKET, eth_bars, rig_factory  # noqa: F401
@@ -61,17 +60,21 @@ def test_cycles_never_overlap(rig_factory):  # noqa: F811
 
 
 def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):  # noqa: F811
+    from web3 import Web3
+
+    from oracle.anvil import free_port
+    from oracle.chain import RegistryClient
+
     rig = rig_factory("2020-06-01T00:00:00")
     service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
-    real_nonce = rig.registry.nonce
-
-    def outage():
-        raise ChainError("cannot reach the RPC node")
-
-    rig.registry.nonce = outage
+    # A real outage: the keeper's RPC endpoint refuses connections (nothing listens there).
+    dead = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{free_port()}", request_kwargs={"timeout": 2}))
+    rig.keeper.registry = RegistryClient(dead, rig.registry.address)
     assert service.run_cycle("during the outage") is None
     assert service.metrics.cycles.labels("failed")._value.get() == 1
-    rig.registry.nonce = real_nonce
+    assert service.metrics.failures.labels("ChainError")._value.get() == 1
+    assert rig.store.db.execute("SELECT status FROM cycles").fetchall() == [("failed",)]
+    rig.keeper.registry = rig.registry  # the node is back
     report = service.run_cycle("after the outage")
     assert report is not None and [p.status for p in report.pushes] == ["mined"]
     assert rig.registry.nonce() == 1
