@@ -413,6 +413,74 @@ keeper:
 """
 
 
+@main.command()
+@click.argument("csv_files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--asset", required=True, help="Collateral symbol for the static baseline, e.g. ETH.")
+@click.option("--market", default=None, help="Market name in the output (default: ASSET/DEBT).")
+@click.option("--start", default=None, help="Window start, ISO-8601 (default: 90 days in).")
+@click.option("--end", default=None, help="Window end, ISO-8601 (default: the last bar).")
+@click.option("--static", "static_values", default=None, help="Baseline override: LTV,LT,LB bps.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: {dynamic, static}.")
+def backtest(
+    csv_files: tuple[Path, ...],
+    asset: str,
+    market: str | None,
+    start: str | None,
+    end: str | None,
+    static_values: str | None,
+    as_json: bool,
+) -> None:
+    """Replay CSV_FILES (timestamp,open,high,low,close,volume; the collateral priced in the debt
+    asset) through the risk engine and policy, and compare with a static baseline."""
+    from oracle.backtest.baselines import StaticParameters, aave_v3
+    from oracle.backtest.runner import BacktestSettings, run_backtest
+    from oracle.marketdata import read_csv_series
+
+    series = read_csv_series(list(csv_files), market or f"{asset.upper()}/DEBT")
+    if static_values:
+        try:
+            ltv, lt, lb = (int(x) for x in static_values.split(","))
+        except ValueError:
+            raise ConfigError(
+                "--static", f"expected LTV,LT,LB in bps, got {static_values!r}"
+            ) from None
+        static = StaticParameters(ltv, lt, lb, "--static")
+    else:
+        static = aave_v3(asset)
+    window_start = (
+        _parse_time(start, "--start") if start else int(series.timestamps[0]) + 90 * 86_400
+    )
+    window_end = _parse_time(end, "--end") if end else int(series.timestamps[-1]) + 1
+    if window_start >= window_end:
+        raise ConfigError("--start", "the window is empty (start is not before end)")
+    result = run_backtest(series, static, BacktestSettings(), window_start, window_end)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    rows = [
+        {"side": side, **{k: v for k, v in result[side].items() if k != "path"}}
+        for side in ("dynamic", "static")
+    ]
+    click.echo(
+        f"window {result['window']['start']} .. {result['window']['end']}; "
+        f"static baseline: {result['static_source']}"
+    )
+    columns = ["side", "bad_debt", "liquidated", "liquidations", "mean_ltv_bps"]
+    _show_table(rows, [*columns, "min_ltv_bps", "min_lt_bps", "updates"])
+
+
+def _parse_time(value: str, key: str) -> int:
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an ISO-8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
 @main.command("market-id")
 @click.argument("symbol")
 def market_id_cmd(symbol: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -54,6 +54,24 @@ def read_bars(path: Path, market: str) -> Bars:
     return Bars(market, ts, cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
+def read_csv_series(paths: list[Path], market: str) -> PriceSeries:
+    """Several OHLCV CSVs (timestamps ISO-8601 or unix seconds) merged into one series; a bar
+    present in two files must have the same close in both, or the input is refused."""
+    merged: dict[int, tuple[float, float]] = {}
+    for path in paths:
+        bars = read_bars(path, market)
+        for t, c, v in zip(bars.timestamps, bars.close, bars.volume, strict=True):
+            known = merged.get(int(t))
+            if known is not None and known[0] != c:
+                raise RiskInputError(
+                    market, f"{path.name}: bar {int(t)} disagrees with another file"
+                )
+            merged[int(t)] = (float(c), float(v))
+    ts = np.array(sorted(merged), dtype=np.int64)
+    close = np.array([merged[t][0] for t in ts])
+    return PriceSeries(market, ts, close, np.array([merged[t][1] for t in ts]))
+
+
 def read_ohlcv(path: Path, market: str) -> PriceSeries:
     """Closes and volumes of an OHLCV CSV as a PriceSeries."""
     return read_bars(path, market).series
@@ -68,5 +86,11 @@ def shipped_bars(name: str, market: str) -> Bars:
     return read_bars(DATA_DIR / name, market)
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+def _epoch(stamp: str) -> int:
+    """ISO-8601 (UTC when no zone is given) or unix seconds."""
+    if stamp.isdigit():
+        return int(stamp)
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())

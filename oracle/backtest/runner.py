@@ -1,0 +1,218 @@
+"""Replays a price history through the keeper's risk engine and policy on a simulated clock, and
+both that parameter path and a static baseline through the lending simulator.
+
+The dynamic side is the product's own code: every `cycle` seconds the engine runs on the trailing
+`history` of bars (resampled to hourly closes when the data is finer, which is what a keeper reads
+from its venues), and `oracle.policy.decide` moves the simulated on-chain values within the
+guardrails — steps, bounds, loosening persistence and cooldown, deadband — with threshold cuts
+ramped like the contract ramps them. Feed health is taken as OK (the history is the feed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from oracle.backtest.baselines import StaticParameters
+from oracle.backtest.simulator import Outcome, Population, simulate
+from oracle.chain import Guardrails
+from oracle.errors import OracleError
+from oracle.feeds.snapshot import Health
+from oracle.policy import OnChain, PolicySettings, Values, decide
+from oracle.risk import ConstantProductPool, MarketInput, ModelSettings, PriceSeries, compute_market
+
+DEFAULT_GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 2 * 3600)
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    cycle: int = 3_600
+    history: int = 90 * 86_400
+    pool_depth: float = 50_000.0  # collateral units in the liquidation venue (x·y = k)
+    pool_fee: float = 0.003
+    size: float = 1_000.0  # what the engine sizes liquidations at
+    borrowers: int = 500
+    min_use: float = 0.5  # debt / (collateral value · baseline LTV), spread over [min_use, max_use]
+    max_use: float = 1.0
+    delay: int = 3_600  # seconds between becoming liquidatable and the liquidation
+    guardrails: Guardrails = DEFAULT_GUARDRAILS
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(frozen=True)
+class Side:
+    bad_debt: float
+    liquidated: float
+    liquidations: int
+    mean_ltv_bps: float
+    min_ltv_bps: int
+    min_lt_bps: int
+    updates: int
+    path: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["path"] is None:
+            del d["path"]
+        return d
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hourly(series: PriceSeries) -> PriceSeries:
+    if series.interval >= 3_600:
+        return series
+    hour = series.timestamps // 3_600
+    last = np.flatnonzero(np.diff(hour, append=hour[-1] + 1))  # last bar of each hour
+    volume = None
+    if series.volume is not None:
+        volume = np.add.reduceat(series.volume, np.concatenate(([0], last[:-1] + 1)))
+    return PriceSeries(series.market, hour[last] * 3_600, series.close[last], volume)
+
+
+def dynamic_path(
+    series: PriceSeries, start: int, end: int, s: BacktestSettings
+) -> list[tuple[int, Values, int]]:
+    """(time, values, ramp end) after every change the policy makes, starting at `start`."""
+    hourly = _hourly(series)
+    state: Values | None = None
+    updated_at = last_loosen = 0
+    streak = 0
+    ramp_end = 0
+    path: list[tuple[int, Values, int]] = []
+    for now in range(start, end, s.cycle):
+        window = hourly.until(now).last(s.history)
+        price = float(window.close[-1])
+        pool = ConstantProductPool(series.market, s.pool_depth, s.pool_depth * price, s.pool_fee)
+        try:
+            params = compute_market(MarketInput(window, pool, s.size, s.model))
+            rec: Values | None = Values(
+                params.ltv_bps, params.liquidation_threshold_bps, params.liquidation_bonus_bps
+            )
+            refusal = None
+        except OracleError as exc:
+            rec, refusal = None, str(exc)
+        d = decide(
+            series.market,
+            rec,
+            refusal,
+            Health.OK,
+            (),
+            OnChain(state, updated_at, last_loosen, s.guardrails),
+            streak,
+            now,
+            s.policy,
+        )
+        streak = streak + 1 if d.loosening_wanted else 0
+        if d.update is not None and d.update != state:
+            loosens = state is None or (
+                d.update.ltv_bps > state.ltv_bps
+                or d.update.liquidation_threshold_bps > state.liquidation_threshold_bps
+                or d.update.liquidation_bonus_bps < state.liquidation_bonus_bps
+            )
+            if loosens:
+                last_loosen = now
+            cut = (
+                state is not None
+                and d.update.liquidation_threshold_bps < state.liquidation_threshold_bps
+            )
+            ramp_end = now + s.guardrails.threshold_ramp_duration if cut else 0
+            state = d.update
+            path.append((now, state, ramp_end))
+        if d.update is not None:
+            updated_at = now
+    if not path:
+        raise OracleError("the keeper never produced parameters over this window")
+    return path
+
+
+def _threshold_per_bar(
+    ts: np.ndarray, path: list[tuple[int, Values, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """LT (fraction, ramps interpolated like the contract) and LTV (bps) in force at each bar."""
+    lt = np.empty(len(ts))
+    ltv = np.empty(len(ts))
+    first = path[0]
+    lt[:] = first[1].liquidation_threshold_bps / 10_000
+    ltv[:] = first[1].ltv_bps
+    previous = first[1].liquidation_threshold_bps
+    for t, values, ramp_end in path:
+        i = int(np.searchsorted(ts, t))
+        target = values.liquidation_threshold_bps
+        ltv[i:] = values.ltv_bps
+        lt[i:] = target / 10_000
+        if ramp_end and previous > target:
+            j = int(np.searchsorted(ts, ramp_end))
+            span = ts[i:j]
+            lt[i:j] = (target + (previous - target) * (ramp_end - span) / (ramp_end - t)) / 10_000
+        previous = target
+    return lt, ltv
+
+
+def run_backtest(
+    series: PriceSeries, static: StaticParameters, s: BacktestSettings, start: int, end: int
+) -> dict[str, Any]:
+    path = dynamic_path(series, start, end, s)
+    lo = int(np.searchsorted(series.timestamps, start))
+    hi = int(np.searchsorted(series.timestamps, end))
+    ts, prices = series.timestamps[lo:hi], series.close[lo:hi]
+    if len(ts) < 2:
+        raise OracleError("the window holds fewer than 2 bars")
+    # Positions must be valid under both sides when they open: size them on the lower first LTV.
+    opening_ltv = min(static.ltv_bps, path[0][1].ltv_bps)
+    population = Population.spread(float(prices[0]), opening_ltv, s.borrowers, s.min_use, s.max_use)
+    impact = ConstantProductPool(series.market, s.pool_depth, s.pool_depth, s.pool_fee)
+    slippage = _pool_slippage(impact, s.size)
+    delay_bars = max(0, s.delay // series.interval)
+
+    lt, ltv = _threshold_per_bar(ts, path)
+    dyn = simulate(prices, lt, population, delay_bars, slippage)
+    static_lt = np.full(len(ts), static.liquidation_threshold_bps / 10_000)
+    sta = simulate(prices, static_lt, population, delay_bars, slippage)
+    return {
+        "window": {"start": _iso(int(ts[0])), "end": _iso(int(ts[-1])), "bars": len(ts)},
+        "static_source": static.source,
+        "dynamic": _side(
+            dyn,
+            ltv,
+            lt,
+            len(path),
+            [
+                {
+                    "timestamp": _iso(t),
+                    "ltv_bps": v.ltv_bps,
+                    "lt_bps": v.liquidation_threshold_bps,
+                    "lb_bps": v.liquidation_bonus_bps,
+                }
+                for t, v, _ in path
+            ],
+        ).to_dict(),
+        "static": _side(sta, np.full(len(ts), static.ltv_bps), static_lt, 0, None).to_dict(),
+    }
+
+
+def _side(
+    o: Outcome, ltv: np.ndarray, lt: np.ndarray, updates: int, path: list[dict[str, Any]] | None
+) -> Side:
+    return Side(
+        bad_debt=round(o.bad_debt, 6),
+        liquidated=round(o.liquidated, 6),
+        liquidations=o.liquidations,
+        mean_ltv_bps=round(float(ltv.mean()), 1),
+        min_ltv_bps=int(ltv.min()),
+        min_lt_bps=round(float(lt.min()) * 10_000),
+        updates=updates,
+        path=path,
+    )
+
+
+def _pool_slippage(pool: ConstantProductPool, size: float) -> float:
+    from oracle.risk.liquidity import slippage
+
+    return slippage(pool, size).fraction

@@ -1,0 +1,130 @@
+"""The backtester: the simulator against a brute-force loop, Black Thursday, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle.backtest.baselines import aave_v3
+from oracle.backtest.runner import BacktestSettings, run_backtest
+from oracle.backtest.simulator import Population, simulate
+from oracle.errors import ConfigError
+from oracle.marketdata import DATA_DIR, shipped
+from tests.risk.conftest import ts
+
+
+def brute_force(prices, lt, population, delay, slippage):
+    bad = liquidated = 0.0
+    count = 0
+    for c, d in zip(population.collateral, population.debt, strict=True):
+        for t in range(len(prices)):
+            if d > c * prices[t] * lt[t]:
+                exec_price = prices[min(t + delay, len(prices) - 1)]
+                bad += max(0.0, d - c * exec_price * (1 - slippage))
+                liquidated += d
+                count += 1
+                break
+    total = population.debt.sum()
+    return bad / total, liquidated / total, count
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    delay=st.integers(0, 5),
+    slippage=st.floats(0, 0.1),
+)
+def test_simulator_matches_a_brute_force_loop(seed, delay, slippage):
+    rng = np.random.default_rng(seed)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.05, 200)))
+    lt = rng.uniform(0.5, 0.9, 200)
+    population = Population.spread(100.0, 8_000, 40, 0.3, 1.0)
+    got = simulate(prices, lt, population, delay, slippage)
+    bad, liquidated, count = brute_force(prices, lt, population, delay, slippage)
+    assert got.bad_debt == pytest.approx(bad, abs=1e-12)
+    assert got.liquidated == pytest.approx(liquidated, abs=1e-12)
+    assert got.liquidations == count
+
+
+def test_static_baseline_is_aave_v3_weth():
+    p = aave_v3("ETH")
+    assert (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps) == (8_050, 8_300, 500)
+    with pytest.raises(ConfigError, match="no Aave v3 Ethereum collateral parameters for DOGE"):
+        aave_v3("DOGE")
+
+
+def test_black_thursday_dynamic_has_less_bad_debt():
+    eth = shipped("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
+    out = run_backtest(
+        eth,
+        aave_v3("ETH"),
+        BacktestSettings(),
+        ts("2020-03-01T00:00:00"),
+        ts("2020-04-01T00:00:00"),
+    )
+    dyn, sta = out["dynamic"], out["static"]
+    assert sta["bad_debt"] > 0 and dyn["bad_debt"] < sta["bad_debt"]
+    assert dyn["min_lt_bps"] < sta["min_lt_bps"] and dyn["updates"] > 0
+    assert dyn["path"][0]["timestamp"] == "2020-03-01T00:00:00Z"
+    # The price of safety: a lower LTV on average than the static market allows.
+    assert dyn["mean_ltv_bps"] < sta["mean_ltv_bps"]
+
+
+def test_cli_json(tmp_path):
+    csv = tmp_path / "eth.csv"
+    csv.write_bytes(gzip.decompress((DATA_DIR / "ohlcv/1h/ETHUSDT.csv.gz").read_bytes()))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oracle.cli",
+            "backtest",
+            str(csv),
+            "--asset",
+            "ETH",
+            "--start",
+            "2020-03-05",
+            "--end",
+            "2020-03-20",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    result = json.loads(out.stdout)
+    for side in ("dynamic", "static"):
+        for key in (
+            "bad_debt",
+            "liquidated",
+            "mean_ltv_bps",
+            "min_ltv_bps",
+            "min_lt_bps",
+            "updates",
+        ):
+            assert key in result[side]
+    assert set(result["dynamic"]["path"][0]) == {"timestamp", "ltv_bps", "lt_bps", "lb_bps"}
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oracle.cli",
+            "backtest",
+            str(csv),
+            "--asset",
+            "ETH",
+            "--static",
+            "80,nope",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "--static" in bad.stderr
