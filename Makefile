@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz demo bench-gas bench-risk bench-reaction lint slither clean
+.PHONY: install test fuzz demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -57,6 +57,9 @@ bench-risk: install
 
 bench-reaction: install
 	$(PY) scripts/bench_reaction.py
+
+bench-backtest: install
+	$(PY) scripts/bench_backtest.py
 
 lint: install
 	ruff check oracle scripts tests

@@ -38,6 +38,7 @@ class BacktestSettings:
     min_use: float = 0.5  # debt / (collateral value · baseline LTV), spread over [min_use, max_use]
     max_use: float = 1.0
     delay: int = 3_600  # seconds between becoming liquidatable and the liquidation
+    resample: bool = True  # run the engine on hourly closes (as a keeper reads them), not raw bars
     guardrails: Guardrails = DEFAULT_GUARDRAILS
     policy: PolicySettings = field(default_factory=PolicySettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -80,7 +81,7 @@ def dynamic_path(
     series: PriceSeries, start: int, end: int, s: BacktestSettings
 ) -> list[tuple[int, Values, int]]:
     """(time, values, ramp end) after every change the policy makes, starting at `start`."""
-    hourly = _hourly(series)
+    hourly = _hourly(series) if s.resample else series
     state: Values | None = None
     updated_at = last_loosen = 0
     streak = 0
