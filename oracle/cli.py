@@ -421,6 +421,12 @@ keeper:
 @click.option("--end", default=None, help="Window end, ISO-8601 (default: the last bar).")
 @click.option("--static", "static_values", default=None, help="Baseline override: LTV,LT,LB bps.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: {dynamic, static}.")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HTML report path (default: reports/backtest-<asset>-<start>.html).",
+)
 def backtest(
     csv_files: tuple[Path, ...],
     asset: str,
@@ -429,11 +435,12 @@ def backtest(
     end: str | None,
     static_values: str | None,
     as_json: bool,
+    report: Path | None,
 ) -> None:
     """Replay CSV_FILES (timestamp,open,high,low,close,volume; the collateral priced in the debt
     asset) through the risk engine and policy, and compare with a static baseline."""
     from oracle.backtest.baselines import StaticParameters, aave_v3
-    from oracle.backtest.runner import BacktestSettings, run_backtest
+    from oracle.backtest.runner import BacktestSettings, replay
     from oracle.marketdata import read_csv_series
 
     series = read_csv_series(list(csv_files), market or f"{asset.upper()}/DEBT")
@@ -453,7 +460,8 @@ def backtest(
     window_end = _parse_time(end, "--end") if end else int(series.timestamps[-1]) + 1
     if window_start >= window_end:
         raise ConfigError("--start", "the window is empty (start is not before end)")
-    result = run_backtest(series, static, BacktestSettings(), window_start, window_end)
+    replayed = replay(series, static, BacktestSettings(), window_start, window_end)
+    result = replayed.summary
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -467,6 +475,11 @@ def backtest(
     )
     columns = ["side", "bad_debt", "liquidated", "liquidations", "mean_ltv_bps"]
     _show_table(rows, [*columns, "min_ltv_bps", "min_lt_bps", "updates"])
+    from oracle.backtest.report import write_report
+
+    day = result["window"]["start"][:10]
+    target = report or Path("reports") / f"backtest-{asset.lower()}-{day}.html"
+    click.echo(f"report written to {write_report(replayed, series.market, target)}")
 
 
 def _parse_time(value: str, key: str) -> int:

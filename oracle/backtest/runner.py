@@ -78,7 +78,11 @@ def _hourly(series: PriceSeries) -> PriceSeries:
 
 
 def dynamic_path(
-    series: PriceSeries, start: int, end: int, s: BacktestSettings
+    series: PriceSeries,
+    start: int,
+    end: int,
+    s: BacktestSettings,
+    sigma: list[tuple[int, float]] | None = None,
 ) -> list[tuple[int, Values, int]]:
     """(time, values, ramp end) after every change the policy makes, starting at `start`."""
     hourly = _hourly(series) if s.resample else series
@@ -93,6 +97,8 @@ def dynamic_path(
         pool = ConstantProductPool(series.market, s.pool_depth, s.pool_depth * price, s.pool_fee)
         try:
             params = compute_market(MarketInput(window, pool, s.size, s.model))
+            if sigma is not None:
+                sigma.append((now, params.explanation.sigma_annualised))
             rec: Values | None = Values(
                 params.ltv_bps, params.liquidation_threshold_bps, params.liquidation_bonus_bps
             )
@@ -156,10 +162,33 @@ def _threshold_per_bar(
     return lt, ltv
 
 
+@dataclass(frozen=True)
+class Replay:
+    """Everything a report needs: bars, both sides' parameters per bar, outcomes, summary."""
+
+    timestamps: np.ndarray
+    prices: np.ndarray
+    dynamic_lt: np.ndarray
+    dynamic_ltv: np.ndarray
+    static: StaticParameters
+    sigma: list[tuple[int, float]]  # (cycle time, annualised σ the engine used)
+    dynamic: Outcome
+    static_outcome: Outcome
+    summary: dict[str, Any]
+
+
 def run_backtest(
     series: PriceSeries, static: StaticParameters, s: BacktestSettings, start: int, end: int
 ) -> dict[str, Any]:
-    path = dynamic_path(series, start, end, s)
+    """The summary (`--json`): {"window", "static_source", "dynamic": {…, "path"}, "static"}."""
+    return replay(series, static, s, start, end).summary
+
+
+def replay(
+    series: PriceSeries, static: StaticParameters, s: BacktestSettings, start: int, end: int
+) -> Replay:
+    sigma: list[tuple[int, float]] = []
+    path = dynamic_path(series, start, end, s, sigma)
     lo = int(np.searchsorted(series.timestamps, start))
     hi = int(np.searchsorted(series.timestamps, end))
     ts, prices = series.timestamps[lo:hi], series.close[lo:hi]
@@ -176,7 +205,7 @@ def run_backtest(
     dyn = simulate(prices, lt, population, delay_bars, slippage)
     static_lt = np.full(len(ts), static.liquidation_threshold_bps / 10_000)
     sta = simulate(prices, static_lt, population, delay_bars, slippage)
-    return {
+    summary = {
         "window": {"start": _iso(int(ts[0])), "end": _iso(int(ts[-1])), "bars": len(ts)},
         "static_source": static.source,
         "dynamic": _side(
@@ -196,6 +225,7 @@ def run_backtest(
         ).to_dict(),
         "static": _side(sta, np.full(len(ts), static.ltv_bps), static_lt, 0, None).to_dict(),
     }
+    return Replay(ts, prices, lt, ltv, static, sigma, dyn, sta, summary)
 
 
 def _side(

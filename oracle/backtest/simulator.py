@@ -47,6 +47,8 @@ class Outcome:
     liquidated: float
     liquidations: int
     first_liquidation: int | None  # bar index
+    events: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.array([]), np.array([]), np.array([]))
+    # (bar, debt repaid, bad debt) of every liquidation, for reports; amounts in initial-debt units
 
 
 def simulate(
@@ -76,4 +78,5 @@ def simulate(
         liquidated=float(debt.sum()) / total,
         liquidations=int(hit.sum()),
         first_liquidation=int(bars.min()) if len(bars) else None,
+        events=(bars, debt / total, bad / total),
     )

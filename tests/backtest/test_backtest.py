@@ -128,3 +128,36 @@ def test_cli_json(tmp_path):
         text=True,
     )
     assert bad.returncode == 1 and "--static" in bad.stderr
+
+
+def test_cli_table_and_html_report(tmp_path):
+    csv = tmp_path / "eth.csv"
+    csv.write_bytes(gzip.decompress((DATA_DIR / "ohlcv/1h/ETHUSDT.csv.gz").read_bytes()))
+    report = tmp_path / "out" / "bt.html"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oracle.cli",
+            "backtest",
+            str(csv),
+            "--asset",
+            "ETH",
+            "--start",
+            "2020-03-05",
+            "--end",
+            "2020-03-20",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "dynamic" in out.stdout and "static" in out.stdout
+    assert f"report written to {report}" in out.stdout
+    page = report.read_text()
+    assert page.count('<img alt="') == 5 and page.count("data:image/png;base64,") == 5
+    for title in ("Price", "Volatility", "LTV and LT", "Liquidated", "Bad debt"):
+        assert f"<h2>{title}" in page
