@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 
 from oracle import artifacts
 from oracle.errors import ChainError, ContractRevert
-from oracle.signing import Batch
+from oracle.signing import Batch, MarketUpdate
 
 GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
 
@@ -38,6 +38,24 @@ class Parameters:
     liquidation_threshold_bps: int
     liquidation_bonus_bps: int
     updated_at: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """`proposal(id)`; status 0 none, 1 queued, 2 executed, 3 cancelled."""
+
+    market: bytes
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    eta: int
+    status: int
+
+    STATUS = ("none", "queued", "executed", "cancelled")
+
+    @property
+    def status_name(self) -> str:
+        return self.STATUS[self.status]
 
 
 @dataclass(frozen=True)
@@ -367,6 +385,12 @@ class RegistryClient:
     def market_state(self, market: bytes) -> MarketState:
         return MarketState(*self._call("marketState", market))
 
+    def proposal_count(self) -> int:
+        return int(self._call("proposalCount"))
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        return Proposal(*self._call("proposal", proposal_id))
+
     def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
         return bytes(self._call("hashBatch", batch.as_tuple(), proposal))
 
@@ -393,6 +417,19 @@ class RegistryClient:
         """Relays a signed governance-path batch (`proposeUpdates`)."""
         fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
         return Transactor(self.w3, sender).send(fn, on_sent)
+
+    def propose_governance(
+        self, updates: list[MarketUpdate], sender: LocalAccount | str
+    ) -> TxResult:
+        """Governance's own proposal (`propose`), queued behind the timelock."""
+        fn = self.contract.functions.propose([u.as_tuple() for u in updates])
+        return Transactor(self.w3, sender).send(fn)
+
+    def execute(self, proposal_id: int, sender: LocalAccount | str) -> TxResult:
+        return Transactor(self.w3, sender).send(self.contract.functions.execute(proposal_id))
+
+    def cancel(self, proposal_id: int, sender: LocalAccount | str) -> TxResult:
+        return Transactor(self.w3, sender).send(self.contract.functions.cancel(proposal_id))
 
     def set_guardrail_profile(
         self, profile: int, guardrails: Guardrails, sender: LocalAccount | str

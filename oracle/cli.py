@@ -494,6 +494,92 @@ def _parse_time(value: str, key: str) -> int:
     return int(when.timestamp())
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per proposal.")
+@click.pass_context
+def review(ctx: click.Context, as_json: bool) -> None:
+    """Proposals on the registry (queued, executed, cancelled) with their review reports."""
+    from oracle.runtime import connect, registry
+
+    cfg = _config(ctx)
+    client = registry(cfg, connect(cfg.chain))
+    reviews = cfg.keeper.reviews if cfg.keeper else Path("reviews")
+    rows = []
+    for pid in range(client.proposal_count()):
+        p = client.proposal(pid)
+        reports = (
+            sorted(str(r) for r in reviews.glob(f"proposal-{pid}-*.md")) if reviews.exists() else []
+        )
+        rows.append(
+            {
+                "id": pid,
+                "market": "0x" + p.market.hex(),
+                "values": f"{p.ltv_bps}/{p.liquidation_threshold_bps}/{p.liquidation_bonus_bps}",
+                "eta": p.eta,
+                "status": p.status_name,
+                "report": reports[0] if reports else None,
+            }
+        )
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r))
+    elif rows:
+        _show_table(rows, ["id", "market", "values", "eta", "status", "report"])
+    else:
+        click.echo("no proposals")
+
+
+@main.command()
+@click.argument("market")
+@click.argument("ltv", type=int)
+@click.argument("lt", type=int)
+@click.argument("lb", type=int)
+@click.pass_context
+def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None:
+    """Governance: queue MARKET's values (bps) behind the timelock."""
+    from oracle.runtime import connect, governance_sender, registry
+    from oracle.signing import MarketUpdate
+
+    cfg = _config(ctx)
+    client = registry(cfg, connect(cfg.chain))
+    first = client.proposal_count()
+    tx = client.propose_governance(
+        [MarketUpdate(market_id(market), ltv, lt, lb)], governance_sender(cfg)
+    )
+    p = client.proposal(first)
+    click.echo(
+        json.dumps({"proposal": first, "market": market, "eta": p.eta, "tx_hash": tx.tx_hash})
+    )
+
+
+@main.command()
+@click.argument("proposal_id", type=int)
+@click.pass_context
+def execute(ctx: click.Context, proposal_id: int) -> None:
+    """Governance: apply a queued proposal whose timelock has passed."""
+    from oracle.runtime import connect, governance_sender, registry
+
+    cfg = _config(ctx)
+    client = registry(cfg, connect(cfg.chain))
+    tx = client.execute(proposal_id, governance_sender(cfg))
+    click.echo(
+        json.dumps({"executed": proposal_id, "tx_hash": tx.tx_hash, "gas_used": tx.gas_used})
+    )
+
+
+@main.command()
+@click.argument("proposal_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, proposal_id: int) -> None:
+    """Governance: veto a queued proposal."""
+    from oracle.runtime import connect, governance_sender, registry
+
+    cfg = _config(ctx)
+    client = registry(cfg, connect(cfg.chain))
+    tx = client.cancel(proposal_id, governance_sender(cfg))
+    click.echo(json.dumps({"cancelled": proposal_id, "tx_hash": tx.tx_hash}))
+
+
 @main.command("market-id")
 @click.argument("symbol")
 def market_id_cmd(symbol: str) -> None:

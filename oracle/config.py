@@ -63,6 +63,7 @@ class ChainConfig(_Strict):
 class RegistryConfig(_Strict):
     address: str | None = None
     governance: str
+    governance_key_env: str | None = None  # for `oracle propose/execute/cancel`
     guardian: str
     signers: list[str] = Field(min_length=1)
     threshold: int = Field(default=1, ge=1)
@@ -222,6 +223,13 @@ class HistoryConfig(_Strict):
 class KeeperMarketConfig(_Strict):
     size: float = Field(gt=0)  # collateral units that may need liquidating at once
     history: HistoryConfig
+    lending_pool: str | None = None  # an IMarginParameters consumer whose positions reviews assess
+
+    @field_validator("lending_pool")
+    @classmethod
+    def _check_pool(cls, v: str | None) -> str | None:
+        return None if v is None else _address(v)
+
     model: dict[str, Any] = {}  # ModelSettings overrides, e.g. {confidence: 0.995}
 
 
@@ -245,6 +253,7 @@ class KeeperConfig(_Strict):
     trigger: TriggerConfig = TriggerConfig()
     policy: PolicyConfig = PolicyConfig()
     metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
+    reviews: Path = Path("reviews")  # where governance review reports are written
     markets: dict[str, KeeperMarketConfig] = Field(min_length=1)
 
 

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ class MarketSetup:
     history: Callable[[], PriceSeries]  # the price history the risk engine reads (e.g. ccxt OHLCV)
     size: float  # collateral units that may need liquidating at once
     settings: ModelSettings = field(default_factory=ModelSettings)
+    lending_pool: str | None = None  # a consumer pool whose positions proposal reviews assess
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Evaluation:
     recommendation: Values | None
     explanation: dict[str, Any] | None
     inputs_hash: str
+    history: PriceSeries | None = None
+    on_chain: Values | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Keeper:
         batch_ttl: int = 300,
         clock: Callable[[], int] | None = None,
         max_batch: int | None = None,
+        reviews: Path | None = None,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -115,6 +120,8 @@ class Keeper:
         self.policy = policy or PolicySettings()
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
         self.max_batch = max_batch  # None: from the block gas limit
+        self.reviews = reviews  # where proposal reviews go (None: not written)
+        self._evaluations: dict[str, Evaluation] = {}
         self.clock = clock or (lambda: int(time.time()))
         self._previous: dict[str, MarketSnapshot] = {}
         self._sigma: dict[str, tuple[float, int]] = {}
@@ -209,10 +216,12 @@ class Keeper:
         if remember:
             self._previous[setup.market] = snap
         recommendation, refusal, explanation, inputs_hash = None, None, None, ""
+        history: PriceSeries | None = None
         if snap.health != Health.FAILED:
             try:
+                history = setup.history()
                 inp = MarketInput(
-                    setup.history(), _liquidity(setup.market, snap), setup.size, setup.settings
+                    history, _liquidity(setup.market, snap), setup.size, setup.settings
                 )
                 params = compute_market(inp)
                 recommendation = Values(
@@ -225,18 +234,24 @@ class Keeper:
                     self._sigma[setup.market] = (e.volatility.sigma, e.interval_seconds)
             except (OracleError, FeedError) as exc:  # the engine or the history refused
                 refusal = f"{type(exc).__name__}: {exc}"
+        chain_state = self._on_chain(setup.market)
         decision = decide(
             setup.market,
             recommendation,
             refusal,
             snap.health,
             snap.reasons,
-            self._on_chain(setup.market),
+            chain_state,
             self.store.loosen_streak(setup.market),
             now,
             self.policy,
         )
-        return Evaluation(decision, snap, recommendation, explanation, inputs_hash)
+        ev = Evaluation(
+            decision, snap, recommendation, explanation, inputs_hash, history, chain_state.values
+        )
+        if remember:
+            self._evaluations[setup.market] = ev
+        return ev
 
     def _market(
         self, cycle_id: int, setup: MarketSetup, now: int
@@ -375,6 +390,7 @@ class Keeper:
         push_id = self.store.record_signed(cycle_id, kind, nonce, digest, inputs_hex, payload, now)
         names = tuple(m for m, _ in chosen)
         relay = self.registry.submit if kind == "update" else self.registry.propose
+        first_id = self.registry.proposal_count() if kind == "proposal" else 0
 
         def sent(tx_hash: str) -> None:
             self.store.mark(push_id, "sent", self.clock(), tx_hash=tx_hash)
@@ -394,7 +410,47 @@ class Keeper:
             block=result.block_number,
             gas_used=result.gas_used,
         )
+        if kind == "proposal":
+            self._write_reviews(first_id, chosen)
         return Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)
+
+    def _write_reviews(self, first_id: int, chosen: Sequence[tuple[str, Values]]) -> None:
+        """One review per queued proposal (ids follow the batch's market order)."""
+        if self.reviews is None:
+            return
+        from oracle.review import pool_impact, write_review
+
+        setups = {s.market: s for s in self.markets}
+        for offset, (market, proposed) in enumerate(chosen):
+            ev = self._evaluations.get(market)
+            if ev is None or ev.history is None:
+                continue
+            current = ev.on_chain
+            impact = None
+            pool = setups[market].lending_pool
+            if pool is not None:
+                lt_now = current.liquidation_threshold_bps if current else 10_000
+                impact = pool_impact(
+                    self.registry.w3, pool, lt_now, proposed.liquidation_threshold_bps
+                )
+            snap = ev.snapshot
+            write_review(
+                self.reviews,
+                [first_id + offset],
+                market,
+                current,
+                proposed,
+                ev.decision.reason,
+                ev.explanation,
+                {
+                    "price": snap.price,
+                    "health": snap.health.value,
+                    "accepted": list(snap.accepted),
+                    "hash": "0x" + snap.hash().hex(),
+                },
+                ev.history.last(30 * 86_400),
+                impact,
+            )
 
 
 def _liquidity(market: str, snap: MarketSnapshot) -> ConstantProductPool | OrderBook:

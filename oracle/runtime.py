@@ -85,6 +85,7 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
                 functools.partial(history.history, km.history.timeframe, km.history.bars),
                 km.size,
                 settings,
+                km.lending_pool,
             )
         )
     p = cfg.keeper.policy
@@ -99,4 +100,29 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         feeds_timeout=cfg.feeds.timeout,
         batch_ttl=cfg.keeper.batch_ttl,
         clock=clock,
+        reviews=cfg.keeper.reviews,
+    )
+
+
+def governance_sender(cfg: OracleConfig) -> LocalAccount | str:
+    """The governance account: its key from `registry.governance_key_env`, or, on a dev chain, the
+    unlocked sender when it is the governance address."""
+    reg = cfg.registry
+    if reg.governance_key_env is not None:
+        if not os.environ.get(reg.governance_key_env):
+            raise ConfigError(
+                "registry.governance_key_env",
+                f"environment variable {reg.governance_key_env} is not set",
+            )
+        account = Signer.from_env(reg.governance_key_env).account
+        if account.address != reg.governance:
+            raise ConfigError(
+                "registry.governance_key_env", "the key does not belong to registry.governance"
+            )
+        return account
+    if cfg.chain.sender.unlocked == reg.governance:
+        return reg.governance
+    raise ConfigError(
+        "registry.governance_key_env",
+        "not set: governance commands need the governance key (or an unlocked governance sender)",
     )

@@ -94,3 +94,18 @@ def test_stale_price_is_rejected(pool_setup, borrower, chain):
     chain.mine(timestamp=chain.pending_timestamp + 3601)
     with ape.reverts(pool.BadPrice):
         pool.borrow(1, sender=borrower)
+
+
+def test_review_pool_impact_counts_positions_liquidatable_under_each_threshold(
+    pool_setup, borrower, chain
+):
+    from oracle.review import pool_impact
+
+    pool, *_ = pool_setup
+    pool.borrow(14_000 * 10**6, sender=borrower)  # 70 % of $20,000
+    w3 = chain.provider.web3
+    calm = pool_impact(w3, pool.address, 8_000, 7_500)  # 70 % debt: healthy under both
+    assert (calm.positions, calm.liquidatable_now, calm.liquidatable_proposed) == (1, 0, 0)
+    cut = pool_impact(w3, pool.address, 8_000, 6_500)  # a cut to 65 % makes it liquidatable
+    assert (cut.liquidatable_now, cut.liquidatable_proposed) == (0, 1)
+    assert cut.liquidatable_debt_proposed == 14_000 * 10**6

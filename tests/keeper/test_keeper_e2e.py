@@ -211,3 +211,40 @@ def test_batches_are_split_to_fit_the_limit(rig_factory):
     assert keeper._batch_limit() == 2
     unlimited = rig.make_keeper()
     assert unlimited._batch_limit() > 400  # Anvil's 30M gas block holds hundreds of markets
+
+
+def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_path):
+    rig = rig_factory("2020-03-11T00:00:00")
+    # A narrow profile: LT may not go below 7,000 on the fast path.
+    rig.registry.set_guardrail_profile(
+        1,
+        Guardrails(6000, 8500, 7000, 9000, 100, 1500, 1500, 300, 86_400, 0),
+        rig.governance.address,
+    )
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        [rig.setup],
+        clock=lambda: rig.now,
+        reviews=tmp_path / "reviews",
+    )
+    keeper.cycle()
+    first_lt = rig.on_chain().target_liquidation_threshold_bps
+    rig.advance(36 * 3_600)  # 12 March, 12:00
+    report = keeper.cycle()
+    d = report.decision(MARKET)
+    assert d.action == Action.UPDATE and d.proposal is not None, d.reason
+    assert "outside the guardrail bounds" in d.reason
+    assert [p.kind for p in report.pushes] == ["update", "proposal"]
+    assert all(p.status == "mined" for p in report.pushes)
+    queued = rig.registry.proposal(0)
+    assert queued.status_name == "queued"
+    assert queued.liquidation_threshold_bps == d.proposal.liquidation_threshold_bps < 7_000
+    # The fast path moves as far as steps and bounds allow; governance decides the rest.
+    assert 7_000 <= rig.on_chain().target_liquidation_threshold_bps < first_lt
+    md = next((tmp_path / "reviews").glob("proposal-0-ETH-USDT.md")).read_text()
+    assert "| proposed |" in md and "## Backtest over the recent window" in md
+    assert "binding constraints" in md and "snapshot hash 0x" in md
+    assert (tmp_path / "reviews" / "proposal-0-ETH-USDT.html").exists()

@@ -1,0 +1,231 @@
+"""Governance review reports for changes the guardrails do not allow: Markdown for a forum post and
+a self-contained HTML page, written when the keeper queues a proposal.
+
+Each report holds the current and proposed values, the binding constraints and the inputs behind
+them (the engine's explanation), the feed snapshot, a backtest of both parameter sets over the
+recent window (the lending simulator with each set held fixed), and — when a lending pool is
+configured — the liquidation impact: positions and debt liquidatable under each threshold.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from web3 import Web3
+
+from oracle.backtest.simulator import Population, simulate
+from oracle.policy import Values
+from oracle.risk import PriceSeries
+
+POOL_ABI: list[dict[str, Any]] = [
+    {
+        "name": n,
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    }
+    for n in ("debtOf", "collateralValue")
+] + [
+    {
+        "name": "Deposited",
+        "type": "event",
+        "anonymous": False,
+        "inputs": [
+            {"name": "account", "type": "address", "indexed": True},
+            {"name": "amount", "type": "uint256", "indexed": False},
+        ],
+    },
+]
+
+
+@dataclass(frozen=True)
+class PoolImpact:
+    positions: int
+    debt: float  # debt-token units (raw / 10**decimals not applied: the pool's own units)
+    liquidatable_now: int
+    liquidatable_debt_now: float
+    liquidatable_proposed: int
+    liquidatable_debt_proposed: float
+
+
+def pool_impact(w3: Web3, pool: str, current_lt_bps: int, proposed_lt_bps: int) -> PoolImpact:
+    """Every account that ever deposited in an ExampleLendingPool-like pool, judged under both
+    thresholds: liquidatable when debt > collateral value · LT."""
+    contract = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=POOL_ABI)
+    logs = contract.events.Deposited.get_logs(from_block=0)
+    accounts = sorted({log["args"]["account"] for log in logs})
+    debts, values = [], []
+    for a in accounts:
+        debts.append(contract.functions.debtOf(a).call())
+        values.append(contract.functions.collateralValue(a).call())
+    d, v = np.array(debts, dtype=float), np.array(values, dtype=float)
+    open_ = d > 0
+    now = open_ & (d * 10_000 > v * current_lt_bps)
+    proposed = open_ & (d * 10_000 > v * proposed_lt_bps)
+    return PoolImpact(
+        int(open_.sum()),
+        float(d[open_].sum()),
+        int(now.sum()),
+        float(d[now].sum()),
+        int(proposed.sum()),
+        float(d[proposed].sum()),
+    )
+
+
+def backtest_pair(
+    history: PriceSeries, current: Values | None, proposed: Values, slippage: float
+) -> dict[str, dict[str, float]]:
+    """Both parameter sets held fixed over the recent history, same borrowers (see simulator)."""
+    prices = history.close
+    opening = min(proposed.ltv_bps, current.ltv_bps if current else proposed.ltv_bps)
+    population = Population.spread(float(prices[0]), opening, 200, 0.5, 1.0)
+    out = {}
+    for name, values in (("current", current), ("proposed", proposed)):
+        if values is None:
+            continue
+        lt = np.full(len(prices), values.liquidation_threshold_bps / 10_000)
+        o = simulate(prices, lt, population, 1, slippage)
+        out[name] = {
+            "bad_debt": round(o.bad_debt, 6),
+            "liquidated": round(o.liquidated, 6),
+            "liquidations": o.liquidations,
+        }
+    return out
+
+
+def write_review(
+    directory: Path,
+    proposal_ids: list[int],
+    market: str,
+    current: Values | None,
+    proposed: Values,
+    reason: str,
+    explanation: dict[str, Any] | None,
+    snapshot: dict[str, Any],
+    history: PriceSeries,
+    impact: PoolImpact | None,
+) -> tuple[Path, Path]:
+    slippage = float((explanation or {}).get("slippage", {}).get("fraction", 0.0))
+    backtest = backtest_pair(history, current, proposed, slippage)
+    derived = (explanation or {}).get("derived", {})
+    vol = (explanation or {}).get("volatility", {})
+    tail = (explanation or {}).get("tail", {})
+
+    def row(label: str, v: Values | None) -> str:
+        if v is None:
+            return f"| {label} | – | – | – |"
+        return (
+            f"| {label} | {v.ltv_bps} | {v.liquidation_threshold_bps} | {v.liquidation_bonus_bps} |"
+        )
+
+    ids = ", ".join(f"#{i}" for i in proposal_ids)
+    lines = [
+        f"# Proposal {ids}: {market} risk parameters",
+        "",
+        f"The keeper proposes parameters the guardrails do not allow on the fast path ({reason}).",
+        "Governance can execute it after the timelock or cancel it before.",
+        "",
+        "| | LTV bps | LT bps | LB bps |",
+        "|---|---|---|---|",
+        row("current (on-chain)", current),
+        row("proposed", proposed),
+        "",
+        "## Why",
+        "",
+        f"- binding constraints: {json.dumps(derived.get('binding', {}))}",
+        f"- volatility σ used (per bar): {vol.get('sigma')} ({vol.get('binding')}); annualised "
+        f"{(explanation or {}).get('sigma_annualised')}",
+        f"- expected shortfall over the horizon: {tail.get('expected_shortfall')} "
+        f"({tail.get('method')}, horizon {(explanation or {}).get('horizon_seconds')} s)",
+        f"- slippage to liquidate the size: {slippage}",
+        f"- model {(explanation or {}).get('model_version')}, inputs hash "
+        f"{(explanation or {}).get('inputs_hash')}",
+        "",
+        "## Feed snapshot",
+        "",
+        f"- price {snapshot.get('price')}, health {snapshot.get('health')}, accepted "
+        f"{snapshot.get('accepted')}, snapshot hash {snapshot.get('hash')}",
+        "",
+        "## Backtest over the recent window (each set held fixed)",
+        "",
+        "| | bad debt | liquidated | liquidations |",
+        "|---|---|---|---|",
+        *[
+            f"| {k} | {v['bad_debt']} | {v['liquidated']} | {v['liquidations']} |"
+            for k, v in backtest.items()
+        ],
+        "",
+    ]
+    if impact is not None:
+        lines += [
+            "## Liquidation impact in the lending pool",
+            "",
+            f"- open positions: {impact.positions}, debt {impact.debt:.0f}",
+            f"- liquidatable under the current LT: {impact.liquidatable_now} "
+            f"(debt {impact.liquidatable_debt_now:.0f})",
+            f"- liquidatable under the proposed LT: {impact.liquidatable_proposed} "
+            f"(debt {impact.liquidatable_debt_proposed:.0f})",
+            "",
+        ]
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"proposal-{'-'.join(str(i) for i in proposal_ids)}-{market.replace('/', '-')}"
+    md = directory / f"{stem}.md"
+    md.write_text("\n".join(lines) + "\n")
+    page = directory / f"{stem}.html"
+    page.write_text(_html(lines, history))
+    return md, page
+
+
+def _html(lines: list[str], history: PriceSeries) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.plot(np.asarray(history.timestamps, dtype="datetime64[s]"), history.close, lw=0.8)
+    ax.set_title("Recent price (the backtest window)")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    image = base64.b64encode(buf.getvalue()).decode()
+    body = []
+    table: list[str] = []
+    for line in lines:
+        if line.startswith("|"):
+            if not line.startswith("|---"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                table.append(
+                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                )
+            continue
+        if table:
+            body.append("<table>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    if table:
+        body.append("<table>" + "".join(table) + "</table>")
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Proposal review</title>'
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "td{padding:3px 9px}</style>"
+        "</head><body>"
+        + "".join(body)
+        + f'<img alt="recent price" src="data:image/png;base64,{image}"></body></html>\n'
+    )
