@@ -180,3 +180,24 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "keeper stopped" for line in lines)  # JSON logs off a terminal
     assert env["TEST_SIGNER_KEY"].removeprefix("0x") not in stderr
+
+
+def test_governance_commands(deployment):
+    cfg, client, _ = deployment
+    queued = json.loads(oracle(cfg, "propose", MARKET, "6000", "7000", "500").stdout)
+    assert queued["proposal"] == 0
+    rows = [json.loads(line) for line in oracle(cfg, "review", "--json").stdout.splitlines()]
+    assert rows[0]["status"] == "queued" and rows[0]["values"] == "6000/7000/500"
+    early = oracle(cfg, "execute", "0", check=False)
+    assert early.returncode == 1 and "TimelockNotExpired" in early.stderr
+    client.w3.provider.make_request("evm_increaseTime", [3_601])
+    client.w3.provider.make_request("evm_mine", [])
+    done = json.loads(oracle(cfg, "execute", "0").stdout)
+    assert done["executed"] == 0
+    assert client.market_state(market_id(MARKET)).target_liquidation_threshold_bps == 7_000
+    oracle(cfg, "propose", MARKET, "5000", "6000", "500")
+    assert json.loads(oracle(cfg, "cancel", "1").stdout)["cancelled"] == 1
+    statuses = [
+        json.loads(line)["status"] for line in oracle(cfg, "review", "--json").stdout.splitlines()
+    ]
+    assert statuses == ["executed", "cancelled"]
