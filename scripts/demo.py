@@ -14,6 +14,7 @@ failure. The keeper's audit trail is `reports/demo.db` (SQLite; `oracle history`
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections import Counter
@@ -25,13 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from web3 import Web3
 
 from oracle.anvil import AnvilNode, dev_account
+from oracle.artifacts import load as load_artifact
 from oracle.backtest.baselines import aave_v3
 from oracle.backtest.report import write_report as write_backtest_report
 from oracle.backtest.runner import BacktestSettings, replay
 from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
 from oracle.errors import ContractRevert
+from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.emulator import ExchangeEmulator
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.uniswap import UniswapV3TwapSource
 from oracle.keeper import Keeper, MarketSetup
 from oracle.marketdata import shipped_bars
 from oracle.markets import market_id
@@ -120,9 +124,22 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         1_000,
     )
 
+    uniswap = UniswapPool(w3, gov, weth, usd, float(bars.close[i0]))
     sources = [
-        ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
-        for i, v in enumerate(venues)
+        *(
+            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+            for i, v in enumerate(venues)
+        ),
+        ChainlinkSource("chainlink", MARKET, w3, feed.address, heartbeat=7_200),
+        UniswapV3TwapSource(
+            "uniswap",
+            MARKET,
+            w3,
+            uniswap.pool.address,
+            window=1_800,
+            collateral_is_token0=uniswap.weth_is_token0,
+            max_age=7_200,
+        ),
     ]
     clock = {"now": now}
     STORE.parent.mkdir(exist_ok=True)
@@ -176,6 +193,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         set_time(ts)
         price = float(bars.close[int(bars.timestamps.searchsorted(ts, side="right")) - 1])
         send(feed.functions.updateAnswer(int(price * 1e8)), gov)
+        uniswap.arbitrage_to(price)
         if hour % CYCLE_EVERY_H == 0:
             service.run_cycle("schedule")
         else:
@@ -183,9 +201,16 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         for b in borrowers:
             debt = pool.functions.debtOf(b).call()
             if debt and pool.functions.healthFactorBps(b).call() < 10_000:
+                # A rational liquidator: half the debt, but never more than the collateral pays for
+                # with the bonus; nothing left to seize means the rest is bad debt.
+                value = pool.functions.collateralValue(b).call()
+                bonus = pool.functions.liquidationParameters().call()[1]
+                amount = min(debt // 2 or debt, value * 10_000 // (10_000 + bonus))
+                if amount <= 10**6:  # under 1 USDT of collateral left: not worth the gas
+                    continue
                 try:
-                    send(pool.functions.liquidate(b, debt // 2), liquidator)
-                    liquidations.append((ts, b, debt // 2, price))
+                    send(pool.functions.liquidate(b, amount), liquidator)
+                    liquidations.append((ts, b, amount, price))
                 except ContractRevert as err:
                     print(f"  {iso(ts)} liquidation of {b[:10]}… refused: {err}")
         if hour % 24 == 0:
@@ -195,7 +220,55 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
                 f"cycles {len(service.reports)}"
                 f"  pushes {pushes}  liquidations {len(liquidations)}"
             )
-    write_report(bars, service, keeper, registry, liquidations, baseline_comparison(bars))
+    underwater = sum(
+        pool.functions.debtOf(b).call()
+        for b in borrowers
+        if pool.functions.collateralValue(b).call() < pool.functions.debtOf(b).call()
+    )
+    write_report(
+        bars, service, keeper, registry, liquidations, baseline_comparison(bars), underwater / 1e6
+    )
+
+
+class UniswapPool:
+    """A real Uniswap v3 WETH/USDT pool (npm bytecode), full-range liquidity worth about 50,000 ETH,
+    which an arbitrageur swaps to the recorded price every hour; the keeper reads its TWAP and
+    depth like any other source."""
+
+    def __init__(self, w3: Web3, gov: str, weth, usd, price: float) -> None:
+        self.w3, self.gov = w3, gov
+        factory, _ = deploy_contract(w3, gov, "UniswapV3Factory")
+        Transactor(w3, gov).send(factory.functions.createPool(weth.address, usd.address, 3_000))
+        address = factory.functions.getPool(weth.address, usd.address, 3_000).call()
+        self.pool = w3.eth.contract(address=address, abi=load_artifact("UniswapV3Pool")["abi"])
+        self.weth_is_token0 = self.pool.functions.token0().call() == weth.address
+        Transactor(w3, gov).send(self.pool.functions.initialize(self._sqrt_x96(price)))
+        Transactor(w3, gov).send(self.pool.functions.increaseObservationCardinalityNext(100))
+        self.actions, _ = deploy_contract(w3, gov, "UniswapV3Actions")
+        for token in (weth, usd):
+            Transactor(w3, gov).send(token.functions.mint(gov, 10**40))
+            Transactor(w3, gov).send(token.functions.approve(self.actions.address, 2**256 - 1))
+        sqrt_raw = self._sqrt_x96(price) / 2**96
+        weth_raw = 50_000 * E18
+        liquidity = int(weth_raw * sqrt_raw) if self.weth_is_token0 else int(weth_raw / sqrt_raw)
+        Transactor(w3, gov).send(
+            self.actions.functions.mint(self.pool.address, -887_220, 887_220, liquidity)
+        )
+
+    def _sqrt_x96(self, price: float) -> int:
+        raw = price * 1e6 / 1e18  # USDT (6 decimals) per WETH (18)
+        if not self.weth_is_token0:
+            raw = 1 / raw
+        return int(math.sqrt(raw) * 2**96)
+
+    def arbitrage_to(self, price: float) -> None:
+        target = self._sqrt_x96(price)
+        current = self.pool.functions.slot0().call()[0]
+        if target == current:
+            return
+        zero_for_one = target < current  # selling token0 lowers its price
+        fn = self.actions.functions.swap(self.pool.address, zero_for_one, 10**36, target)
+        Transactor(self.w3, self.gov).send(fn)
 
 
 def baseline_comparison(bars) -> dict:
@@ -215,7 +288,13 @@ def describe(registry: RegistryClient) -> str:
 
 
 def write_report(
-    bars, service: KeeperService, keeper: Keeper, registry, liquidations, comparison: dict
+    bars,
+    service: KeeperService,
+    keeper: Keeper,
+    registry,
+    liquidations,
+    comparison: dict,
+    uncovered: float,
 ) -> None:
     lo, hi = (
         int(bars.timestamps.searchsorted(epoch(START))),
@@ -246,7 +325,8 @@ def write_report(
         f" decisions: {', '.join(f'{k} {v}' for k, v in actions.items())}",
         f"- signed pushes mined: {len(mined)} of {len(pushes)}; median gas per push: "
         f"{gas[len(gas) // 2] if gas else 0}",
-        f"- liquidations in the example pool: {len(liquidations)}",
+        f"- liquidations in the example pool: {len(liquidations)}; debt left uncovered by "
+        f"collateral: {uncovered:.2f} USDT",
         f"- final on-chain parameters: {describe(registry)}",
         "",
         "## Dynamic vs static (the backtester on the same window, same borrowers)",
