@@ -77,9 +77,16 @@ def test_black_thursday_dynamic_has_less_bad_debt():
     assert dyn["mean_ltv_bps"] < sta["mean_ltv_bps"]
 
 
-def test_cli_json(tmp_path):
+@pytest.fixture
+def eth_csv(tmp_path):
+    """The shipped ETH/USDT bars as a plain CSV, as a user would pass them."""
     csv = tmp_path / "eth.csv"
     csv.write_bytes(gzip.decompress((DATA_DIR / "ohlcv/1h/ETHUSDT.csv.gz").read_bytes()))
+    return csv
+
+
+def test_cli_json(eth_csv):
+    csv = eth_csv
     out = subprocess.run(
         [
             sys.executable,
@@ -130,9 +137,8 @@ def test_cli_json(tmp_path):
     assert bad.returncode == 1 and "--static" in bad.stderr
 
 
-def test_cli_table_and_html_report(tmp_path):
-    csv = tmp_path / "eth.csv"
-    csv.write_bytes(gzip.decompress((DATA_DIR / "ohlcv/1h/ETHUSDT.csv.gz").read_bytes()))
+def test_cli_table_and_html_report(eth_csv, tmp_path):
+    csv = eth_csv
     report = tmp_path / "out" / "bt.html"
     out = subprocess.run(
         [
