@@ -364,6 +364,18 @@ def write_report(
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[2:7]))
+    if path:
+        lowest = min(
+            path, key=lambda e: e[1].update.liquidation_threshold_bps if e[1].update else 10**9
+        )
+        steps = [path[0], lowest, path[-1]]
+        print(
+            "- LT path: "
+            + " → ".join(
+                f"{d.update.liquidation_threshold_bps} ({iso(t)})" for t, d in steps if d.update
+            )
+            + f"; {sum(1 for _, d in path if d.action.value == 'update')} updates, the rest heartbeats"
+        )
     print("\n".join(line for line in lines[8:16] if line))
     print(f"report written to {REPORT.relative_to(ROOT)}")
     keeper.store.close()
