@@ -374,7 +374,8 @@ def write_report(
             + " → ".join(
                 f"{d.update.liquidation_threshold_bps} ({iso(t)})" for t, d in steps if d.update
             )
-            + f"; {sum(1 for _, d in path if d.action.value == 'update')} updates, the rest heartbeats"
+            + f"; {sum(1 for _, d in path if d.action.value == 'update')} updates, "
+            "the rest heartbeats"
         )
     print("\n".join(line for line in lines[8:16] if line))
     print(f"report written to {REPORT.relative_to(ROOT)}")
