@@ -109,7 +109,7 @@ def test_a_slow_venue_cannot_stall_the_cycle(venues, now):
     results = collect(
         [source(venues[0]), source(venues[1], "b2"), source(venues[2], "slow")], now, 1.0
     )
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0  # the slow venue would take 4 s
     assert [type(r).__name__ for r in results] == ["Reading", "Reading", "SourceFailure"]
     assert results[2].kind == FailureKind.TIMEOUT
     snap = aggregate(MARKET, results, now, HealthPolicy())

@@ -118,7 +118,7 @@ def test_black_thursday_tightens_within_one_cycle(rig_factory):
     after = rig.on_chain()
     assert after.target_liquidation_threshold_bps <= before.target_liquidation_threshold_bps - 1_000
     assert after.ltv_bps < before.ltv_bps
-    assert after.updated_at == rig.now
+    assert rig.now <= after.updated_at <= rig.now + 30  # mined right after the cycle
     stored = rig.store.decisions(MARKET, limit=1)[0]
     assert stored["action"] == "update" and stored["snapshot_hash"].startswith("0x")
 
