@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
+.PHONY: install test fuzz soak demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -45,6 +45,9 @@ test: install
 
 fuzz: install
 	ape test tests -q -m fuzz -p no:cacheprovider
+
+soak: install
+	ape test tests -q -s -m soak -p no:cacheprovider
 
 demo: install
 	$(PY) scripts/demo.py

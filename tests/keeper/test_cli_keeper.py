@@ -48,14 +48,15 @@ def test_init_writes_a_valid_config(tmp_path):
 
 
 @pytest.fixture
-def deployment(tmp_path):
+def venues():
+    """Two emulated venues replaying ETH/USDT from 11 March 2020 on the wall clock."""
     bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
-    now = int(time.time())
-    offset = now - ts("2020-03-11T00:00:00")
-    venues = [
-        ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, now=now, offset=offset)
-        for _ in range(2)
-    ]
+    offset = int(time.time()) - ts("2020-03-11T00:00:00")
+    return [ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, offset=offset) for _ in range(2)]
+
+
+@pytest.fixture
+def deployment(tmp_path, venues):
     node = AnvilNode()
     w3 = node.start()
     try:
