@@ -71,6 +71,7 @@ class Push:
     tx_hash: str | None = None
     gas_used: int | None = None
     error: str | None = None
+    blamed: str | None = None  # the market a revert named (isolated from the retry)
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,15 @@ class Keeper:
         pushes: list[Push] = []
         for start in range(0, len(chosen), size):  # one batch per chunk, each with its own nonce
             chunk = chosen[start : start + size]
-            pushes.append(self._send_batch(cycle_id, kind, chunk, snapshots, inputs, now))
+            while True:
+                push = self._send_batch(cycle_id, kind, chunk, snapshots, inputs, now)
+                pushes.append(push)
+                # A revert naming one market (a guardrail it broke, a profile it lost) must not
+                # block the others: drop it from this batch and send the rest again.
+                rest = [c for c in chunk if c[0] != push.blamed]
+                if push.status != "reverted" or not rest or len(rest) == len(chunk):
+                    break
+                chunk = rest
             if pushes[-1].status == "pending":  # its nonce may still be used: no second batch on it
                 break
         return pushes
@@ -399,7 +408,9 @@ class Keeper:
             result = relay(batch, signatures, self.sender, on_sent=sent)
         except ContractRevert as exc:
             self.store.mark(push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
-            return Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc))
+            named = exc.args_by_name.get("market")
+            blamed = next((m for m in names if market_id(m) == named), None)
+            return Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc), blamed)
         except ChainError as exc:  # it may still land: reconcile settles it next cycle
             return Push(kind, nonce, names, "pending", None, None, str(exc))
         self.store.mark(

@@ -248,3 +248,42 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
     assert "| proposed |" in md and "## Backtest over the recent window" in md
     assert "binding constraints" in md and "snapshot hash 0x" in md
     assert (tmp_path / "reviews" / "proposal-0-ETH-USDT.html").exists()
+
+
+def test_a_market_whose_update_reverts_is_isolated(rig_factory):
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT"]
+    setups = []
+    for name in names:
+        sources = [
+            ExchangeSource(f"venue{i}", name, "binance", MARKET, api_url=v.url, max_age=7_200)
+            for i, v in enumerate(rig.venues)
+        ]
+        setups.append(
+            MarketSetup(name, sources, lambda s=sources: s[0].history("1h", 1_000), 1_000.0)
+        )
+    # ETH2 sits in its own profile, whose bounds governance narrows after the keeper read them:
+    # the keeper's ETH2 update then breaks them on chain.
+    gov = rig.governance.address
+    rig.registry.set_guardrail_profile(2, GUARDRAILS, gov)
+    rig.registry.assign_profile([market_id("ETH2/USDT")], 2, gov)
+    keeper = Keeper(rig.registry, [rig.signer], gov, rig.store, setups, clock=lambda: rig.now)
+    read = keeper._on_chain
+
+    def stale_read(market):
+        state = read(market)
+        if market == "ETH2/USDT":
+            rig.registry.set_guardrail_profile(
+                2, Guardrails(1000, 2000, 2000, 3000, 100, 1500, 1500, 300, 86_400, 0), gov
+            )
+        return state
+
+    keeper._on_chain = stale_read
+    report = keeper.cycle()
+    assert [(p.status, set(p.markets)) for p in report.pushes] == [
+        ("reverted", {"ETH/USDT", "ETH2/USDT"}),
+        ("mined", {"ETH/USDT"}),
+    ]
+    assert report.pushes[0].blamed == "ETH2/USDT" and "OutOfBounds" in report.pushes[0].error
+    assert rig.registry.market_state(market_id(MARKET)).updated_at > 0
+    assert rig.registry.market_state(market_id("ETH2/USDT")).updated_at == 0
