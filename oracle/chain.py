@@ -263,7 +263,18 @@ class Transactor:
         hashes: list[bytes] = []
         for attempt in range(self.replacements + 1):
             signed = self.sender.sign_transaction(tx)
-            hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction))
+            try:
+                hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction))
+            except (Web3Exception, ValueError) as exc:
+                if "nonce too low" not in str(exc).lower() or hashes:
+                    raise
+                # Another transaction from this account (a manual one, another process) took the
+                # nonce between our read and our send: take the next one and send again.
+                fresh = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
+                tx = {**tx, "nonce": fresh}
+                nonce = fresh
+                signed = self.sender.sign_transaction(tx)
+                hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction))
             if on_sent is not None:
                 on_sent(HexBytes(hashes[-1]).to_0x_hex())
             deadline = time.monotonic() + self.wait

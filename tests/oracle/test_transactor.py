@@ -76,3 +76,37 @@ def test_persistent_outage_surfaces_after_backoff():
     with pytest.raises(requests.ConnectionError):
         rpc_retry(down)()
     assert len(calls) == 4 and calls[-1] - calls[0] >= 0.25 + 0.5 + 1.0 - 0.05
+
+
+def test_nonce_taken_by_a_manual_transaction_is_recovered(monkeypatch):
+    with AnvilNode() as w3:
+        gov = w3.eth.accounts[0]
+        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+        key = dev_account(4)
+        stale = w3.eth.get_transaction_count(key.address)
+        # The operator sends a transaction by hand from the keeper's account ...
+        manual = key.sign_transaction(
+            {
+                "to": gov,
+                "value": 1,
+                "gas": 21_000,
+                "nonce": stale,
+                "chainId": w3.eth.chain_id,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(manual.raw_transaction))
+        # ... after the keeper read its nonce: the first read returns the nonce now taken.
+        real = w3.eth.get_transaction_count
+        reads = []
+
+        def racing(address, block="latest"):
+            reads.append(block)
+            return stale if len(reads) == 1 else real(address, block)
+
+        monkeypatch.setattr(w3.eth, "get_transaction_count", racing)
+        result = Transactor(w3, key).send(token.functions.mint(key.address, 5))
+        monkeypatch.undo()
+        assert w3.eth.get_transaction(result.tx_hash)["nonce"] == stale + 1
+        assert token.functions.balanceOf(key.address).call() == 5
