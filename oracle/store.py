@@ -104,7 +104,8 @@ class Store:
             yield self.db
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # BEGIN itself may be what failed (e.g. locked)
+                self.db.execute("ROLLBACK")
             raise StoreError(f"store write failed: {exc}") from None
 
     # Cycles and decisions ---------------------------------------------------------------------

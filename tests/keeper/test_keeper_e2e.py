@@ -287,3 +287,29 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
     assert report.pushes[0].blamed == "ETH2/USDT" and "OutOfBounds" in report.pushes[0].error
     assert rig.registry.market_state(market_id(MARKET)).updated_at > 0
     assert rig.registry.market_state(market_id("ETH2/USDT")).updated_at == 0
+
+
+def test_a_full_or_locked_store_means_no_push(rig_factory, tmp_path):
+    import sqlite3
+
+    from oracle.store import StoreError
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    # Disk full: SQLite may not grow the file by a single page.
+    pages = rig.store.db.execute("PRAGMA page_count").fetchone()[0]
+    rig.store.db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StoreError, match="full"):
+        rig.keeper.cycle()
+    assert rig.registry.nonce() == 0  # nothing signed or sent without its record
+    rig.store.db.execute("PRAGMA max_page_count = 1073741823")
+    # Locked: another process holds the write lock for longer than the busy timeout.
+    other = sqlite3.connect(rig.store.db.execute("PRAGMA database_list").fetchone()[2], timeout=0)
+    other.execute("BEGIN EXCLUSIVE")
+    rig.store.db.execute("PRAGMA busy_timeout = 200")
+    with pytest.raises(StoreError, match="locked"):
+        rig.keeper.cycle()
+    assert rig.registry.nonce() == 0
+    other.rollback()
+    other.close()
+    report = rig.keeper.cycle()  # the store is back: the cycle runs and pushes
+    assert [p.status for p in report.pushes] == ["mined"] and rig.registry.nonce() == 1
