@@ -1,0 +1,94 @@
+"""Property-based: random feed answers through aggregation and policy never push what the health
+gate forbids; random configuration documents only ever fail with a ConfigError naming a key."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle.chain import Guardrails
+from oracle.config import parse_config
+from oracle.errors import ConfigError
+from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, SourceFailure, aggregate
+from oracle.policy import OnChain, PolicySettings, Values, decide
+
+NOW = 1_700_000_000
+G = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
+CURRENT = Values(7000, 8000, 500)
+
+source_result = st.one_of(
+    st.builds(
+        lambda name, price: Reading(name, "M", price, NOW - 5),
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.floats(1e-6, 1e9, allow_nan=False, allow_infinity=False),
+    ),
+    st.builds(
+        lambda name, kind: SourceFailure(name, "M", kind, "x"),
+        st.sampled_from(["a", "b", "c", "d", "e"]),
+        st.sampled_from(list(FailureKind)),
+    ),
+)
+values = st.builds(
+    Values, st.integers(1, 9000), st.integers(2, 10_000), st.integers(0, 2000)
+).filter(lambda v: v.valid())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    results=st.lists(source_result, max_size=6, unique_by=lambda r: r.source),
+    rec=values,
+    streak=st.integers(0, 10),
+)
+def test_health_gate_holds_for_any_feed_answers(results, rec, streak):
+    snap = aggregate("M", results, NOW, HealthPolicy())
+    if snap.price is not None:
+        assert math.isfinite(snap.price) and snap.price > 0
+    d = decide(
+        "M",
+        rec,
+        None,
+        snap.health,
+        snap.reasons,
+        OnChain(CURRENT, NOW - 60, 0, G),
+        streak,
+        NOW,
+        PolicySettings(),
+    )
+    if snap.health == Health.FAILED:
+        assert d.update is None and d.proposal is None and d.alert
+    if d.update is not None:
+        assert d.update.valid()
+        if snap.health == Health.DEGRADED:  # tighten only, field by field
+            assert d.update.ltv_bps <= CURRENT.ltv_bps
+            assert d.update.liquidation_threshold_bps <= CURRENT.liquidation_threshold_bps
+            assert d.update.liquidation_bonus_bps >= CURRENT.liquidation_bonus_bps
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+sections = st.fixed_dictionaries(
+    {},
+    optional={
+        "chain": json_like,
+        "registry": json_like,
+        "feeds": json_like,
+        "keeper": json_like,
+        "other": json_like,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.one_of(json_like, sections))
+def test_any_config_document_fails_only_with_a_config_error(doc):
+    try:
+        parse_config(doc)
+    except ConfigError as exc:
+        assert exc.key and exc.problem  # names the key and the problem
