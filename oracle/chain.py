@@ -415,8 +415,7 @@ class RegistryClient:
         on_sent: Callable[[str], None] | None = None,
     ) -> TxResult:
         """Relays a signed fast-path batch (`submitUpdates`)."""
-        fn = self.contract.functions.submitUpdates(batch.as_tuple(), signatures)
-        return Transactor(self.w3, sender).send(fn, on_sent)
+        return self._relay("submitUpdates", batch, signatures, sender, on_sent)
 
     def propose(
         self,
@@ -426,7 +425,17 @@ class RegistryClient:
         on_sent: Callable[[str], None] | None = None,
     ) -> TxResult:
         """Relays a signed governance-path batch (`proposeUpdates`)."""
-        fn = self.contract.functions.proposeUpdates(batch.as_tuple(), signatures)
+        return self._relay("proposeUpdates", batch, signatures, sender, on_sent)
+
+    def _relay(
+        self,
+        function: str,
+        batch: Batch,
+        signatures: list[bytes],
+        sender: LocalAccount | str,
+        on_sent: Callable[[str], None] | None,
+    ) -> TxResult:
+        fn = getattr(self.contract.functions, function)(batch.as_tuple(), signatures)
         return Transactor(self.w3, sender).send(fn, on_sent)
 
     def propose_governance(
@@ -449,6 +458,13 @@ class RegistryClient:
         it."""
         fn = self.contract.functions.setGuardrailProfile(profile, guardrails.as_tuple())
         return Transactor(self.w3, sender).send(fn)
+
+    def configure_profile(
+        self, profile: int, guardrails: Guardrails, markets: list[bytes], sender: LocalAccount | str
+    ) -> None:
+        """Sets a guardrail profile and puts `markets` under it (governance, two transactions)."""
+        self.set_guardrail_profile(profile, guardrails, sender)
+        self.assign_profile(markets, profile, sender)
 
     def assign_profile(
         self, markets: list[bytes], profile: int, sender: LocalAccount | str

@@ -122,18 +122,21 @@ class Keeper:
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
         self.max_batch = max_batch  # None: from the block gas limit
         self.reviews = reviews  # where proposal reviews go (None: not written)
-        self._evaluations: dict[str, Evaluation] = {}
         self.clock = clock or (lambda: int(time.time()))
-        self._previous: dict[str, MarketSnapshot] = {}
-        self._sigma: dict[str, tuple[float, int]] = {}
+        self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
 
     def last_sigma(self, market: str) -> tuple[float, int] | None:
-        """σ per bar and the bar's seconds from the last cycle's recommendation, if any."""
-        return self._sigma.get(market)
+        """σ per bar and the bar's seconds from the last cycle's recommendation, if it had one."""
+        ev = self._evaluations.get(market)
+        if ev is None or ev.explanation is None:
+            return None
+        return ev.explanation["volatility"]["sigma"], ev.explanation["interval_seconds"]
 
     def last_snapshot(self, market: str) -> MarketSnapshot | None:
-        """The snapshot of `market` taken by the last cycle (the trigger compares against it)."""
-        return self._previous.get(market)
+        """The snapshot of `market` taken by the last cycle (the trigger and the jump check
+        compare against it)."""
+        ev = self._evaluations.get(market)
+        return None if ev is None else ev.snapshot
 
     # Crash recovery ---------------------------------------------------------------------------
 
@@ -211,11 +214,10 @@ class Keeper:
 
     def evaluate(self, setup: MarketSetup, now: int, remember: bool = True) -> Evaluation:
         """Feeds, snapshot, risk engine and policy for one market; no store write, no push.
-        `remember=False` leaves the previous-snapshot memory (the jump check) untouched."""
+        `remember=False` leaves the last evaluation (the jump check, the triggers) untouched."""
         results = collect(setup.sources, now, self.feeds_timeout)
-        snap = aggregate(setup.market, results, now, self.health, self._previous.get(setup.market))
-        if remember:
-            self._previous[setup.market] = snap
+        previous = self.last_snapshot(setup.market)
+        snap = aggregate(setup.market, results, now, self.health, previous)
         recommendation, refusal, explanation, inputs_hash = None, None, None, ""
         history: PriceSeries | None = None
         if snap.health != Health.FAILED:
@@ -230,9 +232,6 @@ class Keeper:
                 )
                 explanation = params.explanation.to_dict()
                 inputs_hash = params.explanation.inputs_hash
-                if remember:
-                    e = params.explanation
-                    self._sigma[setup.market] = (e.volatility.sigma, e.interval_seconds)
             except (OracleError, FeedError) as exc:  # the engine or the history refused
                 refusal = f"{type(exc).__name__}: {exc}"
         chain_state = self._on_chain(setup.market)

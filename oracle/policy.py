@@ -121,9 +121,8 @@ def decide(
     if health == Health.DEGRADED:
         target = target.tighter_of(current)
         reasons.append("feeds DEGRADED: tightening only")
-    loosens = _loosens(target, current)
-    wanted = _loosens(recommendation, current)
-    if loosens:
+    wanted = loosens(recommendation, current)
+    if loosens(target, current):
         cooldown_end = chain.last_loosen_at + g.min_loosen_interval
         if loosen_streak + 1 < settings.loosen_after_cycles:
             target = target.tighter_of(current)
@@ -180,7 +179,8 @@ def _outside(market: str, update: Values | None, target: Values, reason: str) ->
     )
 
 
-def _loosens(new: Values, old: Values) -> bool:
+def loosens(new: Values, old: Values) -> bool:
+    """The one definition of loosening: a higher LTV or LT, or a lower bonus."""
     return (
         new.ltv_bps > old.ltv_bps
         or new.liquidation_threshold_bps > old.liquidation_threshold_bps

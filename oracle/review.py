@@ -20,30 +20,10 @@ from typing import Any
 import numpy as np
 from web3 import Web3
 
+from oracle import artifacts
 from oracle.backtest.simulator import Population, simulate
 from oracle.policy import Values
 from oracle.risk import PriceSeries
-
-POOL_ABI: list[dict[str, Any]] = [
-    {
-        "name": n,
-        "type": "function",
-        "stateMutability": "view",
-        "inputs": [{"name": "account", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    }
-    for n in ("debtOf", "collateralValue")
-] + [
-    {
-        "name": "Deposited",
-        "type": "event",
-        "anonymous": False,
-        "inputs": [
-            {"name": "account", "type": "address", "indexed": True},
-            {"name": "amount", "type": "uint256", "indexed": False},
-        ],
-    },
-]
 
 
 @dataclass(frozen=True)
@@ -59,7 +39,8 @@ class PoolImpact:
 def pool_impact(w3: Web3, pool: str, current_lt_bps: int, proposed_lt_bps: int) -> PoolImpact:
     """Every account that ever deposited in an ExampleLendingPool-like pool, judged under both
     thresholds: liquidatable when debt > collateral value · LT."""
-    contract = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=POOL_ABI)
+    abi = artifacts.load("ExampleLendingPool")["abi"]
+    contract = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=abi)
     logs = contract.events.Deposited.get_logs(from_block=0)
     accounts = sorted({log["args"]["account"] for log in logs})
     debts, values = [], []

@@ -54,8 +54,7 @@ def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
     )
     bare, _ = deploy_contract(w3, gov, "BareSignedBatch", keys[0].address)
     markets = [market_id(f"BENCH{i}/USD") for i in range(n)]
-    client.set_guardrail_profile(1, GUARDRAILS, gov)
-    client.assign_profile(markets, 1, gov)
+    client.configure_profile(1, GUARDRAILS, markets, gov)
 
     def push(nonce: int, ltv: int) -> tuple[int, int]:
         batch = batch_for(w3, nonce, markets, ltv)

@@ -59,8 +59,7 @@ def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]
         threshold=1,
         timelock_delay=3_600,
     )
-    registry.set_guardrail_profile(1, GUARDRAILS, gov)
-    registry.assign_profile([market_id(MARKET)], 1, gov)
+    registry.configure_profile(1, GUARDRAILS, [market_id(MARKET)], gov)
     offset = int(time.time()) - epoch(BEFORE)
     venues = [
         ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, offset=offset).start()

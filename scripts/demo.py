@@ -100,8 +100,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         threshold=1,
         timelock_delay=2 * 86_400,
     )
-    registry.set_guardrail_profile(1, GUARDRAILS, gov)
-    registry.assign_profile([market_id(MARKET)], 1, gov)
+    registry.configure_profile(1, GUARDRAILS, [market_id(MARKET)], gov)
     weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
     usd, _ = deploy_contract(w3, gov, "MockERC20", "Tether USD", "USDT", 6)
     now = epoch(START)

@@ -21,8 +21,15 @@ from oracle.backtest.simulator import Outcome, Population, simulate
 from oracle.chain import Guardrails
 from oracle.errors import OracleError
 from oracle.feeds.snapshot import Health
-from oracle.policy import OnChain, PolicySettings, Values, decide
-from oracle.risk import ConstantProductPool, MarketInput, ModelSettings, PriceSeries, compute_market
+from oracle.policy import OnChain, PolicySettings, Values, decide, loosens
+from oracle.risk import (
+    ConstantProductPool,
+    MarketInput,
+    ModelSettings,
+    PriceSeries,
+    compute_market,
+    liquidity,
+)
 
 DEFAULT_GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 2 * 3600)
 
@@ -118,12 +125,7 @@ def dynamic_path(
         )
         streak = streak + 1 if d.loosening_wanted else 0
         if d.update is not None and d.update != state:
-            loosens = state is None or (
-                d.update.ltv_bps > state.ltv_bps
-                or d.update.liquidation_threshold_bps > state.liquidation_threshold_bps
-                or d.update.liquidation_bonus_bps < state.liquidation_bonus_bps
-            )
-            if loosens:
+            if state is None or loosens(d.update, state):
                 last_loosen = now
             cut = (
                 state is not None
@@ -198,7 +200,7 @@ def replay(
     opening_ltv = min(static.ltv_bps, path[0][1].ltv_bps)
     population = Population.spread(float(prices[0]), opening_ltv, s.borrowers, s.min_use, s.max_use)
     impact = ConstantProductPool(series.market, s.pool_depth, s.pool_depth, s.pool_fee)
-    slippage = _pool_slippage(impact, s.size)
+    slippage = liquidity.slippage(impact, s.size).fraction
     delay_bars = max(0, s.delay // series.interval)
 
     lt, ltv = _threshold_per_bar(ts, path)
@@ -241,9 +243,3 @@ def _side(
         updates=updates,
         path=path,
     )
-
-
-def _pool_slippage(pool: ConstantProductPool, size: float) -> float:
-    from oracle.risk.liquidity import slippage
-
-    return slippage(pool, size).fraction

@@ -85,28 +85,20 @@ def eth_csv(tmp_path):
     return csv
 
 
-def test_cli_json(eth_csv):
-    csv = eth_csv
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "oracle.cli",
-            "backtest",
-            str(csv),
-            "--asset",
-            "ETH",
-            "--start",
-            "2020-03-05",
-            "--end",
-            "2020-03-20",
-            "--json",
-        ],
+def backtest_cli(csv, *args, check=True):
+    """`oracle backtest CSV --asset ETH ARGS…` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "oracle.cli", "backtest", str(csv), "--asset", "ETH", *args],
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
         timeout=120,
     )
+
+
+def test_cli_json(eth_csv):
+    csv = eth_csv
+    out = backtest_cli(csv, "--start", "2020-03-05", "--end", "2020-03-20", "--json")
     result = json.loads(out.stdout)
     for side in ("dynamic", "static"):
         for key in (
@@ -119,48 +111,14 @@ def test_cli_json(eth_csv):
         ):
             assert key in result[side]
     assert set(result["dynamic"]["path"][0]) == {"timestamp", "ltv_bps", "lt_bps", "lb_bps"}
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "oracle.cli",
-            "backtest",
-            str(csv),
-            "--asset",
-            "ETH",
-            "--static",
-            "80,nope",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = backtest_cli(csv, "--static", "80,nope", check=False)
     assert bad.returncode == 1 and "--static" in bad.stderr
 
 
 def test_cli_table_and_html_report(eth_csv, tmp_path):
     csv = eth_csv
     report = tmp_path / "out" / "bt.html"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "oracle.cli",
-            "backtest",
-            str(csv),
-            "--asset",
-            "ETH",
-            "--start",
-            "2020-03-05",
-            "--end",
-            "2020-03-20",
-            "--report",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    out = backtest_cli(csv, "--start", "2020-03-05", "--end", "2020-03-20", "--report", str(report))
     assert "dynamic" in out.stdout and "static" in out.stdout
     assert f"report written to {report}" in out.stdout
     page = report.read_text()

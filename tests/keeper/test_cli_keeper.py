@@ -9,29 +9,11 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
-from oracle.anvil import AnvilNode, dev_account
-from oracle.chain import Guardrails, RegistryClient
 from oracle.config import parse_config
-from oracle.feeds.emulator import ExchangeEmulator
-from oracle.marketdata import shipped_bars
 from oracle.markets import market_id
-from tests.risk.conftest import ts
-
-MARKET = "ETH/USDT"
-
-
-def oracle(cfg, *args, env=None, check=True):
-    return subprocess.run(
-        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=check,
-        env={**os.environ, **(env or {})},
-    )
+from tests.keeper.conftest import MARKET, oracle
 
 
 def test_init_writes_a_valid_config(tmp_path):
@@ -45,75 +27,6 @@ def test_init_writes_a_valid_config(tmp_path):
         text=True,
     )
     assert again.returncode == 1 and "exists (use --force to overwrite)" in again.stderr
-
-
-@pytest.fixture
-def venues():
-    """Two emulated venues replaying ETH/USDT from 11 March 2020 on the wall clock."""
-    bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
-    offset = int(time.time()) - ts("2020-03-11T00:00:00")
-    return [ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, offset=offset) for _ in range(2)]
-
-
-@pytest.fixture
-def deployment(tmp_path, venues):
-    node = AnvilNode()
-    w3 = node.start()
-    try:
-        for v in venues:
-            v.start()
-        gov = w3.eth.accounts[0]
-        signer = dev_account(5)
-        client, _ = RegistryClient.deploy(
-            w3,
-            gov,
-            governance=gov,
-            guardian=gov,
-            signers=[signer.address],
-            threshold=1,
-            timelock_delay=3_600,
-        )
-        client.set_guardrail_profile(
-            1, Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0), gov
-        )
-        client.assign_profile([market_id(MARKET)], 1, gov)
-        cfg = {
-            "chain": {"rpc_url": node.url, "sender": {"unlocked": gov}},
-            "registry": {
-                "address": client.address,
-                "governance": gov,
-                "guardian": gov,
-                "signers": [signer.address],
-            },
-            "feeds": {
-                "markets": {
-                    MARKET: {
-                        "exchanges": [
-                            {
-                                "name": f"venue{i}",
-                                "exchange": "binance",
-                                "symbol": MARKET,
-                                "api_url": v.url,
-                                "max_age": 7_200,
-                            }
-                            for i, v in enumerate(venues)
-                        ]
-                    }
-                }
-            },
-            "keeper": {
-                "store": str(tmp_path / "oracle.db"),
-                "signers": [{"key_env": "TEST_SIGNER_KEY"}],
-                "markets": {MARKET: {"size": 1000, "history": {"source": "venue0", "bars": 1000}}},
-            },
-        }
-        path = tmp_path / "oracle.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        yield path, client, {"TEST_SIGNER_KEY": signer.key.hex()}
-    finally:
-        for v in venues:
-            v.stop()
-        node.stop()
 
 
 def test_once_compute_status_history(deployment):

@@ -5,102 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from oracle.chain import Guardrails, RegistryClient
-from oracle.feeds.emulator import ExchangeEmulator
+from oracle.chain import Guardrails
 from oracle.feeds.exchange import ExchangeSource
 from oracle.keeper import Keeper, MarketSetup
-from oracle.marketdata import shipped_bars
 from oracle.markets import market_id
-from oracle.policy import Action, PolicySettings
-from oracle.store import Store
-from tests.risk.conftest import ts
-
-MARKET = "ETH/USDT"
-GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
-
-
-@pytest.fixture(scope="module")
-def eth_bars():
-    return shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
-
-
-class Rig:
-    """Keeper, chain and venues sharing one clock the test moves."""
-
-    def __init__(self, chain, governance, signer, eth_bars, start: str, store_path):
-        self.chain = chain
-        self.now = chain.pending_timestamp + 10
-        self.offset = self.now - ts(start)  # the venues replay `start` as if it were now
-        self.venues = [
-            ExchangeEmulator(
-                {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=self.now, offset=self.offset
-            ).start()
-            for _ in range(3)
-        ]
-        w3 = chain.provider.web3
-        self.registry, _ = RegistryClient.deploy(
-            w3,
-            governance.address,
-            governance=governance.address,
-            guardian=governance.address,
-            signers=[signer.address],
-            threshold=1,
-            timelock_delay=3_600,
-        )
-        self.registry.set_guardrail_profile(1, GUARDRAILS, governance.address)
-        self.registry.assign_profile([market_id(MARKET)], 1, governance.address)
-        sources = [
-            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
-            for i, v in enumerate(self.venues)
-        ]
-        setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)
-        self.store = Store(store_path)
-        self.signer, self.governance = signer, governance
-        self.keeper = self.make_keeper(setup)
-        self.setup = setup
-
-    def make_keeper(self, setup=None):
-        return Keeper(
-            self.registry,
-            [self.signer],
-            self.governance.address,
-            self.store,
-            [setup or self.setup],
-            policy=PolicySettings(
-                deadband_bps=25, heartbeat_after=6 * 3_600, loosen_after_cycles=3
-            ),
-            clock=lambda: self.now,
-        )
-
-    def advance(self, seconds: int) -> None:
-        self.now += seconds
-        for v in self.venues:
-            v.now = self.now
-        self.chain.mine(timestamp=self.now)
-
-    def on_chain(self):
-        return self.registry.market_state(market_id(MARKET))
-
-    def close(self):
-        for v in self.venues:
-            v.stop()
-        self.store.close()
-
-
-@pytest.fixture
-def rig_factory(chain, governance, signer_keys, eth_bars, tmp_path):
-    rigs = []
-
-    def make(start):
-        rig = Rig(
-            chain, governance, signer_keys[0], eth_bars, start, tmp_path / f"store{len(rigs)}.db"
-        )
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.close()
+from oracle.policy import Action
+from tests.keeper.conftest import GUARDRAILS, MARKET
 
 
 def test_black_thursday_tightens_within_one_cycle(rig_factory):
@@ -265,8 +175,7 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
     # ETH2 sits in its own profile, whose bounds governance narrows after the keeper read them:
     # the keeper's ETH2 update then breaks them on chain.
     gov = rig.governance.address
-    rig.registry.set_guardrail_profile(2, GUARDRAILS, gov)
-    rig.registry.assign_profile([market_id("ETH2/USDT")], 2, gov)
+    rig.registry.configure_profile(2, GUARDRAILS, [market_id("ETH2/USDT")], gov)
     keeper = Keeper(rig.registry, [rig.signer], gov, rig.store, setups, clock=lambda: rig.now)
     read = keeper._on_chain
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from oracle.chain import Guardrails
-from tests.keeper.test_cli_keeper import deployment, oracle, venues  # noqa: F401
+from tests.keeper.conftest import oracle
 
 
 def agreement(store_path, client) -> dict[str, int]:
@@ -77,14 +77,14 @@ def kill_and_restart(cfg_path, client, env, venue_list, runs: int, seed: int) ->
     return counts
 
 
-def test_sigkill_at_random_points(deployment, venues):  # noqa: F811
+def test_sigkill_at_random_points(deployment, venues):
     cfg, client, env = deployment
     counts = kill_and_restart(cfg, client, env, venues, runs=6, seed=1)
     assert counts["kills"] >= 3 and client.nonce() >= 3
 
 
 @pytest.mark.soak
-def test_sigkill_fifty_runs(deployment, venues):  # noqa: F811
+def test_sigkill_fifty_runs(deployment, venues):
     cfg, client, env = deployment
     counts = kill_and_restart(cfg, client, env, venues, runs=50, seed=2)
     print("RELIABILITY", json.dumps({**counts, "chain_nonce": client.nonce()}))

@@ -8,7 +8,7 @@ import time
 
 from oracle.markets import market_id
 from oracle.scheduler import KeeperService
-from tests.keeper.test_keeper_e2e import MARKET, eth_bars, rig_factory  # noqa: F401
+from tests.keeper.conftest import MARKET
 
 
 def wait_for(predicate, timeout=20.0):
@@ -20,7 +20,7 @@ def wait_for(predicate, timeout=20.0):
     return False
 
 
-def test_price_shock_triggers_a_cycle_at_once(rig_factory):  # noqa: F811
+def test_price_shock_triggers_a_cycle_at_once(rig_factory):
     rig = rig_factory("2020-03-12T00:00:00")
     service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=0.2)
     service.run_cycle("start")
@@ -38,7 +38,7 @@ def test_price_shock_triggers_a_cycle_at_once(rig_factory):  # noqa: F811
     assert service.metrics.pushes.labels("update", "mined")._value.get() == 2
 
 
-def test_cycles_never_overlap(rig_factory):  # noqa: F811
+def test_cycles_never_overlap(rig_factory):
     rig = rig_factory("2020-06-01T00:00:00")
     service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
     real_cycle = rig.keeper.cycle
@@ -59,7 +59,7 @@ def test_cycles_never_overlap(rig_factory):  # noqa: F811
     assert service.skipped == 1 and [w for w, _ in service.reports] == ["first"]
 
 
-def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):  # noqa: F811
+def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):
     from web3 import Web3
 
     from oracle.anvil import free_port

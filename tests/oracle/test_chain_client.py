@@ -28,8 +28,7 @@ def client(chain, governance, guardian, signer_keys):
         timelock_delay=3600,
     )
     assert tx.gas_used > 0
-    c.set_guardrail_profile(1, Guardrails(*DEFAULT_GUARDRAILS), governance.address)
-    c.assign_profile([ETH], 1, governance.address)
+    c.configure_profile(1, Guardrails(*DEFAULT_GUARDRAILS), [ETH], governance.address)
     return c
 
 
