@@ -64,13 +64,15 @@ bench-reaction: install
 bench-backtest: install
 	$(PY) scripts/bench_backtest.py
 
-lint: install
+# Slither pins its own dependencies (crytic-compile, web3 4-era packages): a separate venv keeps ape's intact.
+SLITHER_VENV := .venv-slither
+
+lint: install $(SLITHER_VENV)/.installed
 	ruff check oracle scripts tests
 	ruff format --check oracle scripts tests
 	mypy
+	$(SLITHER_VENV)/bin/python scripts/slither_check.py
 
-# Slither pins its own dependencies (crytic-compile, web3 4-era packages): a separate venv keeps ape's intact.
-SLITHER_VENV := .venv-slither
 $(SLITHER_VENV)/.installed:
 	test -x $(SLITHER_VENV)/bin/python || python3 -m venv $(SLITHER_VENV)
 	$(SLITHER_VENV)/bin/pip install -q --disable-pip-version-check 'slither-analyzer==0.11.6'

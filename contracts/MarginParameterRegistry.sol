@@ -403,7 +403,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         if (signers_.length == 0 || threshold_ == 0 || threshold_ > signers_.length || signers_.length > 255) {
             revert InvalidSignerSet();
         }
-        for (uint256 i; i < _signers.length; ++i) {
+        uint256 previousCount = _signers.length;
+        for (uint256 i; i < previousCount; ++i) {
             isSigner[_signers[i]] = false;
         }
         for (uint256 i; i < signers_.length; ++i) {
