@@ -10,6 +10,7 @@ against the chain's nonce (see `Keeper.reconcile`): nothing is lost and nothing 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,22 @@ class PushRow:
     payload: dict[str, Any]
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why the store cannot be written, in words an operator can act on: SQLite only says
+    \"unable to open database file\" for a read-only mount or file."""
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return "read-only: its file system is mounted read-only"
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists() and not os.access(p, os.W_OK):
+                return f"read-only: {p.name} is not writable"
+        if not os.access(path.parent, os.W_OK):
+            return "read-only: its directory is not writable"
+    except OSError:
+        return None
+    return None
+
+
 class Store:
     def __init__(self, path: Path | str) -> None:
         try:
@@ -92,7 +109,10 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
             self.db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the store at {path}: {exc}") from None
+            cause = _unwritable(Path(path)) if str(path) != ":memory:" else None
+            raise StoreError(
+                f"cannot open the store at {path}: {exc}" + (f" ({cause})" if cause else "")
+            ) from None
 
     def close(self) -> None:
         self.db.close()

@@ -3,11 +3,14 @@ emulated venues, `oracle once`, `compute`, `status`, `history` as subprocesses."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
@@ -115,3 +118,57 @@ def test_governance_commands(deployment):
         json.loads(line)["status"] for line in oracle(cfg, "review", "--json").stdout.splitlines()
     ]
     assert statuses == ["executed", "cancelled"]
+
+
+@contextlib.contextmanager
+def read_only(directory: Path):
+    """`directory` made truly read-only: a read-only bind mount when we are root (root ignores
+    file modes), file modes otherwise. Yields the path to use."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [directory, *directory.iterdir()]}
+        for p in modes:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        try:
+            yield directory
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+        return
+    mount = directory.parent / "ro-mount"
+    mount.mkdir()
+    subprocess.run(["mount", "--bind", str(directory), str(mount)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_read_only_store_is_refused_and_loses_nothing(deployment):
+    cfg, client, env = deployment
+    assert json.loads(oracle(cfg, "once", "--json", env=env).stdout)["pushes"]
+    doc = yaml.safe_load(cfg.read_text())
+    store = Path(doc["keeper"]["store"])
+    before = sqlite3.connect(store)
+    rows_before = before.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    before.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    before.close()
+    db_dir = store.parent / "db"
+    db_dir.mkdir()
+    for f in store.parent.glob(store.name + "*"):
+        f.rename(db_dir / f.name)
+    with read_only(db_dir) as ro:
+        doc["keeper"]["store"] = str(ro / store.name)
+        cfg.write_text(yaml.safe_dump(doc))
+        result = oracle(cfg, "once", check=False, env=env)
+        assert result.returncode != 0
+        assert "cannot open the store" in result.stderr and "read-only" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert client.nonce() == 1  # nothing signed or sent without a writable audit trail
+    doc["keeper"]["store"] = str(db_dir / store.name)
+    cfg.write_text(yaml.safe_dump(doc))
+    after = sqlite3.connect(db_dir / store.name)
+    assert after.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == rows_before
+    after.close()
+    out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)  # writable again: it resumes
+    assert "pushes" in out and client.nonce() >= 1
