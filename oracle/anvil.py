@@ -51,9 +51,13 @@ class AnvilNode:
     """Context manager around one Anvil process bound to 127.0.0.1."""
 
     def __init__(
-        self, *, block_time: float | None = None, extra_args: list[str] | None = None
+        self,
+        *,
+        block_time: float | None = None,
+        extra_args: list[str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
         if block_time is not None:
@@ -88,6 +92,12 @@ class AnvilNode:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no state dump on exit, the mempool is lost."""
+        if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 

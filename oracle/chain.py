@@ -278,12 +278,16 @@ class Transactor:
             if on_sent is not None:
                 on_sent(HexBytes(hashes[-1]).to_0x_hex())
             deadline = time.monotonic() + self.wait
+            next_check = time.monotonic() + 1.0
             while time.monotonic() < deadline:
                 for h in hashes:  # an earlier version may be the one that lands
                     try:
                         return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
                     except TransactionNotFound:
                         continue
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + 1.0
+                    self._rebroadcast_if_lost(hashes[-1], signed.raw_transaction)
                 time.sleep(0.1)
             if attempt < self.replacements:
                 tx = {
@@ -294,6 +298,21 @@ class Transactor:
         raise TimeoutError(
             f"not mined after {self.replacements} fee bumps of {self.wait} s each (nonce {nonce})"
         )
+
+    def _rebroadcast_if_lost(self, tx_hash: bytes, raw: bytes) -> None:
+        """A node that restarted (or evicted the transaction) no longer has it: without this the
+        wait would run its full course before the fee bump re-sends it. The same signed bytes, so
+        the same nonce and hash: it can land once at most."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            return
+        except TransactionNotFound:
+            pass
+        try:
+            rpc_retry(self.w3.eth.send_raw_transaction)(raw)
+        except (Web3Exception, ValueError) as exc:  # mined meanwhile, or the nonce went elsewhere
+            if "nonce too low" not in str(exc).lower() and "already" not in str(exc).lower():
+                raise
 
     def _replay_revert(self, fn: Any, receipt: Any) -> ContractRevert:
         """A mined revert carries no reason: re-run the call on the parent block to recover it."""

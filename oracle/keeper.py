@@ -8,7 +8,8 @@ Crash safety rests on the registry's sequential nonce: a batch signed for nonce 
 once at most, and only while the chain's nonce is n. `reconcile` settles pushes a previous run left
 pending — `mined` when the chain consumed the nonce with our transaction, `consumed` when it was
 consumed otherwise, `expired` when the deadline has passed without it, so a restart can never apply
-an update twice and never loses track of one.
+an update twice and never loses track of one. A push the node no longer knows (restarted without
+its mempool) frees its nonce for a fresh batch; a push whose block the chain lost is pending again.
 """
 
 from __future__ import annotations
@@ -146,6 +147,16 @@ class Keeper:
         notes: list[str] = []
         blocked = False
         now = self.clock()
+        chain_nonce = self.registry.nonce()
+        for row in self.store.mined_from(chain_nonce):
+            # The chain's nonce is behind a push we saw mined: the node came back from an older
+            # state or the block was reorganised away. Settle it again like any pending push.
+            if self._receipt(row.tx_hash) is None:
+                self.store.reopen(row.id, now, "its block is no longer on the chain")
+                notes.append(
+                    f"push {row.id} (nonce {row.nonce}) was mined in a block the chain no longer "
+                    "has: pending again"
+                )
         for row in self.store.pending():
             chain_nonce = self.registry.nonce()
             receipt = self._receipt(row.tx_hash)
@@ -169,10 +180,29 @@ class Keeper:
                 notes.append(
                     f"push {row.id} (nonce {row.nonce}) expired unmined; values recomputed"
                 )
+            elif row.tx_hash is not None and not self._known(row.tx_hash):
+                # Broadcast, yet neither mined nor in the node's pool: the node restarted without
+                # its mempool, or evicted it. Waiting for the deadline would hold the market for
+                # minutes; a fresh batch may take the nonce instead. If the old transaction
+                # reappears and lands first, the fresh one fails on the nonce: one applies, never
+                # both, and this row is settled from the chain's receipt either way.
+                notes.append(
+                    f"push {row.id} (nonce {row.nonce}): the node no longer knows its "
+                    "transaction; a fresh batch may take the nonce"
+                )
             else:
                 blocked = True
                 notes.append(f"push {row.id} (nonce {row.nonce}) may still land until its deadline")
         return notes, blocked
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.registry.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
+        return True
 
     def _receipt(self, tx_hash: str | None) -> Any:
         if tx_hash is None:
@@ -187,13 +217,13 @@ class Keeper:
     # The cycle --------------------------------------------------------------------------------
 
     def cycle(self) -> CycleReport:
-        notes, blocked = self.reconcile()
         now = self.clock()
-        cycle_id = self.store.begin_cycle(now)
+        cycle_id = self.store.begin_cycle(now)  # first: a cycle the chain fails is recorded too
         decisions: list[Decision] = []
         snapshots: dict[str, MarketSnapshot] = {}
         inputs: dict[str, str] = {}
         try:
+            notes, blocked = self.reconcile()
             for setup in self.markets:
                 decision, snap, inputs_hash = self._market(cycle_id, setup, now)
                 decisions.append(decision)
@@ -204,7 +234,10 @@ class Keeper:
                 notes.append("no push this cycle: an earlier signed batch may still land")
             else:
                 pushes += self._push(cycle_id, "update", decisions, snapshots, inputs, now)
-                pushes += self._push(cycle_id, "proposal", decisions, snapshots, inputs, now)
+                if any(p.status == "pending" for p in pushes):  # it holds the shared nonce
+                    notes.append("proposals wait: an update batch may still land on their nonce")
+                else:
+                    pushes += self._push(cycle_id, "proposal", decisions, snapshots, inputs, now)
             status = "done"
         except OracleError as exc:
             self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
@@ -315,6 +348,8 @@ class Keeper:
             values = d.update if kind == "update" else d.proposal
             if values is not None:
                 chosen.append((d.market, values))
+        if not chosen:
+            return []
         chosen.sort(key=lambda c: market_id(c[0]))
         size = self._batch_limit()
         pushes: list[Push] = []

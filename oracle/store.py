@@ -218,6 +218,25 @@ class Store:
         ).fetchall()
         return [PushRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 
+    def mined_from(self, nonce: int) -> list[PushRow]:
+        """Pushes recorded as mined at `nonce` or later: after a chain rollback (a node restarted
+        from an older state, a reorg) these are the ones the chain may no longer have."""
+        rows = self.db.execute(
+            "SELECT id, cycle_id, kind, nonce, digest, status, tx_hash, payload FROM pushes "
+            "WHERE status = 'mined' AND nonce >= ? ORDER BY id",
+            (nonce,),
+        ).fetchall()
+        return [PushRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+
+    def reopen(self, push_id: int, now: int, error: str) -> None:
+        """Back to `sent`: reconcile settles it again from what the chain now holds."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE pushes SET status = 'sent', block = NULL, gas_used = NULL, error = ?, "
+                "updated_at = ? WHERE id = ?",
+                (error, now, push_id),
+            )
+
     def pushes(self, limit: int = 50) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT id, cycle_id, kind, nonce, status, tx_hash, gas_used, error, created_at, "
