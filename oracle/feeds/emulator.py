@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import deque
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,8 @@ class ExchangeEmulator:
     now: int | None = None  # the venue's clock, unix seconds; None: the wall clock
     offset: int = 0  # recorded bars are served as if they happened `offset` seconds later
     faults: Faults = field(default_factory=Faults)
-    requests: list[str] = field(default_factory=list)
+    #: the last paths served, bounded so a long soak does not grow the emulator's memory
+    requests: deque[str] = field(default_factory=lambda: deque(maxlen=1_000))
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 

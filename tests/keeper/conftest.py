@@ -1,12 +1,17 @@
 """Shared keeper fixtures: a rig on ape's Anvil (registry, three emulated venues, store, keeper
-on a clock the test moves) and a deployment on a fresh Anvil for the CLI as a subprocess."""
+on a clock the test moves), a rig on its own Anvil the test can crash, restart or size, and a
+deployment on a fresh Anvil for the CLI as a subprocess."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import yaml
@@ -19,6 +24,7 @@ from oracle.keeper import Keeper, MarketSetup
 from oracle.marketdata import shipped_bars
 from oracle.markets import market_id
 from oracle.policy import PolicySettings
+from oracle.signing import Signer
 from oracle.store import Store
 from tests.risk.conftest import ts
 
@@ -189,3 +195,130 @@ def deployment(tmp_path, venues):
         for v in venues:
             v.stop()
         node.stop()
+
+
+class NodeRig:
+    """A keeper (local relayer key, as in production) on its own Anvil, which the test can crash,
+    restart or size (`anvil_args`). With several `markets` they all read the same three venues
+    (ETH/USDT) and share one history: a load shape, not a market model."""
+
+    def __init__(
+        self, tmp_path, eth_bars, start: str, markets=(MARKET,), anvil_args=None, **keeper_kw
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.node = AnvilNode(extra_args=anvil_args)
+        self.w3 = self.node.start()
+        self.now = int(self.w3.eth.get_block("latest")["timestamp"]) + 10
+        self.venues = [
+            ExchangeEmulator(
+                {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=self.now, offset=self.now - ts(start)
+            ).start()
+            for _ in range(3)
+        ]
+        gov = self.w3.eth.accounts[0]
+        self.registry, _ = RegistryClient.deploy(
+            self.w3,
+            gov,
+            governance=gov,
+            guardian=gov,
+            signers=[dev_account(5).address],
+            threshold=1,
+            timelock_delay=3_600,
+        )
+        ids = [market_id(m) for m in markets]
+        self.registry.set_guardrail_profile(1, GUARDRAILS, gov)
+        for i in range(0, len(ids), 100):  # assignments in block-sized chunks too
+            self.registry.assign_profile(ids[i : i + 100], 1, gov)
+        sources = [
+            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+            for i, v in enumerate(self.venues)
+        ]
+        if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator
+            cached = sources[0].history("1h", 1_000)
+            history = lambda: cached  # noqa: E731
+            for src in sources:
+                src.exchange.enableRateLimit = False
+        else:
+            history = lambda: sources[0].history("1h", 1_000)  # noqa: E731
+        setups = [MarketSetup(m, sources, history, size=1_000.0) for m in markets]
+        self.store_path = tmp_path / "oracle.db"
+        self.store = Store(self.store_path)
+        self.keeper = Keeper(
+            self.registry,
+            [Signer.from_key(dev_account(5).key)],
+            dev_account(1),  # a local key: signed EIP-1559 transactions
+            self.store,
+            setups,
+            policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
+            clock=lambda: self.now,
+            **keeper_kw,
+        )
+
+    def rpc(self, method: str, *params):
+        reply = self.w3.provider.make_request(method, list(params))
+        assert "error" not in reply, reply
+        return reply.get("result")
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+        for v in self.venues:
+            v.now = self.now
+        self.rpc("evm_mine", self.now)
+
+    def dump_state(self):
+        path = self.tmp_path / f"state-{self.now}.json"
+        path.write_bytes(gzip.decompress(bytes.fromhex(self.rpc("anvil_dumpState")[2:])))
+        return path
+
+    def crash_and_restart(self, state) -> None:
+        self.node.kill()
+        self.restart(state)
+
+    def restart(self, state) -> None:
+        """Starts the node again on the same port from its persisted `state`, mempool empty."""
+        self.node = AnvilNode(port=self.node.port, extra_args=["--load-state", str(state)])
+        self.node.start()
+        self.rpc("evm_mine", self.now)
+
+    def pushes(self) -> list[tuple[int, str]]:
+        db = sqlite3.connect(self.store_path)
+        rows = db.execute("SELECT nonce, status FROM pushes ORDER BY id").fetchall()
+        db.close()
+        return rows
+
+    def assert_agreement(self) -> None:
+        """Each nonce the chain consumed has exactly one push stored as mined, nothing is left
+        in flight, and the registry emitted one update per mined batch."""
+        rows = self.pushes()
+        mined = Counter(n for n, status in rows if status == "mined")
+        assert sorted(mined) == list(range(self.registry.nonce())), rows
+        assert set(mined.values()) == {1}, rows
+        assert not [r for r in rows if r[1] in ("signed", "sent")], rows
+        logs = self.registry.contract.events.ParametersUpdated().get_logs(from_block=0)
+        markets = sum(len(json.loads(p)["updates"]) for (p,) in self._mined_payloads())
+        assert len(logs) == markets  # one event per market of each applied batch, no more
+
+    def _mined_payloads(self) -> list[tuple[str]]:
+        db = sqlite3.connect(self.store_path)
+        rows = db.execute("SELECT payload FROM pushes WHERE status = 'mined'").fetchall()
+        db.close()
+        return rows
+
+    def close(self) -> None:
+        for v in self.venues:
+            v.stop()
+        self.store.close()
+        self.node.stop()
+
+
+@pytest.fixture
+def node_rig(tmp_path, eth_bars):
+    rigs: list[NodeRig] = []
+
+    def make(start: str, **kw) -> NodeRig:
+        rigs.append(NodeRig(tmp_path, eth_bars, start, **kw))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.close()
