@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -48,6 +48,9 @@ fuzz: install
 
 soak: install
 	ape test tests -q -s -m soak -p no:cacheprovider
+
+load: install
+	ape test tests/keeper/test_load.py -q -s -m "load or not load" -p no:cacheprovider
 
 demo: install
 	$(PY) scripts/demo.py

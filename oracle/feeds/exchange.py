@@ -102,7 +102,13 @@ class ExchangeSource:
             (check_price(p, f"{self.name} bid"), check_price(q, f"{self.name} bid size"))
             for p, q, *_ in bids
         )
-        best_ask = check_price(asks[0][0], f"{self.name} ask")
+        # Every level, asks too: ccxt sorts the book, so a garbage level (an "Infinity" ask)
+        # would otherwise sink to the far end unseen and the venue's answer pass as sound.
+        ask_levels = tuple(
+            (check_price(p, f"{self.name} ask"), check_price(q, f"{self.name} ask size"))
+            for p, q, *_ in asks
+        )
+        best_ask = ask_levels[0][0]
         if levels[0][0] >= best_ask:
             raise FeedError(
                 FailureKind.CROSSED_BOOK,

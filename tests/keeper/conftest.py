@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
+from functools import partial
 
 import pytest
 import yaml
@@ -235,12 +237,15 @@ class NodeRig:
         ]
         if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator
             cached = sources[0].history("1h", 1_000)
-            history = lambda: cached  # noqa: E731
+            setups = [
+                MarketSetup(m, sources, partial(replace, cached, market=m), size=1_000.0)
+                for m in markets
+            ]
             for src in sources:
                 src.exchange.enableRateLimit = False
         else:
             history = lambda: sources[0].history("1h", 1_000)  # noqa: E731
-        setups = [MarketSetup(m, sources, history, size=1_000.0) for m in markets]
+            setups = [MarketSetup(markets[0], sources, history, size=1_000.0)]
         self.store_path = tmp_path / "oracle.db"
         self.store = Store(self.store_path)
         self.keeper = Keeper(
@@ -288,21 +293,28 @@ class NodeRig:
 
     def assert_agreement(self) -> None:
         """Each nonce the chain consumed has exactly one push stored as mined, nothing is left
-        in flight, and the registry emitted one update per mined batch."""
+        in flight, and the registry emitted one event per market of each mined batch."""
         rows = self.pushes()
         mined = Counter(n for n, status in rows if status == "mined")
         assert sorted(mined) == list(range(self.registry.nonce())), rows
         assert set(mined.values()) == {1}, rows
         assert not [r for r in rows if r[1] in ("signed", "sent")], rows
-        logs = self.registry.contract.events.ParametersUpdated().get_logs(from_block=0)
-        markets = sum(len(json.loads(p)["updates"]) for (p,) in self._mined_payloads())
-        assert len(logs) == markets  # one event per market of each applied batch, no more
+        events = self.registry.contract.events
+        applied = len(events.ParametersUpdated().get_logs(from_block=0)) + len(
+            events.Heartbeat().get_logs(from_block=0)
+        )
+        queued = len(events.ProposalQueued().get_logs(from_block=0))
+        assert (applied, queued) == self._mined_markets()  # one event per market, no more
 
-    def _mined_payloads(self) -> list[tuple[str]]:
+    def _mined_markets(self) -> tuple[int, int]:
+        """Markets in mined update batches and in mined proposal batches."""
         db = sqlite3.connect(self.store_path)
-        rows = db.execute("SELECT payload FROM pushes WHERE status = 'mined'").fetchall()
+        rows = db.execute("SELECT kind, payload FROM pushes WHERE status = 'mined'").fetchall()
         db.close()
-        return rows
+        count = Counter()
+        for kind, payload in rows:
+            count[kind] += len(json.loads(payload)["updates"])
+        return count["update"], count["proposal"]
 
     def close(self) -> None:
         for v in self.venues:
