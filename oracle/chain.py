@@ -155,6 +155,15 @@ def _abi_type(param: dict[str, Any]) -> str:
     return str(param["type"])
 
 
+def node_knows(w3: Web3, tx_hash: bytes | str) -> bool:
+    """Whether the node has the transaction, mined or in its pool; RPC failures propagate."""
+    try:
+        w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    except TransactionNotFound:
+        return False
+    return True
+
+
 def decoder_for(fn: Any) -> ErrorDecoder:
     """The error decoder of the contract a web3 function or constructor belongs to."""
     return ErrorDecoder(getattr(fn, "contract_abi", None) or fn.abi)
@@ -303,11 +312,8 @@ class Transactor:
         """A node that restarted (or evicted the transaction) no longer has it: without this the
         wait would run its full course before the fee bump re-sends it. The same signed bytes, so
         the same nonce and hash: it can land once at most."""
-        try:
-            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        if node_knows(self.w3, tx_hash):
             return
-        except TransactionNotFound:
-            pass
         try:
             rpc_retry(self.w3.eth.send_raw_transaction)(raw)
         except (Web3Exception, ValueError) as exc:  # mined meanwhile, or the nonce went elsewhere

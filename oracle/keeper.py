@@ -26,7 +26,7 @@ from blake3 import blake3
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from oracle.chain import RegistryClient
+from oracle.chain import RegistryClient, node_knows
 from oracle.errors import ChainError, ContractRevert, OracleError, RiskInputError
 from oracle.feeds import Health, HealthPolicy, MarketSnapshot, Reading, aggregate, collect
 from oracle.feeds.base import FeedError, Source
@@ -197,12 +197,9 @@ class Keeper:
 
     def _known(self, tx_hash: str) -> bool:
         try:
-            self.registry.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return False
+            return node_knows(self.registry.w3, tx_hash)
         except (Web3Exception, OSError) as exc:
             raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
-        return True
 
     def _receipt(self, tx_hash: str | None) -> Any:
         if tx_hash is None:
