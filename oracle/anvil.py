@@ -92,8 +92,7 @@ class AnvilNode:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            self.kill()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no state dump on exit, the mempool is lost."""

@@ -211,20 +211,18 @@ class Store:
             )
 
     def pending(self) -> list[PushRow]:
-        rows = self.db.execute(
-            "SELECT id, cycle_id, kind, nonce, digest, status, tx_hash, payload FROM pushes "
-            "WHERE status IN (?, ?) ORDER BY id",
-            PENDING,
-        ).fetchall()
-        return [PushRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+        return self._push_rows("status IN (?, ?)", PENDING)
 
     def mined_from(self, nonce: int) -> list[PushRow]:
         """Pushes recorded as mined at `nonce` or later: after a chain rollback (a node restarted
         from an older state, a reorg) these are the ones the chain may no longer have."""
+        return self._push_rows("status = 'mined' AND nonce >= ?", (nonce,))
+
+    def _push_rows(self, where: str, params: tuple[Any, ...]) -> list[PushRow]:
         rows = self.db.execute(
             "SELECT id, cycle_id, kind, nonce, digest, status, tx_hash, payload FROM pushes "
-            "WHERE status = 'mined' AND nonce >= ? ORDER BY id",
-            (nonce,),
+            f"WHERE {where} ORDER BY id",
+            params,
         ).fetchall()
         return [PushRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 

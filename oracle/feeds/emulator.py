@@ -276,8 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self._send(404, {"code": -1, "msg": f"no such endpoint {url.path}"})
             return
+        faulty = url.path != "/api/v3/exchangeInfo"  # ccxt's market list is always served
         status = em.faults.status
-        if status is not None and url.path != "/api/v3/exchangeInfo":
+        if status is not None and faulty:
             if status == 429:  # Binance's rate-limit answer
                 self._send(
                     429, {"code": -1003, "msg": "Too many requests; current limit exceeded."}
@@ -285,10 +286,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:  # a gateway's error page
                 self._raw(status, b"<html><body>Service Unavailable</body></html>", "text/html")
             return
-        if em.faults.not_json and url.path != "/api/v3/exchangeInfo":
+        if em.faults.not_json and faulty:
             self._raw(200, b"<html>maintenance</html>", "text/html")
             return
-        if em.faults.rewrite is not None and url.path != "/api/v3/exchangeInfo":
+        if em.faults.rewrite is not None and faulty:
             body = em.faults.rewrite(url.path, body)
             if isinstance(body, RawAnswer):
                 self._raw(body.status, body.data, body.content_type)

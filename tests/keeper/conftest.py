@@ -34,6 +34,42 @@ MARKET = "ETH/USDT"
 GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
 
 
+def dev_registry(w3, gov: str, signer: str, markets=(MARKET,)) -> RegistryClient:
+    """A registry with `gov` as governance and guardian, one signer, a one-hour timelock, and
+    profile 1 (GUARDRAILS) on `markets`, assigned 100 at a time so any number fits a block."""
+    registry, _ = RegistryClient.deploy(
+        w3,
+        gov,
+        governance=gov,
+        guardian=gov,
+        signers=[signer],
+        threshold=1,
+        timelock_delay=3_600,
+    )
+    ids = [market_id(m) for m in markets]
+    registry.set_guardrail_profile(1, GUARDRAILS, gov)
+    for i in range(0, len(ids), 100):
+        registry.assign_profile(ids[i : i + 100], 1, gov)
+    return registry
+
+
+def replay_venues(eth_bars, now: int, start: str) -> list[ExchangeEmulator]:
+    """Three started venues on clock `now`, replaying ETH/USDT from `start` as if it were now."""
+    return [
+        ExchangeEmulator(
+            {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=now, offset=now - ts(start)
+        ).start()
+        for _ in range(3)
+    ]
+
+
+def venue_sources(venues) -> list[ExchangeSource]:
+    return [
+        ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+        for i, v in enumerate(venues)
+    ]
+
+
 @pytest.fixture(scope="module")
 def eth_bars():
     return shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
@@ -45,28 +81,9 @@ class Rig:
     def __init__(self, chain, governance, signer, eth_bars, start: str, store_path):
         self.chain = chain
         self.now = chain.pending_timestamp + 10
-        self.offset = self.now - ts(start)  # the venues replay `start` as if it were now
-        self.venues = [
-            ExchangeEmulator(
-                {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=self.now, offset=self.offset
-            ).start()
-            for _ in range(3)
-        ]
-        w3 = chain.provider.web3
-        self.registry, _ = RegistryClient.deploy(
-            w3,
-            governance.address,
-            governance=governance.address,
-            guardian=governance.address,
-            signers=[signer.address],
-            threshold=1,
-            timelock_delay=3_600,
-        )
-        self.registry.configure_profile(1, GUARDRAILS, [market_id(MARKET)], governance.address)
-        sources = [
-            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
-            for i, v in enumerate(self.venues)
-        ]
+        self.venues = replay_venues(eth_bars, self.now, start)
+        self.registry = dev_registry(chain.provider.web3, governance.address, signer.address)
+        sources = venue_sources(self.venues)
         setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)
         self.store = Store(store_path)
         self.signer, self.governance = signer, governance
@@ -145,21 +162,7 @@ def deployment(tmp_path, venues):
             v.start()
         gov = w3.eth.accounts[0]
         signer = dev_account(5)
-        client, _ = RegistryClient.deploy(
-            w3,
-            gov,
-            governance=gov,
-            guardian=gov,
-            signers=[signer.address],
-            threshold=1,
-            timelock_delay=3_600,
-        )
-        client.configure_profile(
-            1,
-            Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0),
-            [market_id(MARKET)],
-            gov,
-        )
+        client = dev_registry(w3, gov, signer.address)
         cfg = {
             "chain": {"rpc_url": node.url, "sender": {"unlocked": gov}},
             "registry": {
@@ -211,30 +214,11 @@ class NodeRig:
         self.node = AnvilNode(extra_args=anvil_args)
         self.w3 = self.node.start()
         self.now = int(self.w3.eth.get_block("latest")["timestamp"]) + 10
-        self.venues = [
-            ExchangeEmulator(
-                {"ETHUSDT": ("ETH", "USDT", eth_bars)}, now=self.now, offset=self.now - ts(start)
-            ).start()
-            for _ in range(3)
-        ]
-        gov = self.w3.eth.accounts[0]
-        self.registry, _ = RegistryClient.deploy(
-            self.w3,
-            gov,
-            governance=gov,
-            guardian=gov,
-            signers=[dev_account(5).address],
-            threshold=1,
-            timelock_delay=3_600,
+        self.venues = replay_venues(eth_bars, self.now, start)
+        self.registry = dev_registry(
+            self.w3, self.w3.eth.accounts[0], dev_account(5).address, markets
         )
-        ids = [market_id(m) for m in markets]
-        self.registry.set_guardrail_profile(1, GUARDRAILS, gov)
-        for i in range(0, len(ids), 100):  # assignments in block-sized chunks too
-            self.registry.assign_profile(ids[i : i + 100], 1, gov)
-        sources = [
-            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
-            for i, v in enumerate(self.venues)
-        ]
+        sources = venue_sources(self.venues)
         if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator
             cached = sources[0].history("1h", 1_000)
             setups = [
