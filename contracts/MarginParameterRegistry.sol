@@ -14,34 +14,16 @@ import {
     Proposal,
     ProposalStatus
 } from "./interfaces/IMarginParameterRegistry.sol";
-import {MarketSlot, MarketWord, packMarket, cappedBonusDown} from "./libraries/MarketWord.sol";
+import {
+    MarketSlot, MarketWord, packMarket, packValues, packChange, cappedBonusDown
+} from "./libraries/MarketWord.sol";
+import {BPS, MARKET_UPDATE_TYPEHASH, BATCH_TYPEHASH, PROPOSAL_BATCH_TYPEHASH} from "./libraries/ConstantsLib.sol";
 import {GuardrailWord, packGuardrails} from "./libraries/GuardrailWord.sol";
 
 /// @title MarginParameterRegistry
 /// @notice Per-market LTV, liquidation threshold and liquidation bonus, pushed by a keeper's signer set within
 /// on-chain guardrails, with a timelocked governance path and an emergency guardian.
 contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
-    /* CONSTANTS */
-
-    uint256 internal constant BPS = 10_000;
-    string internal constant MARKET_UPDATE_TYPE =
-        "MarketUpdate(bytes32 market,uint16 ltvBps,uint16 liquidationThresholdBps,uint16 liquidationBonusBps)";
-    bytes32 internal constant MARKET_UPDATE_TYPEHASH = keccak256(bytes(MARKET_UPDATE_TYPE));
-    bytes32 internal constant BATCH_TYPEHASH = keccak256(
-        abi.encodePacked(
-            "Batch(uint256 chainId,uint256 nonce,uint256 deadline,bytes32 inputsHash,bytes32 modelVersion,",
-            "MarketUpdate[] updates)",
-            MARKET_UPDATE_TYPE
-        )
-    );
-    bytes32 internal constant PROPOSAL_BATCH_TYPEHASH = keccak256(
-        abi.encodePacked(
-            "ProposalBatch(uint256 chainId,uint256 nonce,uint256 deadline,bytes32 inputsHash,bytes32 modelVersion,",
-            "MarketUpdate[] updates)",
-            MARKET_UPDATE_TYPE
-        )
-    );
-
     /* STORAGE */
 
     // One slot, read once per batch: the nonce, the signature threshold and the pause flag.
@@ -444,10 +426,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
         uint256 lastLoosen = block.timestamp;
         if (s.updatedAt() != 0) {
-            if (ltv | (lt << 16) | (lb << 32) == s.values()) {
-                slot.word = MarketWord.wrap(
-                    (MarketWord.unwrap(s) & ~(uint256(type(uint40).max) << 48)) | (block.timestamp << 48)
-                );
+            if (packValues(ltv, lt, lb) == s.values()) {
+                slot.word = s.withUpdatedAt(block.timestamp);
                 emit Heartbeat(market);
                 return (profileId, g);
             }
@@ -500,7 +480,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         }
         slot.word =
             packMarket(ltv, lt, lb, block.timestamp, rampFrom, rampStart, rampEnd, lastLoosen, s.profile());
-        emit ParametersUpdated(market, ltv | (lt << 16) | (lb << 32) | (s.values() << 48) | (rampEnd << 96));
+        emit ParametersUpdated(market, packChange(packValues(ltv, lt, lb), s.values(), rampEnd));
     }
 
     function _queue(MarketUpdate[] calldata updates, bytes32 inputsHash, bytes32 modelVersion)

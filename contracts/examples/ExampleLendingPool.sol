@@ -8,6 +8,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IMarginParameters, Parameters} from "../interfaces/IMarginParameters.sol";
 import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
+import {BPS} from "../libraries/ConstantsLib.sol";
 
 /// @title ExampleLendingPool
 /// @notice A minimal one-pair lending pool showing how a protocol consumes the margin oracle: borrow up to the LTV,
@@ -15,8 +16,6 @@ import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 /// @dev Not production code: no interest, no close factor, no bad-debt socialisation.
 contract ExampleLendingPool {
     using SafeERC20 for IERC20;
-
-    uint256 internal constant BPS = 10_000;
 
     IMarginParameters public immutable registry;
     bytes32 public immutable market;

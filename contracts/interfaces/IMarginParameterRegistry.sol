@@ -4,6 +4,10 @@ pragma solidity ^0.8.20;
 import {IMarginParameters} from "./IMarginParameters.sol";
 
 /// @notice New values for one market inside a signed batch (also the EIP-712 type `MarketUpdate`).
+/// @param market The market's id, `keccak256(bytes(symbol))`, e.g. `keccak256("ETH/USD")`.
+/// @param ltvBps Loan-to-value: the largest debt a new borrow may reach, in bps of the collateral's value.
+/// @param liquidationThresholdBps Debt above this share of the collateral's value may be liquidated.
+/// @param liquidationBonusBps What a liquidator receives on top of the debt repaid, in bps of that debt.
 struct MarketUpdate {
     bytes32 market;
     uint16 ltvBps;
@@ -32,6 +36,16 @@ struct Batch {
 /// (e.g. one for blue chips, one for stablecoins), so one vote can move the limits of many markets.
 /// @dev A step is the absolute change of one field in one update. Tightening means a lower LTV, a lower liquidation
 /// threshold or a higher bonus; loosening is the opposite.
+/// @param minLtvBps Lowest LTV a signed update may set.
+/// @param maxLtvBps Highest LTV a signed update may set; below `maxLiquidationThresholdBps`.
+/// @param minLiquidationThresholdBps Lowest liquidation threshold a signed update may set.
+/// @param maxLiquidationThresholdBps Highest liquidation threshold a signed update may set; at most 10,000.
+/// @param minLiquidationBonusBps Lowest liquidation bonus a signed update may set.
+/// @param maxLiquidationBonusBps Highest liquidation bonus a signed update may set; at most 10,000.
+/// @param maxTightenStepBps Largest tightening move of one field in one update.
+/// @param maxLoosenStepBps Largest loosening move of one field in one update.
+/// @param minLoosenInterval Seconds that must pass between two loosening updates of a market.
+/// @param thresholdRampDuration Seconds over which a threshold cut is reached linearly (0: at once).
 struct Guardrails {
     uint16 minLtvBps;
     uint16 maxLtvBps;
@@ -52,7 +66,8 @@ enum Field {
     LiquidationBonus
 }
 
-/// @notice A queued change outside the guardrails, executable by governance after the timelock.
+/// @notice Where a proposal stands: `None` (no such id), `Queued` (waiting for its eta, cancellable), `Executed`
+/// or `Cancelled`.
 enum ProposalStatus {
     None,
     Queued,
@@ -60,6 +75,13 @@ enum ProposalStatus {
     Cancelled
 }
 
+/// @notice A queued change outside the guardrails, executable by governance after the timelock.
+/// @param market The market the values are for.
+/// @param ltvBps Proposed LTV.
+/// @param liquidationThresholdBps Proposed liquidation threshold (a cut still ramps in when executed).
+/// @param liquidationBonusBps Proposed liquidation bonus.
+/// @param eta Earliest timestamp at which governance may execute it.
+/// @param status Where it stands.
 struct Proposal {
     bytes32 market;
     uint16 ltvBps;
@@ -158,9 +180,14 @@ interface IMarginParameterRegistry is IMarginParameters {
     event ParametersUpdated(bytes32 indexed market, uint256 change);
     /// @notice Emitted when a signed batch refreshes a market without changing its values.
     event Heartbeat(bytes32 indexed market);
+    /// @notice Emitted when governance sets a guardrail profile; `previous` is all zeros for a new profile.
     event GuardrailProfileSet(uint16 indexed profile, Guardrails previous, Guardrails guardrails);
+    /// @notice Emitted for each market put under a profile (0: taken off the signed path).
     event MarketProfileAssigned(bytes32 indexed market, uint16 previous, uint16 profile);
+    /// @notice Emitted when the signer set or the signature threshold changes (and once at deployment).
     event SignerSetChanged(address[] signers, uint256 threshold);
+    /// @notice Emitted for each proposal queued, by the signed path (`inputsHash` and `modelVersion` of its batch)
+    /// or by governance (both zero).
     event ProposalQueued(
         uint256 indexed id,
         bytes32 indexed market,
@@ -171,13 +198,21 @@ interface IMarginParameterRegistry is IMarginParameters {
         bytes32 inputsHash,
         bytes32 modelVersion
     );
+    /// @notice Emitted when governance executes a proposal (a `ParametersUpdated` for the market precedes it).
     event ProposalExecuted(uint256 indexed id, bytes32 indexed market);
+    /// @notice Emitted when governance cancels a queued proposal.
     event ProposalCancelled(uint256 indexed id, bytes32 indexed market);
+    /// @notice Emitted when the guardian (or governance) pauses the signed path.
     event Paused(address indexed by);
+    /// @notice Emitted when governance reopens the signed path.
     event Unpaused(address indexed by);
+    /// @notice Emitted when the guardian changes (and once at deployment, from the zero address).
     event GuardianChanged(address previous, address guardian);
+    /// @notice Emitted when the timelock delay changes (and once at deployment, from 0).
     event TimelockDelayChanged(uint256 previous, uint256 delay);
+    /// @notice Emitted when governance names a successor, who must call `acceptGovernance`.
     event GovernanceTransferStarted(address indexed current, address indexed pending);
+    /// @notice Emitted when governance changes hands (and once at deployment, from the zero address).
     event GovernanceTransferred(address indexed previous, address indexed governance);
 
     /* SIGNED (ANYONE MAY RELAY) */
@@ -194,19 +229,30 @@ interface IMarginParameterRegistry is IMarginParameters {
 
     /* GOVERNANCE */
 
+    /// @notice Queues governance's own changes behind the timelock (governance only); invariants are checked now
+    /// and again at execution.
+    /// @return firstId Id of the first proposal; the others follow consecutively.
     function propose(MarketUpdate[] calldata updates) external returns (uint256 firstId);
-    /// @notice Applies a queued proposal after its eta; bounds and steps are waived, invariants are not.
+    /// @notice Applies a queued proposal after its eta (governance only); bounds and steps are waived, invariants
+    /// and the threshold ramp are not.
     function execute(uint256 id) external;
+    /// @notice Vetoes a queued proposal (governance only).
     function cancel(uint256 id) external;
     /// @notice Sets guardrail profile `profile` (1-65535); it applies at once to every market assigned to it.
     function setGuardrailProfile(uint16 profile, Guardrails calldata guardrails) external;
     /// @notice Puts markets under a profile that governance has set; profile 0 takes them off the signed path.
     function assignProfile(bytes32[] calldata markets, uint16 profile) external;
+    /// @notice Replaces the signer set and the number of signatures a batch needs (m of n, 1 ≤ m ≤ n ≤ 255).
     function setSigners(address[] calldata signers, uint256 threshold) external;
+    /// @notice Names the emergency guardian (governance only); the zero address leaves pausing to governance.
     function setGuardian(address guardian) external;
+    /// @notice Sets the delay, in seconds, between queuing a proposal and its earliest execution.
     function setTimelockDelay(uint256 delay) external;
+    /// @notice Reopens the signed path after a pause (governance only: the guardian cannot undo its own brake).
     function unpause() external;
+    /// @notice First step of a governance handover: names `pending`, who must accept.
     function transferGovernance(address pending) external;
+    /// @notice Second step of a governance handover, called by the pending governance.
     function acceptGovernance() external;
 
     /* GUARDIAN */
@@ -218,20 +264,33 @@ interface IMarginParameterRegistry is IMarginParameters {
 
     /* VIEWS */
 
+    /// @notice The nonce the next signed batch (either path) must carry; it rises by one per accepted batch.
     function batchNonce() external view returns (uint256);
+    /// @notice How many distinct signers a batch needs.
     function threshold() external view returns (uint256);
+    /// @notice The signer set.
     function signers() external view returns (address[] memory);
+    /// @notice Whether `account` is in the signer set.
     function isSigner(address account) external view returns (bool);
     /// @notice The guardrails in force for `market` (its profile's; all zero when it has none).
     function guardrails(bytes32 market) external view returns (Guardrails memory);
+    /// @notice Guardrail profile `profile` (all zero when governance never set it).
     function guardrailProfile(uint16 profile) external view returns (Guardrails memory);
+    /// @notice The profile `market` is under (0: none, the signed path is closed for it).
     function marketProfile(bytes32 market) external view returns (uint16);
+    /// @notice Proposal `id` (status `None` when it does not exist).
     function proposal(uint256 id) external view returns (Proposal memory);
+    /// @notice How many proposals were ever queued; ids run from 0 to `proposalCount() - 1`.
     function proposalCount() external view returns (uint256);
+    /// @notice Whether the signed path is paused.
     function paused() external view returns (bool);
+    /// @notice The governance account (configures everything, executes and cancels proposals).
     function governance() external view returns (address);
+    /// @notice The account named by `transferGovernance` that has not accepted yet (zero when none).
     function pendingGovernance() external view returns (address);
+    /// @notice The emergency guardian (may pause and tighten only).
     function guardian() external view returns (address);
+    /// @notice Seconds between queuing a proposal and its earliest execution.
     function timelockDelay() external view returns (uint256);
     /// @notice Stored state of a market: target threshold and ramp, for tools that need more than `getParameters`.
     function marketState(bytes32 market)

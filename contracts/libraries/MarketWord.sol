@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {BPS} from "./ConstantsLib.sol";
+
 /// @notice A market's whole stored state in one 256-bit word, so a signed update costs one SLOAD and one SSTORE.
 /// @dev Bit layout, from the low bits (bps values are 16 bits, timestamps 40 bits):
 /// | bits    | field                         |
@@ -36,11 +38,12 @@ using {
     profile,
     values,
     thresholdAt,
-    withProfile
+    withProfile,
+    withUpdatedAt
 } for MarketWord global;
 
-uint256 constant BPS = 10_000;
 uint256 constant VALUES_MASK = (1 << 48) - 1;
+uint256 constant UPDATED_AT_MASK = uint256(type(uint40).max) << 48;
 
 function ltvBps(MarketWord w) pure returns (uint256) {
     return uint16(MarketWord.unwrap(w));
@@ -84,6 +87,23 @@ function values(MarketWord w) pure returns (uint256) {
     return MarketWord.unwrap(w) & VALUES_MASK;
 }
 
+/// @notice The same word with `updatedAt` set to `timestamp`: what a heartbeat writes, the ramp and values kept.
+function withUpdatedAt(MarketWord w, uint256 timestamp) pure returns (MarketWord) {
+    return MarketWord.wrap((MarketWord.unwrap(w) & ~UPDATED_AT_MASK) | (timestamp << 48));
+}
+
+/// @notice The three values packed as they sit in the low 48 bits of a word (see `values`).
+function packValues(uint256 ltv, uint256 lt, uint256 lb) pure returns (uint256) {
+    return ltv | (lt << 16) | (lb << 32);
+}
+
+/// @notice The `change` word of `ParametersUpdated`: new values (bits 0-47), previous values (48-95) and the
+/// threshold ramp's end (96-135; 0 when the new threshold applies at once).
+function packChange(uint256 newValues, uint256 previousValues, uint256 rampEnd_) pure returns (uint256) {
+    return newValues | (previousValues << 48) | (rampEnd_ << 96);
+}
+
+/// @notice The same word under guardrail profile `profileId`.
 function withProfile(MarketWord w, uint256 profileId) pure returns (MarketWord) {
     return MarketWord.wrap((MarketWord.unwrap(w) & ~(uint256(type(uint16).max) << 224)) | (profileId << 224));
 }

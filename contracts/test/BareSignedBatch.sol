@@ -5,18 +5,12 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {MarketUpdate, Batch} from "../interfaces/IMarginParameterRegistry.sol";
+import {MARKET_UPDATE_TYPEHASH, BATCH_TYPEHASH} from "../libraries/ConstantsLib.sol";
 
 /// @notice Gas baseline only: the same signed batch (EIP-712, one signer, nonce, deadline), one packed slot and
 /// one event per market, but no guardrails, ramps, invariants or multi-sig. The registry's extra cost over this
 /// is the price of its safety checks.
 contract BareSignedBatch is EIP712 {
-    bytes32 internal constant MARKET_UPDATE_TYPEHASH = keccak256(
-        "MarketUpdate(bytes32 market,uint16 ltvBps,uint16 liquidationThresholdBps,uint16 liquidationBonusBps)"
-    );
-    bytes32 internal constant BATCH_TYPEHASH = keccak256(
-        "Batch(uint256 chainId,uint256 nonce,uint256 deadline,bytes32 inputsHash,bytes32 modelVersion,MarketUpdate[] updates)MarketUpdate(bytes32 market,uint16 ltvBps,uint16 liquidationThresholdBps,uint16 liquidationBonusBps)"
-    );
-
     address public immutable signer;
     uint256 public nonce_;
     mapping(bytes32 => uint256) public packed;
