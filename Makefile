@@ -74,6 +74,7 @@ lint: install $(SLITHER_VENV)/.installed
 	ruff check oracle scripts tests
 	ruff format --check oracle scripts tests
 	mypy
+	lint-imports
 	$(SLITHER_VENV)/bin/python scripts/slither_check.py
 
 $(SLITHER_VENV)/.installed:

@@ -27,31 +27,40 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 
 from oracle import artifacts
 from oracle.errors import ChainError, ContractRevert
+from oracle.policy.rules import MarketState
 from oracle.signing import Batch, MarketUpdate
+from oracle.types import Guardrails, Params
 
 GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
 
 
 @dataclass(frozen=True)
 class Parameters:
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
+    """`getParameters(market)`: the values in force (threshold ramped, bonus capped) and when they
+    were last written or refreshed (0: never)."""
+
+    params: Params
     updated_at: int
+
+    @classmethod
+    def from_abi(cls, ltv: int, lt: int, lb: int, updated_at: int) -> Parameters:
+        return cls(Params(ltv, lt, lb), updated_at)
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """`proposal(id)`; status 0 none, 1 queued, 2 executed, 3 cancelled."""
+    """`proposal(id)`: a queued change to a market and its timelock."""
 
     market: bytes
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
+    params: Params
     eta: int
-    status: int
+    status: int  # 0 none, 1 queued, 2 executed, 3 cancelled
 
     STATUS = ("none", "queued", "executed", "cancelled")
+
+    @classmethod
+    def from_abi(cls, market: bytes, ltv: int, lt: int, lb: int, eta: int, status: int) -> Proposal:
+        return cls(market, Params(ltv, lt, lb), eta, status)
 
     @property
     def status_name(self) -> str:
@@ -59,61 +68,25 @@ class Proposal:
 
 
 @dataclass(frozen=True)
-class MarketState:
-    """`marketState(market)`: the stored word, unpacked (target LT, ramp, loosening clock)."""
-
-    ltv_bps: int
-    target_liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
-    updated_at: int
-    ramp_start_threshold_bps: int
-    ramp_start: int
-    ramp_end: int
-    last_loosen_at: int
-    guardrail_profile: int
-
-
-@dataclass(frozen=True)
 class ParameterChange:
-    """A decoded `ParametersUpdated` event: the contract packs new and previous values into one word
-    (16 bits
-    each from the low bits, then the 40-bit ramp end at bit 96) because seven ABI words cost 1,500
-    gas more."""
+    """A decoded `ParametersUpdated` event. The contract packs the new and previous triples into
+    one word (16 bits each from the low bits, then the 40-bit ramp end at bit 96) because seven
+    ABI words cost 1,500 gas more."""
 
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
-    previous_ltv_bps: int
-    previous_liquidation_threshold_bps: int
-    previous_liquidation_bonus_bps: int
-    threshold_ramp_end: int
+    new: Params
+    previous: Params
+    threshold_ramp_end: int  # 0: the new threshold applies at once
 
     @classmethod
     def from_word(cls, word: int) -> ParameterChange:
         def bps(i: int) -> int:
             return (word >> (16 * i)) & 0xFFFF
 
-        return cls(bps(0), bps(1), bps(2), bps(3), bps(4), bps(5), (word >> 96) & (2**40 - 1))
-
-
-@dataclass(frozen=True)
-class Guardrails:
-    """Mirror of the Solidity `Guardrails` struct (field order matters: it is the ABI tuple
-    order)."""
-
-    min_ltv_bps: int
-    max_ltv_bps: int
-    min_liquidation_threshold_bps: int
-    max_liquidation_threshold_bps: int
-    min_liquidation_bonus_bps: int
-    max_liquidation_bonus_bps: int
-    max_tighten_step_bps: int
-    max_loosen_step_bps: int
-    min_loosen_interval: int
-    threshold_ramp_duration: int
-
-    def as_tuple(self) -> tuple[int, ...]:
-        return tuple(self.__dict__.values())
+        return cls(
+            Params(bps(0), bps(1), bps(2)),
+            Params(bps(3), bps(4), bps(5)),
+            (word >> 96) & (2**40 - 1),
+        )
 
 
 @dataclass(frozen=True)
@@ -407,10 +380,10 @@ class RegistryClient:
         return bool(self._call("paused"))
 
     def parameters(self, market: bytes) -> Parameters:
-        return Parameters(*self._call("getParameters", market))
+        return Parameters.from_abi(*self._call("getParameters", market))
 
     def parameters_checked(self, market: bytes, max_age: int) -> Parameters:
-        return Parameters(*self._call("getParametersChecked", market, max_age))
+        return Parameters.from_abi(*self._call("getParametersChecked", market, max_age))
 
     def guardrails(self, market: bytes) -> Guardrails:
         return Guardrails(*self._call("guardrails", market))
@@ -425,7 +398,7 @@ class RegistryClient:
         return int(self._call("proposalCount"))
 
     def proposal(self, proposal_id: int) -> Proposal:
-        return Proposal(*self._call("proposal", proposal_id))
+        return Proposal.from_abi(*self._call("proposal", proposal_id))
 
     def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
         return bytes(self._call("hashBatch", batch.as_tuple(), proposal))

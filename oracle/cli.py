@@ -13,21 +13,21 @@ import click
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from oracle.config import ChainConfig, OracleConfig, load_config
 from oracle.errors import ConfigError, OracleError
+from oracle.keeper.config import ChainConfig, OracleConfig, init_template, load_config
 from oracle.markets import market_id
 
 DEFAULT_CONFIG = "oracle.yaml"
 
 
 def _connect(chain: ChainConfig) -> Web3:
-    from oracle.runtime import connect
+    from oracle.keeper.runtime import connect
 
     return connect(chain)
 
 
 def _sender(chain: ChainConfig) -> LocalAccount | str:
-    from oracle.runtime import sender
+    from oracle.keeper.runtime import sender
 
     return sender(chain)
 
@@ -104,9 +104,9 @@ def params(ctx: click.Context, market: str, address: str | None) -> None:
             {
                 "market": market,
                 "market_id": "0x" + mid.hex(),
-                "parameters": p.__dict__,
+                "parameters": {**dataclasses.asdict(p.params), "updated_at": p.updated_at},
                 "guardrail_profile": client.market_profile(mid),
-                "guardrails": g.__dict__,
+                "guardrails": dataclasses.asdict(g),
                 "nonce": client.nonce(),
             }
         )
@@ -121,8 +121,9 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     each market's snapshot as one JSON line: price, health and why, per-source results, hash."""
     import time
 
-    from oracle.feeds import aggregate, collect
-    from oracle.feeds.build import health_policy, sources_for
+    from oracle.feeds import collect
+    from oracle.keeper.sources import health_policy, sources_for
+    from oracle.snapshot import aggregate
 
     cfg = _config(ctx)
     chosen = markets or tuple(cfg.feeds.markets)
@@ -190,7 +191,7 @@ def _show_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 @click.pass_context
 def compute(ctx: click.Context, as_json: bool) -> None:
     """Recommendations and what the policy would do now; pushes nothing, stores nothing."""
-    from oracle.runtime import build_keeper
+    from oracle.keeper.runtime import build_keeper
 
     keeper = build_keeper(_config(ctx))
     now = keeper.clock()
@@ -247,7 +248,7 @@ def compute(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def once(ctx: click.Context, as_json: bool) -> None:
     """Run one full cycle: feeds, risk, policy, sign, push, store."""
-    from oracle.runtime import build_keeper
+    from oracle.keeper.runtime import build_keeper
 
     keeper = build_keeper(_config(ctx))
     if not as_json and sys.stderr.isatty():
@@ -273,10 +274,10 @@ def once(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def run_keeper(ctx: click.Context) -> None:
     """Run the scheduled keeper until SIGINT/SIGTERM (finishes the cycle in flight)."""
-    from oracle.logs import configure
-    from oracle.metrics import Metrics
-    from oracle.runtime import build_keeper
-    from oracle.scheduler import KeeperService
+    from oracle.keeper.logs import configure
+    from oracle.keeper.metrics import Metrics
+    from oracle.keeper.runtime import build_keeper
+    from oracle.keeper.scheduler import KeeperService
 
     cfg = _config(ctx)
     configure()
@@ -302,7 +303,7 @@ def run_keeper(ctx: click.Context) -> None:
 @click.pass_context
 def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -> None:
     """Past decisions and pushes from the keeper's store."""
-    from oracle.store import Store
+    from oracle.keeper.store import Store
 
     cfg = _config(ctx)
     if cfg.keeper is None:
@@ -329,7 +330,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     import time
 
     from oracle.chain import RegistryClient
-    from oracle.store import Store
+    from oracle.keeper.store import Store
 
     cfg = _config(ctx)
     if cfg.keeper is None or cfg.registry.address is None:
@@ -366,51 +367,8 @@ def init(path: Path, force: bool) -> None:
     """Write a commented configuration for a local Anvil (Anvil's well-known test accounts)."""
     if path.exists() and not force:
         raise ConfigError("<file>", f"{path} exists (use --force to overwrite)")
-    path.write_text(INIT_TEMPLATE)
+    path.write_text(init_template())
     click.echo(f"wrote {path}: deploy with `oracle deploy`, then set registry.address")
-
-
-INIT_TEMPLATE = """\
-# Margin oracle keeper configuration for a local Anvil (anvil --port 8545).
-# Addresses are Anvil's well-known test accounts; use your own on any real chain.
-chain:
-  rpc_url: http://127.0.0.1:8545
-  # or {key_env: ORACLE_SENDER_KEY}:
-  sender: {unlocked: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}
-  request_timeout: 10
-registry:
-  address: null              # printed by `oracle deploy`
-  governance: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-  guardian: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-  signers: ["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"]
-  threshold: 1
-  timelock_delay: 86400
-feeds:
-  timeout: 5                 # seconds: one deadline for all sources of a cycle
-  health: {min_healthy: 2, warn_divergence: 0.01, fail_divergence: 0.03,
-           mad_k: 5, mad_floor: 0.005, max_jump: 0.5}
-  markets:
-    ETH/USDT:
-      exchanges:
-        # add api_url: to point a venue at another host (e.g. the exchange emulator)
-        - {name: binance, exchange: binance, symbol: ETH/USDT}
-        - {name: binanceus, exchange: binanceus, symbol: ETH/USDT}
-keeper:
-  store: oracle.db           # SQLite audit trail
-  signers:
-    # or {keystore: path/to/key.json, password_env: ORACLE_KEY_PASSWORD}
-    - {key_env: ORACLE_SIGNER_KEY}
-  interval: 300              # seconds between scheduled cycles
-  batch_ttl: 300             # a signed batch's deadline, seconds after signing
-  trigger: {price_move: 0.03, check_every: 15, vol_jump: 3}
-  policy: {deadband_bps: 25, heartbeat_after: 21600, loosen_after_cycles: 3}
-  metrics_port: 9108         # Prometheus on 127.0.0.1; 0 turns it off
-  markets:
-    ETH/USDT:
-      size: 1000             # ETH that may need liquidating at once
-      history: {source: binance, timeframe: 1h, bars: 2000}
-      model: {}              # risk-model overrides, e.g. {confidence: 0.995}
-"""
 
 
 @main.command()
@@ -441,7 +399,8 @@ def backtest(
     asset) through the risk engine and policy, and compare with a static baseline."""
     from oracle.backtest.baselines import StaticParameters, aave_v3
     from oracle.backtest.runner import BacktestSettings, replay
-    from oracle.marketdata import read_csv_series
+    from oracle.feeds.marketdata import read_csv_series
+    from oracle.types import Params
 
     series = read_csv_series(list(csv_files), market or f"{asset.upper()}/DEBT")
     if static_values:
@@ -451,7 +410,7 @@ def backtest(
             raise ConfigError(
                 "--static", f"expected LTV,LT,LB in bps, got {static_values!r}"
             ) from None
-        static = StaticParameters(ltv, lt, lb, "--static")
+        static = StaticParameters(Params(ltv, lt, lb), "--static")
     else:
         static = aave_v3(asset)
     window_start = (
@@ -475,7 +434,7 @@ def backtest(
     )
     columns = ["side", "bad_debt", "liquidated", "liquidations", "mean_ltv_bps"]
     _show_table(rows, [*columns, "min_ltv_bps", "min_lt_bps", "updates"])
-    from oracle.backtest.report import write_report
+    from oracle.report.backtest import write_report
 
     day = result["window"]["start"][:10]
     target = report or Path("reports") / f"backtest-{asset.lower()}-{day}.html"
@@ -499,7 +458,7 @@ def _parse_time(value: str, key: str) -> int:
 @click.pass_context
 def review(ctx: click.Context, as_json: bool) -> None:
     """Proposals on the registry (queued, executed, cancelled) with their review reports."""
-    from oracle.runtime import connect, registry
+    from oracle.keeper.runtime import connect, registry
 
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
@@ -514,7 +473,7 @@ def review(ctx: click.Context, as_json: bool) -> None:
             {
                 "id": pid,
                 "market": "0x" + p.market.hex(),
-                "values": f"{p.ltv_bps}/{p.liquidation_threshold_bps}/{p.liquidation_bonus_bps}",
+                "values": str(p.params),
                 "eta": p.eta,
                 "status": p.status_name,
                 "report": reports[0] if reports else None,
@@ -537,7 +496,7 @@ def review(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None:
     """Governance: queue MARKET's values (bps) behind the timelock."""
-    from oracle.runtime import connect, governance_sender, registry
+    from oracle.keeper.runtime import connect, governance_sender, registry
     from oracle.signing import MarketUpdate
 
     cfg = _config(ctx)
@@ -557,7 +516,7 @@ def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None
 @click.pass_context
 def execute(ctx: click.Context, proposal_id: int) -> None:
     """Governance: apply a queued proposal whose timelock has passed."""
-    from oracle.runtime import connect, governance_sender, registry
+    from oracle.keeper.runtime import connect, governance_sender, registry
 
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
@@ -572,7 +531,7 @@ def execute(ctx: click.Context, proposal_id: int) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, proposal_id: int) -> None:
     """Governance: veto a queued proposal."""
-    from oracle.runtime import connect, governance_sender, registry
+    from oracle.keeper.runtime import connect, governance_sender, registry
 
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blake3 import blake3
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -22,10 +23,10 @@ from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
 
 from oracle.errors import SigningError
+from oracle.types import Params
 
 DOMAIN_NAME = "MarginParameterRegistry"
 DOMAIN_VERSION = "1"
-BPS = 10_000
 
 MARKET_UPDATE_FIELDS = [
     {"name": "market", "type": "bytes32"},
@@ -67,6 +68,14 @@ class MarketUpdate:
                     f"{name} of market 0x{self.market.hex()} must fit uint16, got {value!r}"
                 )
 
+    @classmethod
+    def of(cls, market: bytes, params: Params) -> MarketUpdate:
+        return cls(market, *params.as_tuple())
+
+    @property
+    def params(self) -> Params:
+        return Params(self.ltv_bps, self.liquidation_threshold_bps, self.liquidation_bonus_bps)
+
     def as_tuple(self) -> tuple[bytes, int, int, int]:
         """ABI tuple for the contract's `MarketUpdate` struct."""
         return (
@@ -75,6 +84,31 @@ class MarketUpdate:
             self.liquidation_threshold_bps,
             self.liquidation_bonus_bps,
         )
+
+
+def batch_inputs_hash(entries: Iterable[tuple[bytes, bytes, bytes]]) -> bytes:
+    """A batch's `inputsHash`: what anyone holding the audit trail recomputes to check that the
+    signed values came from the recorded inputs.
+
+    `entries` holds, per market of the batch, (market id, snapshot hash, risk inputs hash), each
+    32 bytes: the id is `keccak256(symbol)`, the snapshot hash is `MarketSnapshot.hash()` (BLAKE3 of
+    the canonical snapshot) and the risk inputs hash is `MarketInput.inputs_hash()` (BLAKE3 of
+    every input the engine read). The hash is BLAKE3 over the 96-byte concatenations, in increasing
+    market id order (the batch's order). Fixed widths make the encoding unambiguous.
+    """
+    h = blake3()
+    for market, snapshot, risk in sorted(entries):
+        for name, part in (
+            ("market id", market),
+            ("snapshot hash", snapshot),
+            ("inputs hash", risk),
+        ):
+            if len(part) != 32:
+                raise SigningError(
+                    f"{name} of an inputs-hash entry must be 32 bytes, got {len(part)}"
+                )
+        h.update(market + snapshot + risk)
+    return h.digest()
 
 
 def model_version_bytes(version: str) -> bytes:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from oracle.backtest.baselines import aave_v3
 from oracle.backtest.runner import BacktestSettings, run_backtest
-from oracle.risk import PriceSeries
+from oracle.series import PriceSeries
 
 RUNS = 3
 MINUTES_PER_DAY = 1_440

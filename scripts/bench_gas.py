@@ -18,15 +18,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
-from oracle.anvil import AnvilNode, dev_account
-from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
+from oracle.chain import RegistryClient, Transactor, deploy_contract
+from oracle.devnet.accounts import dev_account
+from oracle.devnet.anvil import AnvilNode
+from oracle.devnet.registry import deploy_registry
 from oracle.markets import market_id
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
+from oracle.types import Guardrails
 
 BATCHES = (1, 10, 50)
 SIGNERS = (1, 3)
 ROUNDS = 7
-GUARDRAILS = Guardrails(4000, 8500, 5000, 9000, 100, 1500, 1000, 200, 86_400, 21_600)
+#: A profile every benchmark update fits (LTV 4,000-8,500, LT 5,000-9,000, steps of 10 % / 2 %).
+GUARDRAILS = Guardrails(
+    min_ltv_bps=4_000,
+    max_ltv_bps=8_500,
+    min_liquidation_threshold_bps=5_000,
+    max_liquidation_threshold_bps=9_000,
+    min_liquidation_bonus_bps=100,
+    max_liquidation_bonus_bps=1_500,
+    max_tighten_step_bps=1_000,
+    max_loosen_step_bps=200,
+    min_loosen_interval=86_400,
+    threshold_ramp_duration=21_600,
+)
 
 
 def batch_for(w3: Web3, nonce: int, markets: list[bytes], ltv: int) -> Batch:
@@ -43,18 +58,18 @@ def batch_for(w3: Web3, nonce: int, markets: list[bytes], ltv: int) -> Batch:
 def measure(w3: Web3, n: int, m: int) -> dict[str, object]:
     gov = w3.eth.accounts[0]
     keys = [Signer(dev_account(10 + i)) for i in range(m)]
-    client, _ = RegistryClient.deploy(
+    symbols = [f"BENCH{i}/USD" for i in range(n)]
+    client = deploy_registry(
         w3,
         gov,
-        governance=gov,
-        guardian=gov,
         signers=[k.address for k in keys],
+        markets=symbols,
         threshold=m,
         timelock_delay=86_400,
+        guardrails=GUARDRAILS,
     )
     bare, _ = deploy_contract(w3, gov, "BareSignedBatch", keys[0].address)
-    markets = [market_id(f"BENCH{i}/USD") for i in range(n)]
-    client.configure_profile(1, GUARDRAILS, markets, gov)
+    markets = [market_id(s) for s in symbols]
 
     def push(nonce: int, ltv: int) -> tuple[int, int]:
         batch = batch_for(w3, nonce, markets, ltv)

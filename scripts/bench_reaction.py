@@ -24,21 +24,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oracle.anvil import AnvilNode, dev_account
-from oracle.chain import Guardrails, RegistryClient
-from oracle.feeds.emulator import ExchangeEmulator
+from dataclasses import replace
+
+from oracle.devnet.accounts import dev_account
+from oracle.devnet.anvil import AnvilNode
+from oracle.devnet.emulator import ExchangeEmulator
+from oracle.devnet.registry import deploy_registry
 from oracle.feeds.exchange import ExchangeSource
-from oracle.keeper import Keeper, MarketSetup
-from oracle.marketdata import shipped_bars
-from oracle.markets import market_id
-from oracle.scheduler import KeeperService
+from oracle.feeds.marketdata import shipped_bars
+from oracle.keeper.cycle import Keeper, MarketSetup
+from oracle.keeper.scheduler import KeeperService
+from oracle.keeper.store import Store
 from oracle.signing import Signer
-from oracle.store import Store
+from oracle.types import BLUE_CHIP_GUARDRAILS
 
 MARKET = "ETH/USDT"
 TRIALS = 5
 BEFORE, AFTER = "2020-03-12T00:00:00", "2020-03-12T12:00:00"
-GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
+#: The blue-chip profile without a ramp: the reaction measured is the keeper's, not the ramp's.
+GUARDRAILS = replace(BLUE_CHIP_GUARDRAILS, threshold_ramp_duration=0)
 
 
 def epoch(iso: str) -> int:
@@ -50,16 +54,9 @@ def epoch(iso: str) -> int:
 def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]:
     gov = w3.eth.accounts[0]
     signer = Signer(dev_account(5))
-    registry, _ = RegistryClient.deploy(
-        w3,
-        gov,
-        governance=gov,
-        guardian=gov,
-        signers=[signer.address],
-        threshold=1,
-        timelock_delay=3_600,
+    registry = deploy_registry(
+        w3, gov, signers=[signer.address], markets=[MARKET], guardrails=GUARDRAILS
     )
-    registry.configure_profile(1, GUARDRAILS, [market_id(MARKET)], gov)
     offset = int(time.time()) - epoch(BEFORE)
     venues = [
         ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, offset=offset).start()

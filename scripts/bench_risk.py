@@ -25,15 +25,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oracle.marketdata import shipped
+from oracle.feeds.marketdata import shipped
 from oracle.risk import (
     ConstantProductPool,
     MarketInput,
     ModelSettings,
-    PriceSeries,
     compute_markets,
 )
 from oracle.risk.volatility import bar_lambda, ewma_variance
+from oracle.series import PriceSeries
 
 POINTS = 43_200
 MARKETS = (1, 50, 200)

@@ -14,7 +14,6 @@ failure. The keeper's audit trail is `reports/demo.db` (SQLite; `oracle history`
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections import Counter
@@ -25,23 +24,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
-from oracle.anvil import AnvilNode, dev_account
-from oracle.artifacts import load as load_artifact
 from oracle.backtest.baselines import aave_v3
-from oracle.backtest.report import write_report as write_backtest_report
 from oracle.backtest.runner import BacktestSettings, replay
-from oracle.chain import Guardrails, RegistryClient, Transactor, deploy_contract
-from oracle.errors import ContractRevert
+from oracle.chain import RegistryClient, Transactor, deploy_contract
+from oracle.devnet.accounts import dev_account
+from oracle.devnet.actors import E18, Liquidator, UniswapPool
+from oracle.devnet.anvil import AnvilNode
+from oracle.devnet.emulator import ExchangeEmulator
+from oracle.devnet.registry import deploy_registry
 from oracle.feeds.chainlink import ChainlinkSource
-from oracle.feeds.emulator import ExchangeEmulator
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.marketdata import shipped_bars
 from oracle.feeds.uniswap import UniswapV3TwapSource
-from oracle.keeper import Keeper, MarketSetup
-from oracle.marketdata import shipped_bars
+from oracle.keeper.cycle import Keeper, MarketSetup
+from oracle.keeper.scheduler import KeeperService
+from oracle.keeper.store import Store
 from oracle.markets import market_id
-from oracle.scheduler import KeeperService
+from oracle.report.backtest import write_report as write_backtest_report
 from oracle.signing import Signer
-from oracle.store import Store
+from oracle.types import BLUE_CHIP_GUARDRAILS
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "demo.md"
@@ -50,10 +51,6 @@ STORE = ROOT / "reports" / "demo.db"
 MARKET = "ETH/USDT"
 START, END = "2020-03-05T00:00:00", "2020-03-20T00:00:00"
 CYCLE_EVERY_H = 6
-# Profile 1 for ETH: bounds wide enough for a crash, at most 15 % tighter or 3 % looser per update,
-# loosening at most daily, threshold cuts ramped over 2 hours.
-GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 2 * 3600)
-E18 = 10**18
 
 
 def epoch(iso: str) -> int:
@@ -91,16 +88,15 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     gov, guardian, liquidator = w3.eth.accounts[0], w3.eth.accounts[1], w3.eth.accounts[9]
     borrowers = w3.eth.accounts[2:7]
     signer = Signer(dev_account(8))
-    registry, _ = RegistryClient.deploy(
+    registry = deploy_registry(
         w3,
         gov,
-        governance=gov,
-        guardian=guardian,
         signers=[signer.address],
-        threshold=1,
+        markets=[MARKET],
+        guardian=guardian,
         timelock_delay=2 * 86_400,
+        guardrails=BLUE_CHIP_GUARDRAILS,
     )
-    registry.configure_profile(1, GUARDRAILS, [market_id(MARKET)], gov)
     weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
     usd, _ = deploy_contract(w3, gov, "MockERC20", "Tether USD", "USDT", 6)
     now = epoch(START)
@@ -124,6 +120,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     )
 
     uniswap = UniswapPool(w3, gov, weth, usd, float(bars.close[i0]))
+    liquidator_bot = Liquidator(w3, pool, liquidator)
     sources = [
         *(
             ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
@@ -136,7 +133,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
             w3,
             uniswap.pool.address,
             window=1_800,
-            collateral_is_token0=uniswap.weth_is_token0,
+            collateral_is_token0=uniswap.collateral_is_token0,
             max_age=7_200,
         ),
     ]
@@ -167,7 +164,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     set_time(now)
     first = service.run_cycle("start")
     assert first is not None and first.pushes, "the keeper must push first values"
-    ltv0 = registry.parameters(market_id(MARKET)).ltv_bps
+    ltv0 = registry.parameters(market_id(MARKET)).params.ltv_bps
     print(
         f"deployed registry {registry.address}, pool {pool.address}; "
         f"first push {describe(registry)}"
@@ -197,21 +194,10 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
             service.run_cycle("schedule")
         else:
             service.check_trigger()
-        for b in borrowers:
-            debt = pool.functions.debtOf(b).call()
-            if debt and pool.functions.healthFactorBps(b).call() < 10_000:
-                # A rational liquidator: half the debt, but never more than the collateral pays for
-                # with the bonus; nothing left to seize means the rest is bad debt.
-                value = pool.functions.collateralValue(b).call()
-                bonus = pool.functions.liquidationParameters().call()[1]
-                amount = min(debt // 2 or debt, value * 10_000 // (10_000 + bonus))
-                if amount <= 10**6:  # under 1 USDT of collateral left: not worth the gas
-                    continue
-                try:
-                    send(pool.functions.liquidate(b, amount), liquidator)
-                    liquidations.append((ts, b, amount, price))
-                except ContractRevert as err:
-                    print(f"  {iso(ts)} liquidation of {b[:10]}… refused: {err}")
+        done, refused = liquidator_bot.sweep(borrowers)
+        liquidations += [(ts, liq.borrower, liq.repaid, price) for liq in done]
+        for why in refused:
+            print(f"  {iso(ts)} {why}")
         if hour % 24 == 0:
             pushes = sum(len(r.pushes) for _, r in service.reports)
             print(
@@ -229,47 +215,6 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     )
 
 
-class UniswapPool:
-    """A real Uniswap v3 WETH/USDT pool (npm bytecode), full-range liquidity worth about 50,000 ETH,
-    which an arbitrageur swaps to the recorded price every hour; the keeper reads its TWAP and
-    depth like any other source."""
-
-    def __init__(self, w3: Web3, gov: str, weth, usd, price: float) -> None:
-        self.w3, self.gov = w3, gov
-        factory, _ = deploy_contract(w3, gov, "UniswapV3Factory")
-        Transactor(w3, gov).send(factory.functions.createPool(weth.address, usd.address, 3_000))
-        address = factory.functions.getPool(weth.address, usd.address, 3_000).call()
-        self.pool = w3.eth.contract(address=address, abi=load_artifact("UniswapV3Pool")["abi"])
-        self.weth_is_token0 = self.pool.functions.token0().call() == weth.address
-        Transactor(w3, gov).send(self.pool.functions.initialize(self._sqrt_x96(price)))
-        Transactor(w3, gov).send(self.pool.functions.increaseObservationCardinalityNext(100))
-        self.actions, _ = deploy_contract(w3, gov, "UniswapV3Actions")
-        for token in (weth, usd):
-            Transactor(w3, gov).send(token.functions.mint(gov, 10**40))
-            Transactor(w3, gov).send(token.functions.approve(self.actions.address, 2**256 - 1))
-        sqrt_raw = self._sqrt_x96(price) / 2**96
-        weth_raw = 50_000 * E18
-        liquidity = int(weth_raw * sqrt_raw) if self.weth_is_token0 else int(weth_raw / sqrt_raw)
-        Transactor(w3, gov).send(
-            self.actions.functions.mint(self.pool.address, -887_220, 887_220, liquidity)
-        )
-
-    def _sqrt_x96(self, price: float) -> int:
-        raw = price * 1e6 / 1e18  # USDT (6 decimals) per WETH (18)
-        if not self.weth_is_token0:
-            raw = 1 / raw
-        return int(math.sqrt(raw) * 2**96)
-
-    def arbitrage_to(self, price: float) -> None:
-        target = self._sqrt_x96(price)
-        current = self.pool.functions.slot0().call()[0]
-        if target == current:
-            return
-        zero_for_one = target < current  # selling token0 lowers its price
-        fn = self.actions.functions.swap(self.pool.address, zero_for_one, 10**36, target)
-        Transactor(self.w3, self.gov).send(fn)
-
-
 def baseline_comparison(bars) -> dict:
     """The same window through the backtester: the keeper's engine and policy against Aave v3's
     static WETH parameters, same borrowers, bad debt side by side; plus the HTML report."""
@@ -282,7 +227,7 @@ def baseline_comparison(bars) -> dict:
 
 
 def describe(registry: RegistryClient) -> str:
-    p = registry.parameters(market_id(MARKET))
+    p = registry.parameters(market_id(MARKET)).params
     return f"LTV {p.ltv_bps} LT {p.liquidation_threshold_bps} LB {p.liquidation_bonus_bps}"
 
 

@@ -8,47 +8,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 os.environ.setdefault("SOLCX_BINARY_PATH", str(ROOT / ".solcx"))
 
-import pytest  # noqa: E402
+import pytest
 
-from oracle.markets import market_id  # noqa: E402
-from oracle.signing import (  # noqa: E402
+from oracle.signing import (
     FAST_PATH,
-    PROPOSAL_PATH,
     Batch,
     MarketUpdate,
     Signer,
     model_version_bytes,
     sign_batch,
 )
-
-ETH = market_id("ETH/USD")
-BTC = market_id("BTC/USD")
-USDC = market_id("USDC/USD")
-DAY = 86_400
-TIMELOCK = 2 * DAY
-RAMP = 6 * 3600
-
-#: Id of the guardrail profile the fixtures assign to their markets.
-PROFILE = 1
-
-#: Guardrails used by most tests (ABI tuple order of the Solidity struct).
-DEFAULT_GUARDRAILS = (
-    5000,  # minLtvBps
-    8500,  # maxLtvBps
-    6000,  # minLiquidationThresholdBps
-    9000,  # maxLiquidationThresholdBps
-    100,  # minLiquidationBonusBps
-    1500,  # maxLiquidationBonusBps
-    1000,  # maxTightenStepBps
-    200,  # maxLoosenStepBps
-    DAY,  # minLoosenInterval
-    RAMP,  # thresholdRampDuration
-)
+from tests.helpers.guardrails import TEST_GUARDRAILS
+from tests.helpers.markets import BTC, ETH, USDC
+from tests.helpers.registry import PROFILE, deploy
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +64,11 @@ def outsider_key(accounts) -> Signer:
     return Signer.from_key(accounts[8].private_key)
 
 
-def deploy_registry(project, governance, guardian, signers: Sequence[Signer], threshold: int):
-    return project.MarginParameterRegistry.deploy(
-        governance, guardian, [s.address for s in signers], threshold, TIMELOCK, sender=governance
-    )
-
-
 @pytest.fixture(scope="session")
 def registry(project, governance, guardian, signer_keys):
     """1-of-1 registry (the default setup) with guardrails on ETH, BTC and USDC markets."""
-    reg = deploy_registry(project, governance, guardian, signer_keys[:1], 1)
-    reg.setGuardrailProfile(PROFILE, DEFAULT_GUARDRAILS, sender=governance)
+    reg = deploy(project, governance, guardian, signer_keys[:1], 1)
+    reg.setGuardrailProfile(PROFILE, TEST_GUARDRAILS.as_tuple(), sender=governance)
     reg.assignProfile([ETH, BTC, USDC], PROFILE, sender=governance)
     return reg
 
@@ -105,8 +76,8 @@ def registry(project, governance, guardian, signer_keys):
 @pytest.fixture(scope="session")
 def registry3(project, governance, guardian, signer_keys):
     """2-of-3 registry with guardrails on ETH and BTC."""
-    reg = deploy_registry(project, governance, guardian, signer_keys, 2)
-    reg.setGuardrailProfile(PROFILE, DEFAULT_GUARDRAILS, sender=governance)
+    reg = deploy(project, governance, guardian, signer_keys, 2)
+    reg.setGuardrailProfile(PROFILE, TEST_GUARDRAILS.as_tuple(), sender=governance)
     reg.assignProfile([ETH, BTC], PROFILE, sender=governance)
     return reg
 
@@ -152,16 +123,3 @@ def push(make_batch, relayer, signer_keys) -> Callable[..., object]:
         return registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
 
     return do
-
-
-__all__ = [
-    "BTC",
-    "DAY",
-    "DEFAULT_GUARDRAILS",
-    "ETH",
-    "PROFILE",
-    "PROPOSAL_PATH",
-    "RAMP",
-    "TIMELOCK",
-    "USDC",
-]

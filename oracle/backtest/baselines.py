@@ -10,16 +10,17 @@ import csv
 from dataclasses import dataclass
 
 from oracle.errors import ConfigError
-from oracle.marketdata import DATA_DIR
+from oracle.feeds.marketdata import DATA_DIR
+from oracle.types import Params
 
 ALIASES = {"ETH": "WETH", "BTC": "WBTC"}
 
 
 @dataclass(frozen=True)
 class StaticParameters:
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
+    """Parameters a protocol keeps fixed, and where they come from (shown in every comparison)."""
+
+    params: Params
     source: str
 
 
@@ -30,12 +31,12 @@ def aave_v3(asset: str, snapshot: str = "2023-10-31") -> StaticParameters:
             if row["snapshot_date"] == snapshot and row["symbol"].upper() == symbol:
                 if not row["liquidation_bonus_bps"]:
                     break
-                return StaticParameters(
+                params = Params(
                     int(row["ltv_bps"]),
                     int(row["liquidation_threshold_bps"]),
                     int(row["liquidation_bonus_bps"]),
-                    f"Aave v3 Ethereum {symbol}, {snapshot}",
                 )
+                return StaticParameters(params, f"Aave v3 Ethereum {symbol}, {snapshot}")
     raise ConfigError(
         "--asset", f"no Aave v3 Ethereum collateral parameters for {asset} on {snapshot}"
     )

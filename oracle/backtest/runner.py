@@ -10,28 +10,26 @@ ramped like the contract ramps them. Feed health is taken as OK (the history is 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from oracle.backtest.baselines import StaticParameters
 from oracle.backtest.simulator import Outcome, Population, simulate
-from oracle.chain import Guardrails
 from oracle.errors import OracleError
-from oracle.feeds.snapshot import Health
-from oracle.policy import OnChain, PolicySettings, Values, decide, loosens
+from oracle.policy import OnChain, PolicySettings, decide
+from oracle.policy.rules import EMPTY, MarketState, apply_signed
 from oracle.risk import (
     ConstantProductPool,
     MarketInput,
     ModelSettings,
-    PriceSeries,
     compute_market,
     liquidity,
 )
-
-DEFAULT_GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 2 * 3600)
+from oracle.series import PriceSeries, iso
+from oracle.snapshot import Health
+from oracle.types import BLUE_CHIP_GUARDRAILS, BPS, Guardrails, Params
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class BacktestSettings:
     max_use: float = 1.0
     delay: int = 3_600  # seconds between becoming liquidatable and the liquidation
     resample: bool = True  # run the engine on hourly closes (as a keeper reads them), not raw bars
-    guardrails: Guardrails = DEFAULT_GUARDRAILS
+    guardrails: Guardrails = BLUE_CHIP_GUARDRAILS
     policy: PolicySettings = field(default_factory=PolicySettings)
     model: ModelSettings = field(default_factory=ModelSettings)
 
@@ -69,10 +67,6 @@ class Side:
         return d
 
 
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _hourly(series: PriceSeries) -> PriceSeries:
     if series.interval >= 3_600:
         return series
@@ -90,14 +84,13 @@ def dynamic_path(
     end: int,
     s: BacktestSettings,
     sigma: list[tuple[int, float]] | None = None,
-) -> list[tuple[int, Values, int]]:
-    """(time, values, ramp end) after every change the policy makes, starting at `start`."""
+) -> list[tuple[int, MarketState]]:
+    """(time, the market's on-chain state) after every change the policy makes, from `start`.
+    The state moves by the registry's own rules (`oracle.policy.rules`), ramps included."""
     hourly = _hourly(series) if s.resample else series
-    state: Values | None = None
-    updated_at = last_loosen = 0
+    state = replace(EMPTY, guardrail_profile=1)
     streak = 0
-    ramp_end = 0
-    path: list[tuple[int, Values, int]] = []
+    path: list[tuple[int, MarketState]] = []
     for now in range(start, end, s.cycle):
         window = hourly.until(now).last(s.history)
         price = float(window.close[-1])
@@ -106,61 +99,45 @@ def dynamic_path(
             params = compute_market(MarketInput(window, pool, s.size, s.model))
             if sigma is not None:
                 sigma.append((now, params.explanation.sigma_annualised))
-            rec: Values | None = Values(
-                params.ltv_bps, params.liquidation_threshold_bps, params.liquidation_bonus_bps
-            )
+            rec: Params | None = params.params
             refusal = None
         except OracleError as exc:
             rec, refusal = None, str(exc)
+        on_chain = state.params if state.is_set else None
         d = decide(
             series.market,
             rec,
             refusal,
             Health.OK,
             (),
-            OnChain(state, updated_at, last_loosen, s.guardrails),
+            OnChain(on_chain, state.updated_at, state.last_loosen_at, s.guardrails),
             streak,
             now,
             s.policy,
         )
         streak = streak + 1 if d.loosening_wanted else 0
-        if d.update is not None and d.update != state:
-            if state is None or loosens(d.update, state):
-                last_loosen = now
-            cut = (
-                state is not None
-                and d.update.liquidation_threshold_bps < state.liquidation_threshold_bps
-            )
-            ramp_end = now + s.guardrails.threshold_ramp_duration if cut else 0
-            state = d.update
-            path.append((now, state, ramp_end))
         if d.update is not None:
-            updated_at = now
+            state = apply_signed(state, d.update, s.guardrails, now)
+            if d.update != on_chain:
+                path.append((now, state))
     if not path:
         raise OracleError("the keeper never produced parameters over this window")
     return path
 
 
-def _threshold_per_bar(
-    ts: np.ndarray, path: list[tuple[int, Values, int]]
+def _in_force_per_bar(
+    ts: np.ndarray, path: list[tuple[int, MarketState]]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """LT (fraction, ramps interpolated like the contract) and LTV (bps) in force at each bar."""
+    """LT (fraction) and LTV (bps) a read returns at each bar: the last state written at or before
+    the bar (the first also before its own time), its threshold ramp applied as the chain does."""
+    times = np.array([t for t, _ in path])
+    which = np.maximum(np.searchsorted(times, ts, side="right") - 1, 0)
     lt = np.empty(len(ts))
     ltv = np.empty(len(ts))
-    first = path[0]
-    lt[:] = first[1].liquidation_threshold_bps / 10_000
-    ltv[:] = first[1].ltv_bps
-    previous = first[1].liquidation_threshold_bps
-    for t, values, ramp_end in path:
-        i = int(np.searchsorted(ts, t))
-        target = values.liquidation_threshold_bps
-        ltv[i:] = values.ltv_bps
-        lt[i:] = target / 10_000
-        if ramp_end and previous > target:
-            j = int(np.searchsorted(ts, ramp_end))
-            span = ts[i:j]
-            lt[i:j] = (target + (previous - target) * (ramp_end - span) / (ramp_end - t)) / 10_000
-        previous = target
+    for i, (t, state) in enumerate(zip(ts, (path[w][1] for w in which), strict=True)):
+        params = state.in_force(int(t))
+        lt[i] = params.liquidation_threshold_bps / BPS
+        ltv[i] = params.ltv_bps
     return lt, ltv
 
 
@@ -197,18 +174,18 @@ def replay(
     if len(ts) < 2:
         raise OracleError("the window holds fewer than 2 bars")
     # Positions must be valid under both sides when they open: size them on the lower first LTV.
-    opening_ltv = min(static.ltv_bps, path[0][1].ltv_bps)
+    opening_ltv = min(static.params.ltv_bps, path[0][1].ltv_bps)
     population = Population.spread(float(prices[0]), opening_ltv, s.borrowers, s.min_use, s.max_use)
     impact = ConstantProductPool(series.market, s.pool_depth, s.pool_depth, s.pool_fee)
     slippage = liquidity.slippage(impact, s.size).fraction
     delay_bars = max(0, s.delay // series.interval)
 
-    lt, ltv = _threshold_per_bar(ts, path)
+    lt, ltv = _in_force_per_bar(ts, path)
     dyn = simulate(prices, lt, population, delay_bars, slippage)
-    static_lt = np.full(len(ts), static.liquidation_threshold_bps / 10_000)
+    static_lt = np.full(len(ts), static.params.liquidation_threshold_bps / BPS)
     sta = simulate(prices, static_lt, population, delay_bars, slippage)
     summary = {
-        "window": {"start": _iso(int(ts[0])), "end": _iso(int(ts[-1])), "bars": len(ts)},
+        "window": {"start": iso(int(ts[0])), "end": iso(int(ts[-1])), "bars": len(ts)},
         "static_source": static.source,
         "dynamic": _side(
             dyn,
@@ -217,15 +194,15 @@ def replay(
             len(path),
             [
                 {
-                    "timestamp": _iso(t),
+                    "timestamp": iso(t),
                     "ltv_bps": v.ltv_bps,
-                    "lt_bps": v.liquidation_threshold_bps,
+                    "lt_bps": v.target_liquidation_threshold_bps,
                     "lb_bps": v.liquidation_bonus_bps,
                 }
-                for t, v, _ in path
+                for t, v in path
             ],
         ).to_dict(),
-        "static": _side(sta, np.full(len(ts), static.ltv_bps), static_lt, 0, None).to_dict(),
+        "static": _side(sta, np.full(len(ts), static.params.ltv_bps), static_lt, 0, None).to_dict(),
     }
     return Replay(ts, prices, lt, ltv, static, sigma, dyn, sta, summary)
 
@@ -239,7 +216,7 @@ def _side(
         liquidations=o.liquidations,
         mean_ltv_bps=round(float(ltv.mean()), 1),
         min_ltv_bps=int(ltv.min()),
-        min_lt_bps=round(float(lt.min()) * 10_000),
+        min_lt_bps=round(float(lt.min()) * BPS),
         updates=updates,
         path=path,
     )

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oracle.types import BPS
+
 
 @dataclass(frozen=True)
 class Population:
@@ -38,7 +40,7 @@ class Population:
     ) -> Population:
         use = np.linspace(min_use, max_use, n)
         collateral = np.ones(n)
-        return cls(collateral, collateral * price * ltv_bps / 10_000 * use)
+        return cls(collateral, collateral * price * ltv_bps / BPS * use)
 
 
 @dataclass(frozen=True)

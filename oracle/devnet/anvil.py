@@ -1,5 +1,5 @@
-"""Starts a local Anvil node on a free loopback port and stops it by PID (benchmarks, demo, CLI
-tests).
+"""Starts a local Anvil node on a free loopback port and stops it by PID (benchmarks, demo, keeper
+and CLI tests).
 
 Tests of contracts use ape-foundry's own Anvil; this is for the plain-web3.py tools that need a
 chain without ape.
@@ -16,16 +16,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from oracle.errors import ChainError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NPM_ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-#: Anvil's well-known development mnemonic: its keys are public test keys, never use them for value.
-TEST_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 def anvil_binary() -> str:
@@ -39,12 +35,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def dev_account(index: int) -> LocalAccount:
-    """Account `index` of Anvil's development mnemonic."""
-    Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(TEST_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
 
 
 class AnvilNode:

@@ -17,7 +17,7 @@ import numpy as np
 
 from oracle.errors import RiskInputError
 from oracle.feeds.base import FailureKind, FeedError, Reading, check_price, check_time
-from oracle.risk.inputs import PriceSeries
+from oracle.series import PriceSeries
 
 
 class ExchangeSource:

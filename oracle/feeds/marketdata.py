@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from oracle.errors import RiskInputError
-from oracle.risk.inputs import PriceSeries
+from oracle.series import PriceSeries
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 Every problem becomes a `ConfigError` naming the dotted key and what is wrong with it, so an
 operator fixes the file without reading a traceback.
+
+Defaults are not written here: each is read from the class that uses the setting (`_default`), so
+a default lives in one place and the file, the Python API and `oracle init` cannot disagree.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,18 @@ from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from oracle.errors import ConfigError
+from oracle.feeds.chainlink import ChainlinkSource
+from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.uniswap import UniswapV3TwapSource
+from oracle.keeper.cycle import Keeper
+from oracle.keeper.scheduler import KeeperService
+from oracle.policy import PolicySettings
+from oracle.snapshot import HealthPolicy
+
+
+def _default(owner: Any, name: str) -> Any:
+    """The default value `owner` (a class or dataclass) gives its parameter `name`."""
+    return inspect.signature(owner).parameters[name].default
 
 
 def _address(value: Any) -> str:
@@ -97,12 +113,12 @@ class RegistryConfig(_Strict):
 class HealthConfig(_Strict):
     """Feed-health thresholds (see oracle/feeds/snapshot.py for how each is used)."""
 
-    min_healthy: int = Field(default=2, ge=1)
-    warn_divergence: float = Field(default=0.01, gt=0)
-    fail_divergence: float = Field(default=0.03, gt=0)
-    mad_k: float = Field(default=5.0, gt=0)
-    mad_floor: float = Field(default=0.005, ge=0)
-    max_jump: float = Field(default=0.5, gt=0)
+    min_healthy: int = Field(default=_default(HealthPolicy, "min_healthy"), ge=1)
+    warn_divergence: float = Field(default=_default(HealthPolicy, "warn_divergence"), gt=0)
+    fail_divergence: float = Field(default=_default(HealthPolicy, "fail_divergence"), gt=0)
+    mad_k: float = Field(default=_default(HealthPolicy, "mad_k"), gt=0)
+    mad_floor: float = Field(default=_default(HealthPolicy, "mad_floor"), ge=0)
+    max_jump: float = Field(default=_default(HealthPolicy, "max_jump"), gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> HealthConfig:
@@ -116,7 +132,7 @@ class ChainlinkFeedConfig(_Strict):
     address: str
     heartbeat: int = Field(gt=0)
     invert: bool = False
-    max_future: int = Field(default=30, ge=0)
+    max_future: int = Field(default=_default(ChainlinkSource, "max_future"), ge=0)
 
     @field_validator("address")
     @classmethod
@@ -127,9 +143,9 @@ class ChainlinkFeedConfig(_Strict):
 class UniswapFeedConfig(_Strict):
     name: str = "uniswap"
     pool: str
-    window: int = Field(default=1_800, gt=0)
+    window: int = Field(default=_default(UniswapV3TwapSource, "window"), gt=0)
     collateral_is_token0: bool
-    max_age: int = Field(default=120, gt=0)
+    max_age: int = Field(default=_default(UniswapV3TwapSource, "max_age"), gt=0)
 
     @field_validator("pool")
     @classmethod
@@ -142,7 +158,7 @@ class ExchangeFeedConfig(_Strict):
     exchange: str
     symbol: str
     api_url: str | None = None  # e.g. the local exchange emulator
-    max_age: int = Field(default=300, gt=0)
+    max_age: int = Field(default=_default(ExchangeSource, "max_age"), gt=0)
 
     @field_validator("exchange")
     @classmethod
@@ -181,7 +197,8 @@ class MarketFeedsConfig(_Strict):
 
 
 class FeedsConfig(_Strict):
-    timeout: float = Field(default=5.0, gt=0)  # the whole collection's deadline, per cycle
+    # the whole collection's deadline, per cycle
+    timeout: float = Field(default=_default(Keeper, "feeds_timeout"), gt=0)
     health: HealthConfig = HealthConfig()
     markets: dict[str, MarketFeedsConfig] = {}
 
@@ -234,22 +251,23 @@ class KeeperMarketConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    deadband_bps: int = Field(default=25, ge=0)
-    heartbeat_after: int = Field(default=6 * 3_600, gt=0)
-    loosen_after_cycles: int = Field(default=3, ge=1)
+    deadband_bps: int = Field(default=_default(PolicySettings, "deadband_bps"), ge=0)
+    heartbeat_after: int = Field(default=_default(PolicySettings, "heartbeat_after"), gt=0)
+    loosen_after_cycles: int = Field(default=_default(PolicySettings, "loosen_after_cycles"), ge=1)
 
 
 class TriggerConfig(_Strict):
     price_move: float = Field(default=0.03, gt=0)  # run a cycle at once past this move
     check_every: float = Field(default=15.0, gt=0)  # seconds between trigger checks
-    vol_jump: float = Field(default=3.0, gt=1)  # realized/expected volatility between checks
+    # realized / expected volatility between checks that triggers a cycle
+    vol_jump: float = Field(default=_default(KeeperService, "vol_jump"), gt=1)
 
 
 class KeeperConfig(_Strict):
     store: Path = Path("oracle.db")
     signers: list[SignerKeyConfig] = Field(min_length=1)
     interval: float = Field(default=300.0, gt=0)  # seconds between scheduled cycles
-    batch_ttl: int = Field(default=300, gt=0)
+    batch_ttl: int = Field(default=_default(Keeper, "batch_ttl"), gt=0)
     trigger: TriggerConfig = TriggerConfig()
     policy: PolicyConfig = PolicyConfig()
     metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
@@ -277,6 +295,67 @@ class OracleConfig(_Strict):
                     "its exchange feeds"
                 )
         return self
+
+
+_TEMPLATE = """\
+# Margin oracle keeper configuration for a local Anvil (anvil --port 8545).
+# Addresses are Anvil's well-known test accounts; use your own on any real chain.
+chain:
+  rpc_url: http://127.0.0.1:8545
+  # or {{key_env: ORACLE_SENDER_KEY}}:
+  sender: {{unlocked: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}}
+  request_timeout: 10
+registry:
+  address: null              # printed by `oracle deploy`
+  governance: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+  guardian: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+  signers: ["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"]
+  threshold: 1
+  timelock_delay: 86400
+feeds:
+  timeout: {timeout}                 # seconds: one deadline for all sources of a cycle
+  health: {health}
+  markets:
+    ETH/USDT:
+      exchanges:
+        # add api_url: to point a venue at another host (e.g. the exchange emulator)
+        - {{name: binance, exchange: binance, symbol: ETH/USDT}}
+        - {{name: binanceus, exchange: binanceus, symbol: ETH/USDT}}
+keeper:
+  store: oracle.db           # SQLite audit trail
+  signers:
+    # or {{keystore: path/to/key.json, password_env: ORACLE_KEY_PASSWORD}}
+    - {{key_env: ORACLE_SIGNER_KEY}}
+  interval: {interval}              # seconds between scheduled cycles
+  batch_ttl: {batch_ttl}             # a signed batch's deadline, seconds after signing
+  trigger: {trigger}
+  policy: {policy}
+  metrics_port: 9108         # Prometheus on 127.0.0.1; 0 turns it off
+  markets:
+    ETH/USDT:
+      size: 1000             # ETH that may need liquidating at once
+      history: {{source: binance, timeframe: 1h, bars: 2000}}
+      model: {{}}              # risk-model overrides, e.g. {{confidence: 0.995}}
+"""
+
+
+def init_template() -> str:
+    """The commented configuration `oracle init` writes: every default shown is the default the
+    keeper applies (read from the models, not retyped)."""
+
+    def flow(model: BaseModel) -> str:
+        dumped = yaml.safe_dump(model.model_dump(), default_flow_style=True, sort_keys=False)
+        return dumped.strip()
+
+    keeper = KeeperConfig.model_fields
+    return _TEMPLATE.format(
+        timeout=FeedsConfig.model_fields["timeout"].default,
+        health=flow(HealthConfig()),
+        interval=keeper["interval"].default,
+        batch_ttl=keeper["batch_ttl"].default,
+        trigger=flow(TriggerConfig()),
+        policy=flow(PolicyConfig()),
+    )
 
 
 def parse_config(data: Any) -> OracleConfig:

@@ -18,39 +18,39 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from blake3 import blake3
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from oracle.chain import RegistryClient, node_knows
-from oracle.errors import ChainError, ContractRevert, OracleError, RiskInputError
-from oracle.feeds import Health, HealthPolicy, MarketSnapshot, Reading, aggregate, collect
+from oracle.errors import ChainError, ContractRevert, OracleError
+from oracle.feeds import collect
 from oracle.feeds.base import FeedError, Source
+from oracle.keeper.store import Store
 from oracle.markets import market_id
-from oracle.policy import Decision, OnChain, PolicySettings, Values, decide
+from oracle.policy import Decision, OnChain, PolicySettings, decide
+from oracle.report.review import QueuedProposal
 from oracle.risk import (
     MODEL_VERSION,
-    ConstantProductPool,
     MarketInput,
     ModelSettings,
-    OrderBook,
-    PriceSeries,
     compute_market,
+    liquidity_of,
 )
+from oracle.series import PriceSeries
 from oracle.signing import (
     FAST_PATH,
     PROPOSAL_PATH,
     Batch,
     MarketUpdate,
     Signer,
+    batch_inputs_hash,
     model_version_bytes,
     sign_batch,
 )
-from oracle.store import Store
+from oracle.snapshot import Health, HealthPolicy, MarketSnapshot, aggregate
+from oracle.types import Params
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,11 @@ class Push:
 class Evaluation:
     decision: Decision
     snapshot: MarketSnapshot
-    recommendation: Values | None
+    recommendation: Params | None
     explanation: dict[str, Any] | None
     inputs_hash: str
     history: PriceSeries | None = None
-    on_chain: Values | None = None
+    on_chain: Params | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class Keeper:
         batch_ttl: int = 300,
         clock: Callable[[], int] | None = None,
         max_batch: int | None = None,
-        reviews: Path | None = None,
+        on_proposal: Callable[[QueuedProposal], None] | None = None,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -122,7 +122,7 @@ class Keeper:
         self.policy = policy or PolicySettings()
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
         self.max_batch = max_batch  # None: from the block gas limit
-        self.reviews = reviews  # where proposal reviews go (None: not written)
+        self.on_proposal = on_proposal  # called for each proposal queued (e.g. a ReviewWriter)
         self.clock = clock or (lambda: int(time.time()))
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
 
@@ -253,13 +253,9 @@ class Keeper:
         if snap.health != Health.FAILED:
             try:
                 history = setup.history()
-                inp = MarketInput(
-                    history, _liquidity(setup.market, snap), setup.size, setup.settings
-                )
+                inp = MarketInput(history, liquidity_of(snap), setup.size, setup.settings)
                 params = compute_market(inp)
-                recommendation = Values(
-                    params.ltv_bps, params.liquidation_threshold_bps, params.liquidation_bonus_bps
-                )
+                recommendation = params.params
                 explanation = params.explanation.to_dict()
                 inputs_hash = params.explanation.inputs_hash
             except (OracleError, FeedError) as exc:  # the engine or the history refused
@@ -324,11 +320,7 @@ class Keeper:
         mid = market_id(market)
         state = self.registry.market_state(mid)
         guardrails = self.registry.guardrails(mid) if state.guardrail_profile else None
-        values = None
-        if state.updated_at:
-            values = Values(
-                state.ltv_bps, state.target_liquidation_threshold_bps, state.liquidation_bonus_bps
-            )
+        values = state.params if state.is_set else None
         return OnChain(values, state.updated_at, state.last_loosen_at, guardrails)
 
     def _push(
@@ -340,7 +332,7 @@ class Keeper:
         inputs: dict[str, str],
         now: int,
     ) -> list[Push]:
-        chosen: list[tuple[str, Values]] = []
+        chosen: list[tuple[str, Params]] = []
         for d in decisions:
             values = d.update if kind == "update" else d.proposal
             if values is not None:
@@ -381,28 +373,21 @@ class Keeper:
         self,
         cycle_id: int,
         kind: str,
-        chosen: Sequence[tuple[str, Values]],
+        chosen: Sequence[tuple[str, Params]],
         snapshots: dict[str, MarketSnapshot],
         inputs: dict[str, str],
         now: int,
     ) -> Push:
-        updates = sorted(
-            MarketUpdate(
-                market_id(m), v.ltv_bps, v.liquidation_threshold_bps, v.liquidation_bonus_bps
-            )
-            for m, v in chosen
+        updates = sorted(MarketUpdate.of(market_id(m), v) for m, v in chosen)
+        committed = batch_inputs_hash(
+            (market_id(m), snapshots[m].hash(), bytes.fromhex(inputs[m][2:])) for m, _ in chosen
         )
-        digest_inputs = blake3()
-        for m, _ in sorted(chosen, key=lambda c: market_id(c[0])):
-            digest_inputs.update(
-                market_id(m) + snapshots[m].hash() + bytes.fromhex(inputs[m][2:] or "")
-            )
         nonce = self.registry.nonce()
         batch = Batch(
             chain_id=self.registry.chain_id(),
             nonce=nonce,
             deadline=now + self.batch_ttl,
-            inputs_hash=digest_inputs.digest(),
+            inputs_hash=committed,
             model_version=model_version_bytes(MODEL_VERSION),
             updates=tuple(updates),
         )
@@ -453,57 +438,34 @@ class Keeper:
             gas_used=result.gas_used,
         )
         if kind == "proposal":
-            self._write_reviews(first_id, chosen)
+            self._announce(first_id, chosen)
         return Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)
 
-    def _write_reviews(self, first_id: int, chosen: Sequence[tuple[str, Values]]) -> None:
-        """One review per queued proposal (ids follow the batch's market order)."""
-        if self.reviews is None:
+    def _announce(self, first_id: int, chosen: Sequence[tuple[str, Params]]) -> None:
+        """Hands each queued proposal (ids follow the batch's market order) to `on_proposal`."""
+        if self.on_proposal is None:
             return
-        from oracle.review import pool_impact, write_review
-
         setups = {s.market: s for s in self.markets}
         for offset, (market, proposed) in enumerate(chosen):
             ev = self._evaluations.get(market)
             if ev is None or ev.history is None:
                 continue
-            current = ev.on_chain
-            impact = None
-            pool = setups[market].lending_pool
-            if pool is not None:
-                lt_now = current.liquidation_threshold_bps if current else 10_000
-                impact = pool_impact(
-                    self.registry.w3, pool, lt_now, proposed.liquidation_threshold_bps
-                )
             snap = ev.snapshot
-            write_review(
-                self.reviews,
-                [first_id + offset],
-                market,
-                current,
-                proposed,
-                ev.decision.reason,
-                ev.explanation,
-                {
-                    "price": snap.price,
-                    "health": snap.health.value,
-                    "accepted": list(snap.accepted),
-                    "hash": "0x" + snap.hash().hex(),
-                },
-                ev.history.last(30 * 86_400),
-                impact,
+            self.on_proposal(
+                QueuedProposal(
+                    proposal_id=first_id + offset,
+                    market=market,
+                    current=ev.on_chain,
+                    proposed=proposed,
+                    reason=ev.decision.reason,
+                    explanation=ev.explanation,
+                    snapshot={
+                        "price": snap.price,
+                        "health": snap.health.value,
+                        "accepted": list(snap.accepted),
+                        "hash": "0x" + snap.hash().hex(),
+                    },
+                    history=ev.history,
+                    lending_pool=setups[market].lending_pool,
+                )
             )
-
-
-def _liquidity(market: str, snap: MarketSnapshot) -> ConstantProductPool | OrderBook:
-    """The liquidity the engine prices a liquidation on: an accepted pool reading if any (its
-    in-range virtual reserves), else the accepted order book with the most size on the bid."""
-    accepted = [r for r in snap.results if isinstance(r, Reading) and r.source in snap.accepted]
-    for r in accepted:
-        if r.pool is not None:
-            return ConstantProductPool(market, r.pool[0], r.pool[1], r.pool_fee or 0.0)
-    books = [r for r in accepted if r.bids]
-    if not books:
-        raise RiskInputError(market, "no accepted source describes liquidity")
-    best = max(books, key=lambda r: sum(q for _, q in r.bids))
-    return OrderBook(market, np.array(best.bids, dtype=np.float64), best.best_ask)

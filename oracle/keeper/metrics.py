@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from oracle.feeds.snapshot import Health
+from oracle.snapshot import Health
 
 HEALTH_VALUE = {Health.OK: 0, Health.DEGRADED: 1, Health.FAILED: 2}
 

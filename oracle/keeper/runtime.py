@@ -11,15 +11,16 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from oracle.chain import RegistryClient
-from oracle.config import ChainConfig, OracleConfig
 from oracle.errors import ConfigError, OracleError
-from oracle.feeds.build import health_policy, sources_for
 from oracle.feeds.exchange import ExchangeSource
-from oracle.keeper import Keeper, MarketSetup
+from oracle.keeper.config import ChainConfig, OracleConfig
+from oracle.keeper.cycle import Keeper, MarketSetup
+from oracle.keeper.sources import health_policy, sources_for
+from oracle.keeper.store import Store
 from oracle.policy import PolicySettings
+from oracle.report.review import ReviewWriter
 from oracle.risk import ModelSettings
 from oracle.signing import Signer
-from oracle.store import Store
 
 
 def connect(chain: ChainConfig) -> Web3:
@@ -88,7 +89,6 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
                 km.lending_pool,
             )
         )
-    p = cfg.keeper.policy
     return Keeper(
         registry(cfg, w3),
         signers(cfg),
@@ -96,11 +96,11 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         Store(cfg.keeper.store),
         setups,
         health=health_policy(cfg.feeds),
-        policy=PolicySettings(p.deadband_bps, p.heartbeat_after, p.loosen_after_cycles),
+        policy=PolicySettings(**cfg.keeper.policy.model_dump()),
         feeds_timeout=cfg.feeds.timeout,
         batch_ttl=cfg.keeper.batch_ttl,
         clock=clock,
-        reviews=cfg.keeper.reviews,
+        on_proposal=ReviewWriter(cfg.keeper.reviews, w3),
     )
 
 

@@ -28,12 +28,13 @@ import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from oracle.errors import OracleError
-from oracle.feeds import aggregate, collect
-from oracle.keeper import CycleReport, Keeper
+from oracle.feeds import collect
+from oracle.keeper.cycle import CycleReport, Keeper
+from oracle.keeper.metrics import HEALTH_VALUE, Metrics
 from oracle.markets import market_id
-from oracle.metrics import HEALTH_VALUE, Metrics
+from oracle.snapshot import aggregate
 
-log = logging.getLogger("oracle.scheduler")
+log = logging.getLogger("oracle.keeper.scheduler")
 
 
 def volatility_jumped(

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from web3 import Web3
 
-from oracle.config import FeedsConfig, MarketFeedsConfig
 from oracle.feeds.base import Source
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
-from oracle.feeds.snapshot import HealthPolicy
 from oracle.feeds.uniswap import UniswapV3TwapSource
+from oracle.keeper.config import FeedsConfig, MarketFeedsConfig
+from oracle.snapshot import HealthPolicy
 
 
 def health_policy(cfg: FeedsConfig) -> HealthPolicy:
-    h = cfg.health
-    return HealthPolicy(
-        min_healthy=h.min_healthy,
-        warn_divergence=h.warn_divergence,
-        fail_divergence=h.fail_divergence,
-        mad_k=h.mad_k,
-        mad_floor=h.mad_floor,
-        max_jump=h.max_jump,
-    )
+    return HealthPolicy(**cfg.health.model_dump())
 
 
 def sources_for(

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from oracle.chain import Guardrails
-from oracle.feeds.snapshot import Health
-
-BPS = 10_000
+from oracle.policy.rules import clamp_bounds, clamp_steps
+from oracle.snapshot import Health
+from oracle.types import Guardrails, Params
 
 
 class Action(StrEnum):
@@ -34,33 +33,10 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Values:
-    ltv_bps: int
-    liquidation_threshold_bps: int
-    liquidation_bonus_bps: int
-
-    def valid(self) -> bool:
-        return (
-            0 < self.ltv_bps < self.liquidation_threshold_bps <= BPS
-            and 0 <= self.liquidation_bonus_bps <= BPS
-            and self.liquidation_threshold_bps * (BPS + self.liquidation_bonus_bps) <= BPS * BPS
-        )
-
-    def tighter_of(self, other: Values) -> Values:
-        """Field by field, the tighter of the two (lower LTV and LT, higher LB). Valid when both
-        are: min(a, c) < min(b, d) when a < b and c < d, and a lower LT only helps LT·(1+LB) ≤ 1."""
-        return Values(
-            min(self.ltv_bps, other.ltv_bps),
-            min(self.liquidation_threshold_bps, other.liquidation_threshold_bps),
-            max(self.liquidation_bonus_bps, other.liquidation_bonus_bps),
-        )
-
-
-@dataclass(frozen=True)
 class OnChain:
     """What the chain says about a market (the policy never trusts a copy in config)."""
 
-    values: Values | None  # None: never set
+    values: Params | None  # None: never set
     updated_at: int
     last_loosen_at: int
     guardrails: Guardrails | None  # None: no profile assigned (the fast path is closed)
@@ -78,15 +54,15 @@ class Decision:
     market: str
     action: Action
     reason: str
-    update: Values | None = None  # what the fast path pushes (UPDATE or HEARTBEAT)
-    proposal: Values | None = None  # what goes to governance (PROPOSE, or UPDATE that stops short)
+    update: Params | None = None  # what the fast path pushes (UPDATE or HEARTBEAT)
+    proposal: Params | None = None  # what goes to governance (PROPOSE, or UPDATE that stops short)
     loosening_wanted: bool = False  # feeds the persistence counter for the next cycle
     alert: bool = False
 
 
 def decide(
     market: str,
-    recommendation: Values | None,
+    recommendation: Params | None,
     refusal: str | None,
     health: Health,
     health_reasons: tuple[str, ...],
@@ -111,7 +87,7 @@ def decide(
     g = chain.guardrails
     current = chain.values
     if current is None:  # first value: bounds and invariants only
-        first = _clamp_bounds(recommendation, g)
+        first = clamp_bounds(recommendation, g)
         if first == recommendation:
             return Decision(market, Action.UPDATE, "first value for the market", update=first)
         return _outside(market, first, recommendation, "first value outside the bounds")
@@ -121,8 +97,8 @@ def decide(
     if health == Health.DEGRADED:
         target = target.tighter_of(current)
         reasons.append("feeds DEGRADED: tightening only")
-    wanted = loosens(recommendation, current)
-    if loosens(target, current):
+    wanted = recommendation.loosens(current)
+    if target.loosens(current):
         cooldown_end = chain.last_loosen_at + g.min_loosen_interval
         if loosen_streak + 1 < settings.loosen_after_cycles:
             target = target.tighter_of(current)
@@ -146,18 +122,18 @@ def decide(
             "; ".join([*reasons, "within the deadband"]),
             loosening_wanted=wanted,
         )
-    step = _clamp_steps(target, current, g)
-    bounded = _clamp_bounds(step, g)
+    step = clamp_steps(target, current, g)
+    bounded = clamp_bounds(step, g)
     if bounded.ltv_bps >= bounded.liquidation_threshold_bps:  # LT stepped down faster than LTV
         lowest = max(current.ltv_bps - g.max_tighten_step_bps, g.min_ltv_bps)
         ltv = bounded.liquidation_threshold_bps - 1
         if ltv >= lowest:
-            bounded = Values(ltv, bounded.liquidation_threshold_bps, bounded.liquidation_bonus_bps)
+            bounded = Params(ltv, bounded.liquidation_threshold_bps, bounded.liquidation_bonus_bps)
     if not bounded.valid() or bounded == current:
         return _outside(
             market, None, target, "; ".join([*reasons, "no valid step toward the target"])
         )
-    if _clamp_bounds(target, g) != target:
+    if clamp_bounds(target, g) != target:
         return _outside(
             market, bounded, target, "; ".join([*reasons, "target outside the guardrail bounds"])
         )
@@ -167,7 +143,7 @@ def decide(
     )
 
 
-def _outside(market: str, update: Values | None, target: Values, reason: str) -> Decision:
+def _outside(market: str, update: Params | None, target: Params, reason: str) -> Decision:
     """Move as far as the fast path allows (if anywhere), and ask governance for the rest."""
     action = Action.UPDATE if update is not None and update.valid() else Action.PROPOSE
     return Decision(
@@ -179,47 +155,9 @@ def _outside(market: str, update: Values | None, target: Values, reason: str) ->
     )
 
 
-def loosens(new: Values, old: Values) -> bool:
-    """The one definition of loosening: a higher LTV or LT, or a lower bonus."""
-    return (
-        new.ltv_bps > old.ltv_bps
-        or new.liquidation_threshold_bps > old.liquidation_threshold_bps
-        or new.liquidation_bonus_bps < old.liquidation_bonus_bps
-    )
-
-
-def _within(a: Values, b: Values, band: int) -> bool:
+def _within(a: Params, b: Params, band: int) -> bool:
     return (
         abs(a.ltv_bps - b.ltv_bps) <= band
         and abs(a.liquidation_threshold_bps - b.liquidation_threshold_bps) <= band
         and abs(a.liquidation_bonus_bps - b.liquidation_bonus_bps) <= band
-    )
-
-
-def _step(new: int, old: int, higher_loosens: bool, g: Guardrails) -> int:
-    loosening = (new > old) == higher_loosens
-    limit = g.max_loosen_step_bps if loosening else g.max_tighten_step_bps
-    return old + max(-limit, min(limit, new - old))
-
-
-def _clamp_steps(target: Values, current: Values, g: Guardrails) -> Values:
-    return Values(
-        _step(target.ltv_bps, current.ltv_bps, True, g),
-        _step(target.liquidation_threshold_bps, current.liquidation_threshold_bps, True, g),
-        _step(target.liquidation_bonus_bps, current.liquidation_bonus_bps, False, g),
-    )
-
-
-def _clamp_bounds(v: Values, g: Guardrails) -> Values:
-    def clamp(x: int, lo: int, hi: int) -> int:
-        return max(lo, min(hi, x))
-
-    return Values(
-        clamp(v.ltv_bps, g.min_ltv_bps, g.max_ltv_bps),
-        clamp(
-            v.liquidation_threshold_bps,
-            g.min_liquidation_threshold_bps,
-            g.max_liquidation_threshold_bps,
-        ),
-        clamp(v.liquidation_bonus_bps, g.min_liquidation_bonus_bps, g.max_liquidation_bonus_bps),
     )

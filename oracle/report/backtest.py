@@ -18,6 +18,7 @@ import numpy as np
 
 from oracle.backtest.runner import Replay
 from oracle.backtest.simulator import Outcome
+from oracle.types import BPS
 
 COLUMNS = (
     "bad_debt",
@@ -65,10 +66,10 @@ def write_report(r: Replay, market: str, path: Path) -> Path:
     figures.append(("Volatility", fig))
 
     fig, ax = plt.subplots(figsize=(9, 3))
-    ax.plot(dates, r.dynamic_lt * 10_000, label="dynamic LT", lw=0.9)
+    ax.plot(dates, r.dynamic_lt * BPS, label="dynamic LT", lw=0.9)
     ax.plot(dates, r.dynamic_ltv, label="dynamic LTV", lw=0.9)
-    ax.axhline(r.static.liquidation_threshold_bps, color="grey", ls="--", label="static LT")
-    ax.axhline(r.static.ltv_bps, color="grey", ls=":", label="static LTV")
+    ax.axhline(r.static.params.liquidation_threshold_bps, color="grey", ls="--", label="static LT")
+    ax.axhline(r.static.params.ltv_bps, color="grey", ls=":", label="static LTV")
     ax.set_ylabel("bps")
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title("Parameters in force")

@@ -22,8 +22,52 @@ from web3 import Web3
 
 from oracle import artifacts
 from oracle.backtest.simulator import Population, simulate
-from oracle.policy import Values
-from oracle.risk import PriceSeries
+from oracle.series import PriceSeries
+from oracle.types import BPS, Params
+
+
+@dataclass(frozen=True)
+class QueuedProposal:
+    """A proposal the keeper has just queued, with what it knew when it decided: enough to review
+    it without asking the keeper again."""
+
+    proposal_id: int
+    market: str
+    current: Params | None  # the on-chain values (target LT), None when never set
+    proposed: Params
+    reason: str  # the policy's reason
+    explanation: dict[str, Any] | None  # the risk engine's explanation
+    snapshot: dict[str, Any]  # price, health, accepted sources, snapshot hash
+    history: PriceSeries  # the recent window the review backtests both sets on
+    lending_pool: str | None = None  # a consumer pool whose positions the review judges
+
+
+class ReviewWriter:
+    """Writes a Markdown and an HTML review into `directory` for each proposal the keeper queues
+    (the keeper's `on_proposal` hook), reading the lending pool's positions through `w3`."""
+
+    def __init__(self, directory: Path, w3: Web3) -> None:
+        self.directory, self.w3 = directory, w3
+
+    def __call__(self, queued: QueuedProposal) -> None:
+        impact = None
+        if queued.lending_pool is not None:
+            lt_now = queued.current.liquidation_threshold_bps if queued.current else BPS
+            impact = pool_impact(
+                self.w3, queued.lending_pool, lt_now, queued.proposed.liquidation_threshold_bps
+            )
+        write_review(
+            self.directory,
+            [queued.proposal_id],
+            queued.market,
+            queued.current,
+            queued.proposed,
+            queued.reason,
+            queued.explanation,
+            queued.snapshot,
+            queued.history.last(30 * 86_400),
+            impact,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,8 +93,8 @@ def pool_impact(w3: Web3, pool: str, current_lt_bps: int, proposed_lt_bps: int) 
         values.append(contract.functions.collateralValue(a).call())
     d, v = np.array(debts, dtype=float), np.array(values, dtype=float)
     open_ = d > 0
-    now = open_ & (d * 10_000 > v * current_lt_bps)
-    proposed = open_ & (d * 10_000 > v * proposed_lt_bps)
+    now = open_ & (d * BPS > v * current_lt_bps)
+    proposed = open_ & (d * BPS > v * proposed_lt_bps)
     return PoolImpact(
         int(open_.sum()),
         float(d[open_].sum()),
@@ -62,7 +106,7 @@ def pool_impact(w3: Web3, pool: str, current_lt_bps: int, proposed_lt_bps: int) 
 
 
 def backtest_pair(
-    history: PriceSeries, current: Values | None, proposed: Values, slippage: float
+    history: PriceSeries, current: Params | None, proposed: Params, slippage: float
 ) -> dict[str, dict[str, float]]:
     """Both parameter sets held fixed over the recent history, same borrowers (see simulator)."""
     prices = history.close
@@ -72,7 +116,7 @@ def backtest_pair(
     for name, values in (("current", current), ("proposed", proposed)):
         if values is None:
             continue
-        lt = np.full(len(prices), values.liquidation_threshold_bps / 10_000)
+        lt = np.full(len(prices), values.liquidation_threshold_bps / BPS)
         o = simulate(prices, lt, population, 1, slippage)
         out[name] = {
             "bad_debt": round(o.bad_debt, 6),
@@ -86,8 +130,8 @@ def write_review(
     directory: Path,
     proposal_ids: list[int],
     market: str,
-    current: Values | None,
-    proposed: Values,
+    current: Params | None,
+    proposed: Params,
     reason: str,
     explanation: dict[str, Any] | None,
     snapshot: dict[str, Any],
@@ -100,7 +144,7 @@ def write_review(
     vol = (explanation or {}).get("volatility", {})
     tail = (explanation or {}).get("tail", {})
 
-    def row(label: str, v: Values | None) -> str:
+    def row(label: str, v: Params | None) -> str:
         if v is None:
             return f"| {label} | – | – | – |"
         return (

@@ -13,8 +13,7 @@ from oracle.risk.inputs import (
     MarketInput,
     ModelSettings,
     OrderBook,
-    PriceSeries,
-    pair_series,
+    liquidity_of,
 )
 
 __all__ = [
@@ -25,8 +24,7 @@ __all__ = [
     "MarketParameters",
     "ModelSettings",
     "OrderBook",
-    "PriceSeries",
     "compute_market",
     "compute_markets",
-    "pair_series",
+    "liquidity_of",
 ]

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 from oracle.errors import NoSafeParameters
 from oracle.risk.inputs import ModelSettings
-
-BPS = 10_000
+from oracle.types import BPS, Params, bonus_fits
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,10 @@ class Derived:
     liquidation_bonus_raw: float
     ltv_buffer_move: float
     binding: dict[str, str]
+
+    @property
+    def params(self) -> Params:
+        return Params(self.ltv_bps, self.liquidation_threshold_bps, self.liquidation_bonus_bps)
 
 
 def derive(
@@ -60,7 +63,7 @@ def derive(
         lt_binding = "max_threshold"
     else:
         lt_binding = "tail_loss" if expected_shortfall >= slippage else "slippage"
-    while lt * (BPS + lb) > BPS * BPS:  # float rounding must never break the on-chain invariant
+    while not bonus_fits(lt, lb):  # float rounding must never break the on-chain invariant
         lt -= 1
     if lt < settings.min_threshold_bps:
         raise NoSafeParameters(

@@ -12,8 +12,10 @@ import numpy as np
 from oracle.errors import RiskInputError
 from oracle.risk import derive as derivation
 from oracle.risk import liquidity, tail, volatility
-from oracle.risk.inputs import MarketInput, ModelSettings, PriceSeries, _iso
+from oracle.risk.inputs import MarketInput, ModelSettings
 from oracle.risk.scratch import SCRATCH
+from oracle.series import PriceSeries, iso
+from oracle.types import Params
 
 MODEL_VERSION = "risk-1.0.0"
 
@@ -57,6 +59,11 @@ class MarketParameters:
     liquidation_threshold_bps: int
     liquidation_bonus_bps: int
     explanation: Explanation
+
+    @property
+    def params(self) -> Params:
+        """The triple, as the policy, the signer and the registry take it."""
+        return Params(self.ltv_bps, self.liquidation_threshold_bps, self.liquidation_bonus_bps)
 
 
 def compute_market(inp: MarketInput) -> MarketParameters:
@@ -109,7 +116,7 @@ def compute_market(inp: MarketInput) -> MarketParameters:
             vol.sigma, horizon_bars, settings.confidence, settings.student_t_dof
         )
     # Residual i is the return into bar i+1, so a window starting at residual i starts at bar i.
-    worst = tuple((_iso(prices.timestamps[i]), round(v, 6)) for i, v in loss.worst)
+    worst = tuple((iso(prices.timestamps[i]), round(v, 6)) for i, v in loss.worst)
 
     derived = derivation.derive(
         market, loss.expected_shortfall, max(0.0, slip.fraction), vol.sigma, interval, settings
@@ -118,7 +125,7 @@ def compute_market(inp: MarketInput) -> MarketParameters:
         market=market,
         model_version=MODEL_VERSION,
         inputs_hash="0x" + inp.inputs_hash().hex(),
-        as_of=_iso(prices.timestamps[-1]),
+        as_of=iso(prices.timestamps[-1]),
         bars=len(prices.close),
         interval_seconds=interval,
         volatility=vol,

@@ -10,112 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 
 import numpy as np
 from blake3 import blake3
 
 from oracle.errors import RiskInputError
-
-FloatArray = np.ndarray
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class PriceSeries:
-    """Closes of the collateral priced in the debt asset (a pair, e.g. ETH in USDC), at a fixed bar
-    interval.
-
-    Gaps (missing bars) are allowed: returns across a gap are scaled to one bar (see
-    `volatility.log_returns`). `volume` is in collateral units per bar; it sets the liquidation
-    horizon and may be absent.
-    """
-
-    market: str
-    timestamps: np.ndarray  # int64 unix seconds (bar open), strictly increasing
-    close: FloatArray
-    volume: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        ts = np.ascontiguousarray(self.timestamps, dtype=np.int64)
-        close = np.ascontiguousarray(self.close, dtype=np.float64)
-        object.__setattr__(self, "timestamps", ts)
-        object.__setattr__(self, "close", close)
-        if ts.ndim != 1 or close.shape != ts.shape:
-            raise RiskInputError(
-                self.market, "timestamps and closes must be 1-D arrays of equal length"
-            )
-        if len(ts) < 2:
-            raise RiskInputError(self.market, f"history too short: {len(ts)} price(s)")
-        bad = ~np.isfinite(close)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise RiskInputError(self.market, f"price is {close[i]} at {_iso(ts[i])} (index {i})")
-        if (close <= 0).any():
-            i = int(np.argmax(close <= 0))
-            raise RiskInputError(
-                self.market, f"non-positive price {close[i]} at {_iso(ts[i])} (index {i})"
-            )
-        step = np.diff(ts)
-        if (step <= 0).any():
-            i = int(np.argmax(step <= 0)) + 1
-            kind = "duplicate" if step[i - 1] == 0 else "non-monotonic"
-            raise RiskInputError(self.market, f"{kind} timestamp {_iso(ts[i])} at index {i}")
-        # The bar interval: the median spacing (gaps are whole multiples of it and rarer than bars).
-        mid = (len(step) - 1) // 2
-        interval = int(np.partition(step, mid)[mid])
-        object.__setattr__(self, "_interval", interval)
-        object.__setattr__(self, "_gapless", bool((step == interval).all()))
-        if self.volume is not None:
-            vol = np.ascontiguousarray(self.volume, dtype=np.float64)
-            object.__setattr__(self, "volume", vol)
-            if vol.shape != ts.shape:
-                raise RiskInputError(self.market, "volume must have one value per bar")
-            if not np.isfinite(vol).all() or (vol < 0).any():
-                i = int(np.argmax(~np.isfinite(vol) | (vol < 0)))
-                raise RiskInputError(
-                    self.market, f"bad volume {vol[i]} at {_iso(ts[i])} (index {i})"
-                )
-
-    @property
-    def interval(self) -> int:
-        """The bar interval in seconds (the median spacing of the bars)."""
-        return int(self._interval)  # type: ignore[attr-defined]
-
-    @property
-    def gapless(self) -> bool:
-        """Whether every bar follows the previous one by exactly one interval."""
-        return bool(self._gapless)  # type: ignore[attr-defined]
-
-    def until(self, timestamp: int) -> PriceSeries:
-        """The bars whose open time is at or before `timestamp` (what a keeper knew then)."""
-        n = int(np.searchsorted(self.timestamps, timestamp, side="right"))
-        vol = None if self.volume is None else self.volume[:n]
-        return PriceSeries(self.market, self.timestamps[:n], self.close[:n], vol)
-
-    def last(self, seconds: int) -> PriceSeries:
-        """The trailing window of `seconds` ending at the last bar."""
-        start = int(np.searchsorted(self.timestamps, self.timestamps[-1] - seconds, side="right"))
-        vol = None if self.volume is None else self.volume[start:]
-        return PriceSeries(self.market, self.timestamps[start:], self.close[start:], vol)
-
-
-def pair_series(market: str, collateral_usd: PriceSeries, debt_usd: PriceSeries) -> PriceSeries:
-    """Collateral priced in the debt asset from two series priced in a common unit (e.g. USD): the
-    ratio of closes on the bars both have. A lending market's risk is the pair's, not each leg's on
-    its own."""
-    common, ic, idebt = np.intersect1d(
-        collateral_usd.timestamps, debt_usd.timestamps, assume_unique=True, return_indices=True
-    )
-    if len(common) < 2:
-        raise RiskInputError(market, "the two series share fewer than 2 bars")
-    close = collateral_usd.close[ic] / debt_usd.close[idebt]
-    volume = None if collateral_usd.volume is None else collateral_usd.volume[ic]
-    return PriceSeries(market, common, close, volume)
+from oracle.feeds.base import Reading
+from oracle.series import PriceSeries
+from oracle.snapshot import MarketSnapshot
+from oracle.types import BPS
 
 
 @dataclass(frozen=True)
@@ -211,9 +115,9 @@ class ModelSettings:
             problems.append("need 0 < base_horizon <= max_horizon")
         if not 0 < self.participation <= 1:
             problems.append(f"participation must be in (0, 1], got {self.participation}")
-        if not 0 <= self.min_bonus_bps <= self.max_bonus_bps <= 10_000:
+        if not 0 <= self.min_bonus_bps <= self.max_bonus_bps <= BPS:
             problems.append("need 0 <= min_bonus_bps <= max_bonus_bps <= 10000")
-        if not 0 < self.min_threshold_bps < self.max_threshold_bps <= 10_000:
+        if not 0 < self.min_threshold_bps < self.max_threshold_bps <= BPS:
             problems.append("need 0 < min_threshold_bps < max_threshold_bps <= 10000")
         if not 0 <= self.max_missing_recent < 1:
             problems.append("max_missing_recent must be in [0, 1)")
@@ -298,3 +202,18 @@ class MarketInput:
         part(repr(self.implied_vol).encode())
         part(self.settings.canonical_json)
         return h.digest()
+
+
+def liquidity_of(snap: MarketSnapshot) -> Liquidity:
+    """The liquidity the engine prices a liquidation on, from a market snapshot: an accepted pool
+    reading if any (its in-range virtual reserves), else the accepted order book with the most size
+    on the bid. Only accepted sources count: an outlier's book says nothing of the market."""
+    accepted = [r for r in snap.results if isinstance(r, Reading) and r.source in snap.accepted]
+    for r in accepted:
+        if r.pool is not None:
+            return ConstantProductPool(snap.market, r.pool[0], r.pool[1], r.pool_fee or 0.0)
+    books = [r for r in accepted if r.bids]
+    if not books:
+        raise RiskInputError(snap.market, "no accepted source describes liquidity")
+    best = max(books, key=lambda r: sum(q for _, q in r.bids))
+    return OrderBook(snap.market, np.array(best.bids, dtype=np.float64), best.best_ask)

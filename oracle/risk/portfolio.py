@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.errors import RiskInputError
-from oracle.risk.inputs import PriceSeries, _iso
 from oracle.risk.volatility import WARMUP, log_returns
+from oracle.series import PriceSeries, iso
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def scenario_grid(
         picks = list(order[:stress_count]) + list(order[::-1][:stress_count])
         for j in picks:
             moves.append(windows[j])
-            labels.append(f"history {_iso(panel.timestamps[j])} (+{horizon_bars} bars)")
+            labels.append(f"history {iso(panel.timestamps[j])} (+{horizon_bars} bars)")
     return ScenarioGrid(panel.assets, np.array(moves), tuple(labels))
 
 

@@ -21,8 +21,9 @@ import numpy as np
 from scipy.signal import lfilter
 
 from oracle.errors import RiskInputError
-from oracle.risk.inputs import ModelSettings, PriceSeries
+from oracle.risk.inputs import ModelSettings
 from oracle.risk.scratch import SCRATCH
+from oracle.series import PriceSeries
 
 SECONDS_PER_YEAR = 365 * 86_400
 WARMUP = 30

@@ -16,8 +16,9 @@ from oracle.backtest.baselines import aave_v3
 from oracle.backtest.runner import BacktestSettings, run_backtest
 from oracle.backtest.simulator import Population, simulate
 from oracle.errors import ConfigError
-from oracle.marketdata import DATA_DIR, shipped
-from tests.risk.conftest import ts
+from oracle.feeds.marketdata import DATA_DIR, shipped
+from oracle.types import Params
+from tests.helpers.time import ts
 
 
 def brute_force(prices, lt, population, delay, slippage):
@@ -55,7 +56,7 @@ def test_simulator_matches_a_brute_force_loop(seed, delay, slippage):
 
 def test_static_baseline_is_aave_v3_weth():
     p = aave_v3("ETH")
-    assert (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps) == (8_050, 8_300, 500)
+    assert p.params == Params(8_050, 8_300, 500)
     with pytest.raises(ConfigError, match="no Aave v3 Ethereum collateral parameters for DOGE"):
         aave_v3("DOGE")
 

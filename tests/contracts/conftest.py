@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import DAY, ETH
-
-E18 = 10**18
-PRICE = 2000 * 10**8  # ETH in USD, 8 decimals like Chainlink
+from tests.helpers.markets import E18, ETH, ETH_PRICE
+from tests.helpers.time import DAY
 
 
 @pytest.fixture
 def pool_setup(project, registry, push, governance, borrower, accounts):
     weth = project.MockERC20.deploy("Wrapped Ether", "WETH", 18, sender=governance)
     usd = project.MockERC20.deploy("Dollar", "USD", 6, sender=governance)
-    feed = project.MockV3Aggregator.deploy(8, PRICE, "ETH / USD", sender=governance)
+    feed = project.MockV3Aggregator.deploy(8, ETH_PRICE, "ETH / USD", sender=governance)
     pool = project.ExampleLendingPool.deploy(
         registry, ETH, weth, usd, feed, DAY, 3600, 6000, 1000, sender=governance
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.conftest import DAY, ETH
-from tests.contracts.conftest import PRICE
+from tests.helpers.markets import ETH, ETH_PRICE
+from tests.helpers.time import DAY
 
 def test_borrow_up_to_ltv(pool_setup, borrower):
     pool, *_ = pool_setup
@@ -48,7 +48,7 @@ def test_stale_parameters_block_borrowing_and_fall_back_for_liquidation(pool_set
     pool.borrow(10_000 * 10**6, sender=borrower)
     updated = registry.getParameters(ETH)[3]
     chain.mine(timestamp=updated + DAY + 1)
-    feed.updateAnswer(PRICE, sender=liquidator)
+    feed.updateAnswer(ETH_PRICE, sender=liquidator)
     with ape.reverts(registry.StaleParameters):
         pool.borrow(1, sender=borrower)
     assert pool.liquidationParameters() == (6000, 1000, True)
@@ -75,7 +75,7 @@ def test_stale_price_is_rejected(pool_setup, borrower, chain):
 def test_review_pool_impact_counts_positions_liquidatable_under_each_threshold(
     pool_setup, borrower, chain
 ):
-    from oracle.review import pool_impact
+    from oracle.report.review import pool_impact
 
     pool, *_ = pool_setup
     pool.borrow(14_000 * 10**6, sender=borrower)  # 70 % of $20,000

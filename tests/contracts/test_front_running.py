@@ -13,8 +13,8 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.conftest import DEFAULT_GUARDRAILS, ETH, RAMP
-from tests.contracts.conftest import E18
+from tests.helpers.guardrails import RAMP, guardrails
+from tests.helpers.markets import E18, ETH
 
 USD = 10**6
 PRICE_AFTER = 1800  # ETH in USD after a 10 % drop: the borrower's LTV is 77.8 %, under the 80 % LT
@@ -34,8 +34,8 @@ def attack(project, pool_setup, borrower, governance, registry, make_batch, sign
     usd.approve(backrunner, 2**256 - 1, sender=liquidator)
 
     def run(ramp: int) -> float:
-        guardrails = (*DEFAULT_GUARDRAILS[:-1], ramp)
-        registry.setGuardrailProfile(2, guardrails, sender=governance)
+        profile = guardrails(threshold_ramp_duration=ramp).as_tuple()
+        registry.setGuardrailProfile(2, profile, sender=governance)
         registry.assignProfile([ETH], 2, sender=governance)
         batch, sigs = make_batch(registry, [CUT], signer_keys[:1])  # what the mempool shows
         usd_before, weth_before = usd.balanceOf(liquidator), weth.balanceOf(liquidator)

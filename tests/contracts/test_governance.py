@@ -6,7 +6,8 @@ import ape
 import pytest
 
 from oracle.signing import PROPOSAL_PATH
-from tests.conftest import ETH, TIMELOCK
+from tests.helpers.markets import ETH
+from tests.helpers.registry import TIMELOCK
 
 QUEUED, EXECUTED, CANCELLED = 1, 2, 3
 

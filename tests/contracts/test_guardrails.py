@@ -5,7 +5,10 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.conftest import BTC, DAY, DEFAULT_GUARDRAILS, ETH, PROFILE, USDC
+from tests.helpers.guardrails import TEST_GUARDRAILS
+from tests.helpers.markets import BTC, ETH, USDC
+from tests.helpers.registry import PROFILE
+from tests.helpers.time import DAY
 
 LTV, LT, LB = 0, 1, 2  # Field enum
 
@@ -121,7 +124,7 @@ def test_invalid_guardrails(registry, governance, guardrails):
 
 def test_profile_zero_is_reserved(registry, governance):
     with ape.reverts(registry.InvalidGuardrails, profile=0):
-        registry.setGuardrailProfile(0, DEFAULT_GUARDRAILS, sender=governance)
+        registry.setGuardrailProfile(0, TEST_GUARDRAILS.as_tuple(), sender=governance)
 
 
 def test_set_profile_emits_old_and_new_and_applies_to_every_market_in_it(registry, governance):
@@ -129,7 +132,7 @@ def test_set_profile_emits_old_and_new_and_applies_to_every_market_in_it(registr
     receipt = registry.setGuardrailProfile(PROFILE, new, sender=governance)
     [event] = receipt.decode_logs(registry.GuardrailProfileSet)
     assert event.profile == PROFILE
-    assert tuple(event.previous) == DEFAULT_GUARDRAILS
+    assert tuple(event.previous) == TEST_GUARDRAILS.as_tuple()
     assert tuple(event.guardrails) == new
     assert tuple(registry.guardrailProfile(PROFILE)) == new
     for market in (ETH, BTC, USDC):

@@ -10,8 +10,11 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from oracle.chain import ParameterChange
+from oracle.types import Params
 from oracle.signing import PROPOSAL_PATH, MarketUpdate, sign_batch
-from tests.conftest import BTC, ETH, USDC
+from tests.helpers.guardrails import TEST_GUARDRAILS
+from tests.helpers.markets import BTC, ETH, USDC
+from tests.helpers.registry import deploy
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -40,12 +43,12 @@ def test_signed_batch_applies_every_market_and_emits(registry, make_batch, signe
     assert submitted.updates == 2
     updated = {e.market: ParameterChange.from_word(e.change) for e in receipt.decode_logs(registry.ParametersUpdated)}
     assert updated == {
-        ETH: ParameterChange(7000, 8000, 500, 0, 0, 0, 0),
-        BTC: ParameterChange(6500, 7500, 700, 0, 0, 0, 0),
+        ETH: ParameterChange(Params(7000, 8000, 500), Params(0, 0, 0), 0),
+        BTC: ParameterChange(Params(6500, 7500, 700), Params(0, 0, 0), 0),
     }
     receipt = push(registry, [(ETH, 6900, 8000, 520)])
     [event] = receipt.decode_logs(registry.ParametersUpdated)
-    assert ParameterChange.from_word(event.change) == ParameterChange(6900, 8000, 520, 7000, 8000, 500, 0)
+    assert ParameterChange.from_word(event.change) == ParameterChange(Params(6900, 8000, 520), Params(7000, 8000, 500), 0)
 
 
 FIELDS_TO_TAMPER = ["chain_id", "nonce", "deadline", "inputs_hash", "model_version", "ltv", "market"]
@@ -75,10 +78,8 @@ def test_any_tampered_field_is_rejected(registry, make_batch, signer_keys, relay
 
 def test_signature_for_another_registry_is_rejected(project, governance, guardian, signer_keys, registry,
                                                     make_batch, relayer):
-    from tests.conftest import DEFAULT_GUARDRAILS, deploy_registry
-
-    other = deploy_registry(project, governance, guardian, signer_keys[:1], 1)
-    other.setGuardrailProfile(1, DEFAULT_GUARDRAILS, sender=governance)
+    other = deploy(project, governance, guardian, signer_keys[:1], 1)
+    other.setGuardrailProfile(1, TEST_GUARDRAILS.as_tuple(), sender=governance)
     other.assignProfile([ETH], 1, sender=governance)
     batch, sigs = make_batch(registry, [(ETH, 7000, 8000, 500)], signer_keys[:1])
     with ape.reverts(other.UnknownSigner):

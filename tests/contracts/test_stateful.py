@@ -1,5 +1,9 @@
 """Stateful property test: random sequences of signed updates, heartbeats, proposals, ramps, pauses and guardian
-actions against the registry on Anvil, with the invariants checked by id after every step."""
+actions against the registry on Anvil, with the invariants checked by id after every step.
+
+Every signed update is also run through the Python mirror of the registry's rules (`oracle.policy.rules`): the
+mirror must accept exactly what the chain accepts and predict the state it stores, and after every step it must
+read what the chain reads (ramps included)."""
 
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from oracle.markets import market_id
-from tests.conftest import BTC, DEFAULT_GUARDRAILS, ETH
+from oracle.policy.rules import MarketState, apply_signed, signed_update_error
+from oracle.types import Params
+from tests.helpers.guardrails import TEST_GUARDRAILS as G
+from tests.helpers.invariants import check_mirror, check_readable, check_within_bounds
+from tests.helpers.markets import BTC, ETH
 
 MARKETS = [ETH, BTC]
-MIN_LTV, MAX_LTV, MIN_LT, MAX_LT, MIN_LB, MAX_LB = DEFAULT_GUARDRAILS[:6]
 values = st.tuples(
-    st.integers(MIN_LTV - 200, MAX_LTV + 200),
-    st.integers(MIN_LT - 200, MAX_LT + 200),
-    st.integers(MIN_LB - 50, MAX_LB + 50),
+    st.integers(G.min_ltv_bps - 200, G.max_ltv_bps + 200),
+    st.integers(G.min_liquidation_threshold_bps - 200, G.max_liquidation_threshold_bps + 200),
+    st.integers(G.min_liquidation_bonus_bps - 50, G.max_liquidation_bonus_bps + 50),
 )
 
 
@@ -39,17 +46,25 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
         @rule(market=st.sampled_from(MARKETS), new=values)
         def signed_update(self, market, new):
             before = self._state()
+            mirror = MarketState(*before[market])
             batch, sigs = make_batch(registry, [(market, *new)], signer_keys[:1])
             paused = registry.paused()
             try:
-                registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
-            except ape.exceptions.ContractLogicError:
+                receipt = registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
+            except ape.exceptions.ContractLogicError as err:
                 assert self._state() == before, "a reverted batch changed state"
+                expected = signed_update_error(mirror, Params(*new), G, chain.pending_timestamp)
+                assert paused or expected is not None, f"MIRROR_07: the mirror accepts what reverted: {err}"
                 return
             assert not paused, "PAUSE_05: a paused registry accepted a signed batch"
+            now = chain.blocks[receipt.block_number].timestamp
+            refused = signed_update_error(mirror, Params(*new), G, now)
+            assert refused is None, f"MIRROR_07: the mirror refuses ({refused}) what the chain accepted"
+            stored = MarketState(*registry.marketState(market))
+            assert stored == apply_signed(mirror, Params(*new), G, now), "MIRROR_07: stored state differs"
             self.nonce += 1
-            self.signed_values[market] = new
-            assert tuple(registry.marketState(market))[:3] == new
+            self.signed_values[market] = Params(*new)
+            assert stored.params == Params(*new)
 
         @rule(market=st.sampled_from(MARKETS))
         def heartbeat(self, market):
@@ -104,20 +119,18 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
 
         @invariant()
         def parameters_are_consistent(self):
+            now = chain.blocks.head.timestamp
             for m in MARKETS:
                 ltv, lt, lb, updated = registry.getParameters(m)
                 if updated == 0:
                     continue
-                assert ltv < lt, "LTV_LT_01: LTV must stay below the liquidation threshold in force"
-                assert lt * (10_000 + lb) <= 10_000**2, "BONUS_02: LT × (1 + LB) must not exceed 1"
-                assert lt <= 10_000 and lb <= 10_000, "RANGE_03: values are at most 100 %"
+                check_readable(Params(ltv, lt, lb))
+                check_mirror(MarketState(*registry.marketState(m)), Params(ltv, lt, lb), now)
 
         @invariant()
         def signed_values_within_bounds(self):
-            for m, (ltv, lt, lb) in self.signed_values.items():
-                assert MIN_LTV <= ltv <= MAX_LTV, "BOUNDS_04: signed LTV within guardrails"
-                assert MIN_LT <= lt <= MAX_LT, "BOUNDS_04: signed LT within guardrails"
-                assert MIN_LB <= lb <= MAX_LB, "BOUNDS_04: signed LB within guardrails"
+            for p in self.signed_values.values():
+                check_within_bounds(p, G)
 
         @invariant()
         def nonce_counts_accepted_batches(self):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import ape
 
 from oracle.chain import ParameterChange
-from tests.conftest import DAY, ETH, PROFILE, RAMP
+from oracle.types import Params
+from tests.helpers.guardrails import RAMP
+from tests.helpers.invariants import check_readable
+from tests.helpers.markets import ETH
+from tests.helpers.registry import PROFILE
+from tests.helpers.time import DAY
 
 
 def test_threshold_cut_ramps_linearly(registry, push, chain):
@@ -62,9 +67,9 @@ def test_bonus_is_capped_while_threshold_ramps(registry, push, chain):
     # Cut LT 9000 -> 8000 and raise LB to 1000: at the start 9000 × 1.10 > 1, so reads cap the bonus.
     push(registry, [(ETH, 8000, 9000, 1100)])
     start = push(registry, [(ETH, 7000, 8000, 1200)]).timestamp
-    lt, lb = registry.getParameters(ETH)[1:3]
+    ltv, lt, lb = registry.getParameters(ETH)[:3]
     assert lt == 9000 or lt > 8000
-    assert lt * (10_000 + lb) <= 10_000**2
+    check_readable(Params(ltv, lt, lb))
     assert lb < 1200
     chain.mine(timestamp=start + RAMP)
     assert registry.getParameters(ETH)[1:3] == (8000, 1200)

@@ -75,7 +75,7 @@ def test_not_an_aggregator(chain, governance, accounts):
 def test_rpc_down_is_unreachable(chain, feed):
     from web3 import Web3
 
-    from oracle.anvil import free_port
+    from oracle.devnet.anvil import free_port
 
     dead = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{free_port()}", request_kwargs={"timeout": 2}))
     r = fetch(chain, ChainlinkSource("c", "ETH/USD", dead, feed.address, heartbeat=60))

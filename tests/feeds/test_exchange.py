@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, aggregate, collect
-from oracle.feeds.emulator import ExchangeEmulator, Faults
+from oracle.devnet.emulator import ExchangeEmulator, Faults
+from oracle.feeds import FailureKind, Reading, collect
 from oracle.feeds.exchange import ExchangeSource
-from oracle.marketdata import shipped_bars
+from oracle.feeds.marketdata import shipped_bars
+from oracle.snapshot import Health, HealthPolicy, aggregate
 
 MARKET = "ETH/USDT"
 
@@ -94,7 +95,7 @@ def test_future_timestamp(venues, now):
 
 
 def test_connection_refused(now):
-    from oracle.anvil import free_port
+    from oracle.devnet.anvil import free_port
 
     dead = ExchangeSource(
         "dead", MARKET, "binance", MARKET, api_url=f"http://127.0.0.1:{free_port()}"
@@ -170,8 +171,8 @@ def test_cli_snapshot_reads_configured_venues(tmp_path, eth_bars):
 
 
 def test_config_rejects_a_market_that_could_never_be_healthy(tmp_path):
-    from oracle.config import parse_config
     from oracle.errors import ConfigError
+    from oracle.keeper.config import parse_config
 
     base = {
         "chain": {"sender": {"unlocked": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}},

@@ -14,18 +14,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle.chain import Guardrails
-from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, SourceFailure, aggregate
+from oracle.devnet.emulator import ExchangeEmulator, RawAnswer
+from oracle.feeds import FailureKind, Reading, SourceFailure
 from oracle.feeds.base import collect
-from oracle.feeds.emulator import ExchangeEmulator, RawAnswer
 from oracle.feeds.exchange import ExchangeSource
-from oracle.marketdata import shipped_bars
-from oracle.policy import OnChain, PolicySettings, Values, decide
-from tests.risk.conftest import ts
+from oracle.feeds.marketdata import shipped_bars
+from oracle.policy import OnChain, PolicySettings, decide
+from oracle.snapshot import Health, HealthPolicy, aggregate
+from oracle.types import Params
+from tests.helpers.guardrails import KEEPER_GUARDRAILS
+from tests.helpers.time import ts
 
 TICKER, DEPTH = "/api/v3/ticker/24hr", "/api/v3/depth"
 NOW = ts("2020-03-12T06:00:00")
-G = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
+G = KEEPER_GUARDRAILS
 
 #: JSON values that are not a usable positive, finite number (booleans excluded: ccxt reads
 #: `true` as 1, a number, which the plausibility checks judge like any other number).
@@ -170,11 +172,11 @@ def test_damaged_answers_never_pass_the_health_gate(venues, damages):
     assert snap.reasons
     d = decide(
         "ETH/USDT",
-        Values(5000, 6000, 800),  # even with a recommendation at hand
+        Params(5000, 6000, 800),  # even with a recommendation at hand
         None,
         snap.health,
         snap.reasons,
-        OnChain(Values(7000, 8000, 500), NOW - 60, 0, G),
+        OnChain(Params(7000, 8000, 500), NOW - 60, 0, G),
         5,
         NOW,
         PolicySettings(),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from oracle.errors import ConfigError
-from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, SourceFailure, aggregate
+from oracle.feeds import FailureKind, Reading, SourceFailure
+from oracle.snapshot import Health, HealthPolicy, aggregate
 
 M, NOW = "ETH/USD", 1_700_000_000
 

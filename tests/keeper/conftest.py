@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -18,39 +15,20 @@ from functools import partial
 import pytest
 import yaml
 
-from oracle.anvil import AnvilNode, dev_account
-from oracle.chain import Guardrails, RegistryClient
-from oracle.feeds.emulator import ExchangeEmulator
+from oracle.devnet.accounts import dev_account
+from oracle.devnet.anvil import AnvilNode
+from oracle.devnet.emulator import ExchangeEmulator
+from oracle.devnet.registry import deploy_registry
 from oracle.feeds.exchange import ExchangeSource
-from oracle.keeper import Keeper, MarketSetup
-from oracle.marketdata import shipped_bars
+from oracle.feeds.marketdata import shipped_bars
+from oracle.keeper.cycle import Keeper, MarketSetup
+from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.policy import PolicySettings
 from oracle.signing import Signer
-from oracle.store import Store
-from tests.risk.conftest import ts
-
-MARKET = "ETH/USDT"
-GUARDRAILS = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
-
-
-def dev_registry(w3, gov: str, signer: str, markets=(MARKET,)) -> RegistryClient:
-    """A registry with `gov` as governance and guardian, one signer, a one-hour timelock, and
-    profile 1 (GUARDRAILS) on `markets`, assigned 100 at a time so any number fits a block."""
-    registry, _ = RegistryClient.deploy(
-        w3,
-        gov,
-        governance=gov,
-        guardian=gov,
-        signers=[signer],
-        threshold=1,
-        timelock_delay=3_600,
-    )
-    ids = [market_id(m) for m in markets]
-    registry.set_guardrail_profile(1, GUARDRAILS, gov)
-    for i in range(0, len(ids), 100):
-        registry.assign_profile(ids[i : i + 100], 1, gov)
-    return registry
+from tests.helpers.guardrails import KEEPER_GUARDRAILS
+from tests.helpers.markets import MARKET
+from tests.helpers.time import ts
 
 
 def replay_venues(eth_bars, now: int, start: str) -> list[ExchangeEmulator]:
@@ -82,7 +60,13 @@ class Rig:
         self.chain = chain
         self.now = chain.pending_timestamp + 10
         self.venues = replay_venues(eth_bars, self.now, start)
-        self.registry = dev_registry(chain.provider.web3, governance.address, signer.address)
+        self.registry = deploy_registry(
+            chain.provider.web3,
+            governance.address,
+            signers=[signer.address],
+            markets=[MARKET],
+            guardrails=KEEPER_GUARDRAILS,
+        )
         sources = venue_sources(self.venues)
         setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)
         self.store = Store(store_path)
@@ -134,17 +118,6 @@ def rig_factory(chain, governance, signer_keys, eth_bars, tmp_path):
         rig.close()
 
 
-def oracle(cfg, *args, env=None, check=True):
-    return subprocess.run(
-        [sys.executable, "-m", "oracle.cli", "--config", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=check,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture
 def venues():
     """Two emulated venues replaying ETH/USDT from 11 March 2020 on the wall clock."""
@@ -162,7 +135,9 @@ def deployment(tmp_path, venues):
             v.start()
         gov = w3.eth.accounts[0]
         signer = dev_account(5)
-        client = dev_registry(w3, gov, signer.address)
+        client = deploy_registry(
+            w3, gov, signers=[signer.address], markets=[MARKET], guardrails=KEEPER_GUARDRAILS
+        )
         cfg = {
             "chain": {"rpc_url": node.url, "sender": {"unlocked": gov}},
             "registry": {
@@ -215,8 +190,12 @@ class NodeRig:
         self.w3 = self.node.start()
         self.now = int(self.w3.eth.get_block("latest")["timestamp"]) + 10
         self.venues = replay_venues(eth_bars, self.now, start)
-        self.registry = dev_registry(
-            self.w3, self.w3.eth.accounts[0], dev_account(5).address, markets
+        self.registry = deploy_registry(
+            self.w3,
+            self.w3.eth.accounts[0],
+            signers=[dev_account(5).address],
+            markets=markets,
+            guardrails=KEEPER_GUARDRAILS,
         )
         sources = venue_sources(self.venues)
         if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator

@@ -4,6 +4,7 @@ emulated venues, `oracle once`, `compute`, `status`, `history` as subprocesses."
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import sqlite3
@@ -14,9 +15,13 @@ from pathlib import Path
 
 import yaml
 
-from oracle.config import parse_config
+from oracle.keeper.config import parse_config
+from oracle.keeper.cycle import Keeper
 from oracle.markets import market_id
-from tests.keeper.conftest import MARKET, oracle
+from oracle.policy import PolicySettings
+from oracle.snapshot import HealthPolicy
+from tests.helpers.cli import oracle
+from tests.helpers.markets import MARKET
 
 
 def test_init_writes_a_valid_config(tmp_path):
@@ -24,6 +29,10 @@ def test_init_writes_a_valid_config(tmp_path):
     subprocess.run([sys.executable, "-m", "oracle.cli", "init", "--path", str(path)], check=True)
     cfg = parse_config(yaml.safe_load(path.read_text()))
     assert cfg.keeper is not None and "ETH/USDT" in cfg.keeper.markets
+    # The defaults it shows are the ones the code applies, not a retyped copy.
+    assert HealthPolicy(**cfg.feeds.health.model_dump()) == HealthPolicy()
+    assert PolicySettings(**cfg.keeper.policy.model_dump()) == PolicySettings()
+    assert cfg.keeper.batch_ttl == inspect.signature(Keeper).parameters["batch_ttl"].default
     again = subprocess.run(
         [sys.executable, "-m", "oracle.cli", "init", "--path", str(path)],
         capture_output=True,
@@ -63,7 +72,7 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
     import signal
     import urllib.request
 
-    from oracle.anvil import free_port
+    from oracle.devnet.anvil import free_port
 
     cfg_path, client, env = deployment
     cfg = yaml.safe_load(cfg_path.read_text())

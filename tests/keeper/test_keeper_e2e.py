@@ -3,14 +3,19 @@ bars through ccxt, the risk engine, the policy and the SQLite store."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from oracle.chain import Guardrails
+import pytest
+from blake3 import blake3
+
 from oracle.feeds.exchange import ExchangeSource
-from oracle.keeper import Keeper, MarketSetup
+from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.markets import market_id
 from oracle.policy import Action
-from tests.keeper.conftest import GUARDRAILS, MARKET
+from oracle.report.review import ReviewWriter
+from oracle.signing import batch_inputs_hash
+from tests.helpers.guardrails import KEEPER_GUARDRAILS, guardrails
+from tests.helpers.markets import MARKET
 
 
 def test_black_thursday_tightens_within_one_cycle(rig_factory):
@@ -128,7 +133,7 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
     # A narrow profile: LT may not go below 7,000 on the fast path.
     rig.registry.set_guardrail_profile(
         1,
-        Guardrails(6000, 8500, 7000, 9000, 100, 1500, 1500, 300, 86_400, 0),
+        guardrails(KEEPER_GUARDRAILS, min_ltv_bps=6_000, min_liquidation_threshold_bps=7_000),
         rig.governance.address,
     )
     keeper = Keeper(
@@ -138,7 +143,7 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
         rig.store,
         [rig.setup],
         clock=lambda: rig.now,
-        reviews=tmp_path / "reviews",
+        on_proposal=ReviewWriter(tmp_path / "reviews", rig.registry.w3),
     )
     keeper.cycle()
     first_lt = rig.on_chain().target_liquidation_threshold_bps
@@ -151,7 +156,7 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
     assert all(p.status == "mined" for p in report.pushes)
     queued = rig.registry.proposal(0)
     assert queued.status_name == "queued"
-    assert queued.liquidation_threshold_bps == d.proposal.liquidation_threshold_bps < 7_000
+    assert queued.params.liquidation_threshold_bps == d.proposal.liquidation_threshold_bps < 7_000
     # The fast path moves as far as steps and bounds allow; governance decides the rest.
     assert 7_000 <= rig.on_chain().target_liquidation_threshold_bps < first_lt
     md = next((tmp_path / "reviews").glob("proposal-0-ETH-USDT.md")).read_text()
@@ -175,16 +180,17 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
     # ETH2 sits in its own profile, whose bounds governance narrows after the keeper read them:
     # the keeper's ETH2 update then breaks them on chain.
     gov = rig.governance.address
-    rig.registry.configure_profile(2, GUARDRAILS, [market_id("ETH2/USDT")], gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id("ETH2/USDT")], gov)
     keeper = Keeper(rig.registry, [rig.signer], gov, rig.store, setups, clock=lambda: rig.now)
     read = keeper._on_chain
 
     def stale_read(market):
         state = read(market)
         if market == "ETH2/USDT":
-            rig.registry.set_guardrail_profile(
-                2, Guardrails(1000, 2000, 2000, 3000, 100, 1500, 1500, 300, 86_400, 0), gov
+            narrow = guardrails(
+                KEEPER_GUARDRAILS, max_ltv_bps=2_000, max_liquidation_threshold_bps=3_000
             )
+            rig.registry.set_guardrail_profile(2, narrow, gov)
         return state
 
     keeper._on_chain = stale_read
@@ -201,7 +207,7 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
 def test_a_full_or_locked_store_means_no_push(rig_factory, tmp_path):
     import sqlite3
 
-    from oracle.store import StoreError
+    from oracle.keeper.store import StoreError
 
     rig = rig_factory("2020-03-11T00:00:00")
     # Disk full: SQLite may not grow the file by a single page.
@@ -222,3 +228,22 @@ def test_a_full_or_locked_store_means_no_push(rig_factory, tmp_path):
     other.close()
     report = rig.keeper.cycle()  # the store is back: the cycle runs and pushes
     assert [p.status for p in report.pushes] == ["mined"] and rig.registry.nonce() == 1
+
+
+def test_the_committed_inputs_hash_is_recomputed_from_the_audit_trail(rig_factory):
+    # What a verifier does: from the stored snapshot and the engine's inputs hash, recompute the
+    # inputsHash the signed batch committed to, and find it in the registry's event.
+    rig = rig_factory("2020-03-11T00:00:00")
+    report = rig.keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"]
+    snapshot, explanation = rig.store.db.execute(
+        "SELECT snapshot, explanation FROM decisions WHERE cycle_id = ? AND market = ?",
+        (report.cycle_id, MARKET),
+    ).fetchone()
+    risk_hash = bytes.fromhex(json.loads(explanation)["inputs_hash"][2:])
+    recomputed = batch_inputs_hash(
+        [(market_id(MARKET), blake3(snapshot.encode()).digest(), risk_hash)]
+    )
+    assert json.loads(rig.store.pushes(1)[0]["payload"])["inputs_hash"] == "0x" + recomputed.hex()
+    [event] = rig.registry.contract.events.BatchSubmitted().get_logs(from_block=0)
+    assert bytes(event["args"]["inputsHash"]) == recomputed

@@ -17,8 +17,8 @@ import time
 import pytest
 import yaml
 
-from oracle.chain import Guardrails
-from tests.keeper.conftest import oracle
+from tests.helpers.cli import oracle
+from tests.helpers.guardrails import KEEPER_GUARDRAILS, guardrails
 
 
 def agreement(store_path, client) -> dict[str, int]:
@@ -43,7 +43,7 @@ def kill_and_restart(cfg_path, client, env, venue_list, runs: int, seed: int) ->
     cfg["keeper"]["policy"] = {"deadband_bps": 5, "loosen_after_cycles": 1}
     client.set_guardrail_profile(
         1,
-        Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 1500, 0, 0),
+        guardrails(KEEPER_GUARDRAILS, max_loosen_step_bps=1_500, min_loosen_interval=0),
         cfg["registry"]["governance"],
     )
     cfg_path.write_text(yaml.safe_dump(cfg))

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from oracle.feeds.emulator import ExchangeEmulator
+from oracle.devnet.emulator import ExchangeEmulator
 from oracle.feeds.exchange import ExchangeSource
 from oracle.markets import market_id
-from tests.keeper.conftest import MARKET
-from tests.risk.conftest import ts
+from tests.helpers.markets import MARKET
+from tests.helpers.time import ts
 
 FEEDS_DEADLINE = 5.0  # seconds: the keeper's default deadline for all of a cycle's feed reads
 

@@ -12,7 +12,7 @@ import threading
 import time
 
 from oracle.markets import market_id
-from tests.keeper.conftest import MARKET
+from tests.helpers.markets import MARKET
 
 
 def start_cycle_and_wait_until_sent(rig):

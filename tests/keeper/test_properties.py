@@ -8,15 +8,17 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracle.chain import Guardrails
-from oracle.config import parse_config
 from oracle.errors import ConfigError
-from oracle.feeds import FailureKind, Health, HealthPolicy, Reading, SourceFailure, aggregate
-from oracle.policy import OnChain, PolicySettings, Values, decide
+from oracle.feeds import FailureKind, Reading, SourceFailure
+from oracle.keeper.config import parse_config
+from oracle.policy import OnChain, PolicySettings, decide
+from oracle.snapshot import Health, HealthPolicy, aggregate
+from oracle.types import Params
+from tests.helpers.guardrails import KEEPER_GUARDRAILS
 
 NOW = 1_700_000_000
-G = Guardrails(1000, 8500, 2000, 9000, 100, 1500, 1500, 300, 86_400, 0)
-CURRENT = Values(7000, 8000, 500)
+G = KEEPER_GUARDRAILS
+CURRENT = Params(7000, 8000, 500)
 
 source_result = st.one_of(
     st.builds(
@@ -31,7 +33,7 @@ source_result = st.one_of(
     ),
 )
 values = st.builds(
-    Values, st.integers(1, 9000), st.integers(2, 10_000), st.integers(0, 2000)
+    Params, st.integers(1, 9000), st.integers(2, 10_000), st.integers(0, 2000)
 ).filter(lambda v: v.valid())
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
+from oracle.keeper.scheduler import KeeperService
 from oracle.markets import market_id
-from oracle.scheduler import KeeperService
-from tests.keeper.conftest import MARKET
+from tests.helpers.markets import MARKET
 
 
 def wait_for(predicate, timeout=20.0):
@@ -62,8 +62,8 @@ def test_cycles_never_overlap(rig_factory):
 def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):
     from web3 import Web3
 
-    from oracle.anvil import free_port
     from oracle.chain import RegistryClient
+    from oracle.devnet.anvil import free_port
 
     rig = rig_factory("2020-06-01T00:00:00")
     service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
@@ -82,7 +82,7 @@ def test_a_failing_cycle_is_counted_and_the_next_one_runs(rig_factory):
 
 
 def test_volatility_jump_detection():
-    from oracle.scheduler import volatility_jumped
+    from oracle.keeper.scheduler import volatility_jumped
 
     sigma_hour = 0.01  # 1 % per hour: 0.065 % per 15 s check
     calm = [100.0 * (1 + 0.0005 * ((-1) ** i)) for i in range(30)]  # ±0.05 % wiggles

@@ -9,10 +9,13 @@ import sys
 
 import pytest
 
-from oracle.chain import Guardrails, RegistryClient
+from oracle.chain import RegistryClient
 from oracle.errors import ContractRevert
 from oracle.signing import Batch, MarketUpdate, model_version_bytes, sign_batch
-from tests.conftest import DEFAULT_GUARDRAILS, ETH, ROOT
+from oracle.types import Params
+from tests.helpers import ROOT
+from tests.helpers.guardrails import TEST_GUARDRAILS
+from tests.helpers.markets import ETH
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def client(chain, governance, guardian, signer_keys):
         timelock_delay=3600,
     )
     assert tx.gas_used > 0
-    c.configure_profile(1, Guardrails(*DEFAULT_GUARDRAILS), [ETH], governance.address)
+    c.configure_profile(1, TEST_GUARDRAILS, [ETH], governance.address)
     return c
 
 
@@ -49,9 +52,9 @@ def test_submit_and_read(client, chain, signer_keys, relayer):
     result = client.submit(b, sign_batch(b, client.address, signer_keys[:1]), relayer.address)
     assert result.gas_used > 0
     p = client.parameters(ETH)
-    assert (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps) == (7000, 8000, 500)
+    assert p.params == Params(7000, 8000, 500)
     assert client.nonce() == 1
-    assert client.guardrails(ETH) == Guardrails(*DEFAULT_GUARDRAILS)
+    assert client.guardrails(ETH) == TEST_GUARDRAILS
     assert client.market_profile(ETH) == 1
     assert client.signers() == [signer_keys[0].address] and client.threshold() == 1
 
@@ -122,7 +125,7 @@ def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_k
 
 
 def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path):
-    from oracle.anvil import free_port
+    from oracle.devnet.anvil import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     cfg = write_config(tmp_path / "oracle.yaml", url, governance, guardian, signer_keys[0])

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from blake3 import blake3
 from eth_account import Account
 
-from oracle.config import parse_config
 from oracle.errors import ConfigError, SigningError
-from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
+from oracle.keeper.config import parse_config
+from oracle.signing import (
+    Batch,
+    MarketUpdate,
+    Signer,
+    batch_inputs_hash,
+    model_version_bytes,
+    sign_batch,
+)
 
 ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 GOOD = {
@@ -120,3 +128,17 @@ def test_signatures_sorted_by_signer_and_no_duplicates():
     assert recovered == sorted((k.address for k in keys), key=lambda a: int(a, 16))
     with pytest.raises(SigningError, match="twice"):
         sign_batch(batch, "0x" + "22" * 20, [keys[0], keys[0]])
+
+
+def test_batch_inputs_hash_is_the_documented_recipe():
+    a = (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
+    b = (b"\x00" * 32, b"\x04" * 32, b"\x05" * 32)
+    # BLAKE3 over each 96-byte entry in increasing market id order, whatever order they come in.
+    expected = blake3(b[0] + b[1] + b[2] + a[0] + a[1] + a[2]).digest()
+    assert batch_inputs_hash([a, b]) == batch_inputs_hash([b, a]) == expected
+    assert batch_inputs_hash([a]) != batch_inputs_hash([(a[0], a[1], b"\x04" * 32)])
+
+
+def test_batch_inputs_hash_refuses_a_part_of_the_wrong_width():
+    with pytest.raises(SigningError, match="inputs hash of an inputs-hash entry must be 32 bytes"):
+        batch_inputs_hash([(b"\x01" * 32, b"\x02" * 32, b"")])

@@ -11,8 +11,9 @@ import pytest
 import requests
 from web3.exceptions import ContractLogicError
 
-from oracle.anvil import AnvilNode, dev_account
 from oracle.chain import Transactor, deploy_contract, rpc_retry
+from oracle.devnet.accounts import dev_account
+from oracle.devnet.anvil import AnvilNode
 
 
 def test_stuck_transaction_is_replaced_with_higher_fees():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from oracle.chain import Guardrails
-from oracle.feeds.snapshot import Health
-from oracle.policy import Action, OnChain, PolicySettings, Values, decide
+from oracle.policy import Action, OnChain, PolicySettings, decide
+from oracle.snapshot import Health
+from oracle.types import Params
+from tests.helpers.guardrails import TEST_GUARDRAILS
 
-G = Guardrails(5000, 8500, 6000, 9000, 100, 1500, 1000, 200, 86_400, 21_600)
+G = TEST_GUARDRAILS
 NOW = 1_700_000_000
-CURRENT = Values(7000, 8000, 500)
+CURRENT = Params(7000, 8000, 500)
 S = PolicySettings(deadband_bps=25, heartbeat_after=6 * 3600, loosen_after_cycles=3)
 
 
@@ -23,7 +24,7 @@ def run(rec, health=Health.OK, on_chain=None, streak=0, now=NOW, refusal=None):
 
 
 def test_failed_feeds_hold_and_alert():
-    d = run(Values(6000, 7000, 600), Health.FAILED)
+    d = run(Params(6000, 7000, 600), Health.FAILED)
     assert d.action == Action.HOLD and d.alert and "FAILED: x: timeout" in d.reason
     assert d.update is None and d.proposal is None
 
@@ -34,22 +35,22 @@ def test_no_recommendation_holds():
 
 
 def test_tightening_applies_at_once():
-    d = run(Values(6800, 7900, 550))
-    assert d.action == Action.UPDATE and d.update == Values(6800, 7900, 550)
+    d = run(Params(6800, 7900, 550))
+    assert d.action == Action.UPDATE and d.update == Params(6800, 7900, 550)
     assert "within the guardrails" in d.reason and not d.loosening_wanted
 
 
 def test_big_moves_are_step_limited():
-    d = run(Values(6100, 6200, 500))  # LT must fall 1,800: 1,000 per update
-    assert d.action == Action.UPDATE and d.update == Values(6100, 7000, 500)
+    d = run(Params(6100, 6200, 500))  # LT must fall 1,800: 1,000 per update
+    assert d.action == Action.UPDATE and d.update == Params(6100, 7000, 500)
     assert d.proposal is None
     assert "step-limited" in d.reason
-    up = run(Values(7500, 8500, 500), streak=5)  # loosening moves by the smaller loosen step
-    assert up.update == Values(7200, 8200, 500)
+    up = run(Params(7500, 8500, 500), streak=5)  # loosening moves by the smaller loosen step
+    assert up.update == Params(7200, 8200, 500)
 
 
 def test_loosening_waits_for_persistence_then_for_the_cooldown():
-    looser = Values(7150, 8100, 500)
+    looser = Params(7150, 8100, 500)
     first = run(looser, streak=0)
     assert first.action == Action.NO_CHANGE and first.loosening_wanted
     assert "asked 1 of 3 cycles" in first.reason
@@ -60,33 +61,33 @@ def test_loosening_waits_for_persistence_then_for_the_cooldown():
 
 
 def test_mixed_change_tightens_now_and_holds_the_loosening_part():
-    d = run(Values(7200, 7800, 500))  # LTV up (loosen), LT down (tighten)
-    assert d.action == Action.UPDATE and d.update == Values(7000, 7800, 500)
+    d = run(Params(7200, 7800, 500))  # LTV up (loosen), LT down (tighten)
+    assert d.action == Action.UPDATE and d.update == Params(7000, 7800, 500)
 
 
 def test_degraded_feeds_only_tighten():
-    d = run(Values(7200, 7800, 400), Health.DEGRADED, streak=10)
-    assert d.update == Values(7000, 7800, 500) and "DEGRADED" in d.reason
+    d = run(Params(7200, 7800, 400), Health.DEGRADED, streak=10)
+    assert d.update == Params(7000, 7800, 500) and "DEGRADED" in d.reason
 
 
 def test_deadband_and_heartbeat():
-    quiet = run(Values(7010, 7990, 510))
+    quiet = run(Params(7010, 7990, 510))
     assert quiet.action == Action.NO_CHANGE and "deadband" in quiet.reason
-    stale = run(Values(7010, 7990, 510), on_chain=chain(updated_at=NOW - 7 * 3600))
+    stale = run(Params(7010, 7990, 510), on_chain=chain(updated_at=NOW - 7 * 3600))
     assert stale.action == Action.HEARTBEAT and stale.update == CURRENT
 
 
 def test_target_below_the_bounds_moves_to_the_bound_and_asks_governance():
-    d = run(Values(4000, 6000, 500), on_chain=chain(values=Values(5200, 6500, 500)))
-    assert d.action == Action.UPDATE and d.update == Values(5000, 6000, 500)
-    assert d.proposal == Values(4000, 6000, 500) and "outside the guardrail bounds" in d.reason
+    d = run(Params(4000, 6000, 500), on_chain=chain(values=Params(5200, 6500, 500)))
+    assert d.action == Action.UPDATE and d.update == Params(5000, 6000, 500)
+    assert d.proposal == Params(4000, 6000, 500) and "outside the guardrail bounds" in d.reason
 
 
 def test_first_value_and_unconfigured_market():
-    first = run(Values(7000, 8000, 500), on_chain=chain(values=None, updated_at=0))
+    first = run(Params(7000, 8000, 500), on_chain=chain(values=None, updated_at=0))
     assert first.action == Action.UPDATE and first.reason == "first value for the market"
-    none = run(Values(7000, 8000, 500), on_chain=chain(g=None))
-    assert none.action == Action.PROPOSE and none.proposal == Values(7000, 8000, 500)
+    none = run(Params(7000, 8000, 500), on_chain=chain(g=None))
+    assert none.action == Action.PROPOSE and none.proposal == Params(7000, 8000, 500)
 
 
 def test_every_update_is_valid_on_chain():
@@ -95,7 +96,7 @@ def test_every_update_is_valid_on_chain():
     for ltv, lt, lb in itertools.product(
         range(4000, 9001, 700), range(5000, 9501, 700), (100, 600, 1400)
     ):
-        rec = Values(ltv, lt, lb)
+        rec = Params(ltv, lt, lb)
         if not rec.valid():
             continue
         for health in (Health.OK, Health.DEGRADED):

@@ -18,16 +18,17 @@ from oracle.risk import (
     MarketInput,
     ModelSettings,
     OrderBook,
-    PriceSeries,
     compute_market,
     compute_markets,
 )
-from tests.risk.conftest import pool_input, synthetic
+from oracle.series import PriceSeries
+from tests.helpers.invariants import check_readable
+from tests.helpers.series import pool_input, synthetic
 
 
 def check_invariants(p):
     assert 0 < p.ltv_bps < p.liquidation_threshold_bps <= 10_000
-    assert p.liquidation_threshold_bps * (10_000 + p.liquidation_bonus_bps) <= 10_000**2
+    check_readable(p.params)
     for value in (p.ltv_bps, p.liquidation_threshold_bps, p.liquidation_bonus_bps):
         assert isinstance(value, int)
 

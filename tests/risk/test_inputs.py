@@ -11,10 +11,10 @@ from oracle.risk import (
     MarketInput,
     ModelSettings,
     OrderBook,
-    PriceSeries,
     compute_market,
 )
-from tests.risk.conftest import pool_input, synthetic
+from oracle.series import PriceSeries
+from tests.helpers.series import pool_input, synthetic
 
 T0 = 1_600_000_000
 
@@ -122,8 +122,8 @@ def test_threshold_below_the_minimum_is_no_safe_parameters():
 def test_gappy_recent_history_is_refused_not_loosened():
     # Binance's USDC/USDT has no bars from 10 March 2023 until 11 March 13:00 (trading halted in the
     # depeg): three hours after it resumes, 21 of the last 24 hours are missing.
-    from oracle.marketdata import shipped
-    from tests.risk.conftest import ts
+    from oracle.feeds.marketdata import shipped
+    from tests.helpers.time import ts
 
     usdc = shipped("ohlcv/1h/USDCUSDT.csv.gz", "USDC/USDT").until(ts("2023-03-11T16:00:00"))
     with pytest.raises(RiskInputError, match=r"USDC/USDT: 21 of the last 24 bars are missing"):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from oracle.risk import ConstantProductPool, OrderBook, PriceSeries
+from oracle.risk import ConstantProductPool, OrderBook
 from oracle.risk.liquidity import horizon_seconds, slippage
 from oracle.risk.tail import filtered_historical_es, student_t_es
 from oracle.risk.volatility import ewma_variance, log_returns
+from oracle.series import PriceSeries
 
 
 def test_ewma_matches_the_recursion_written_out():

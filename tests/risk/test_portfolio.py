@@ -9,7 +9,7 @@ from oracle.errors import RiskInputError
 from oracle.risk import ModelSettings
 from oracle.risk.portfolio import ReturnPanel, ewma_covariance, portfolio_margin, scenario_grid
 from oracle.risk.volatility import bar_lambda
-from tests.risk.conftest import ts
+from tests.helpers.time import ts
 
 LAM = bar_lambda(ModelSettings(), 3600)
 YEAR = 365 * 86_400

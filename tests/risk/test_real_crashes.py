@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from oracle.risk import compute_market
-from tests.risk.conftest import pool_input, ts
+from tests.helpers.series import pool_input
+from tests.helpers.time import ts
 
 HALF_YEAR = 180 * 86_400
 
