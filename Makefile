@@ -36,7 +36,8 @@ $(SOLC): scripts/solc.js $(NPM_STAMP)
 
 $(ARTIFACTS): $(PY_STAMP) $(SOLC) $(SOURCES) ape-config.yaml
 	ape pm install
-	ape compile
+	# --force: ape's incremental build recompiles changed files but not the contracts importing them
+	ape compile --force
 	$(PY) scripts/export_artifacts.py
 	touch $@
 

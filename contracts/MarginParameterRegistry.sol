@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IMarginParameters, Parameters} from "./interfaces/IMarginParameters.sol";
 import {
@@ -11,13 +12,30 @@ import {
     Batch,
     Guardrails,
     Field,
+    Duration,
     Proposal,
     ProposalStatus
 } from "./interfaces/IMarginParameterRegistry.sol";
 import {
     MarketSlot, MarketWord, packMarket, packValues, packChange, cappedBonusDown
 } from "./libraries/MarketWord.sol";
-import {BPS, MARKET_UPDATE_TYPEHASH, BATCH_TYPEHASH, PROPOSAL_BATCH_TYPEHASH} from "./libraries/ConstantsLib.sol";
+import {
+    BPS,
+    MARKET_UPDATE_TYPEHASH,
+    BATCH_TYPEHASH,
+    PROPOSAL_BATCH_TYPEHASH,
+    MAX_PROPOSALS_PER_BATCH,
+    MAX_TIMELOCK_DELAY,
+    MIN_PROPOSAL_GRACE_PERIOD,
+    MAX_PROPOSAL_GRACE_PERIOD,
+    MIN_BATCH_LIFETIME,
+    MAX_BATCH_LIFETIME,
+    MAX_LOOSEN_INTERVAL,
+    MAX_RAMP_DURATION,
+    MAX_UPDATE_INTERVAL,
+    DEFAULT_PROPOSAL_GRACE_PERIOD,
+    DEFAULT_BATCH_LIFETIME
+} from "./libraries/ConstantsLib.sol";
 import {GuardrailWord, packGuardrails} from "./libraries/GuardrailWord.sol";
 
 /// @title MarginParameterRegistry
@@ -26,15 +44,17 @@ import {GuardrailWord, packGuardrails} from "./libraries/GuardrailWord.sol";
 contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /* STORAGE */
 
-    // One slot, read once per batch: the nonce, the signature threshold and the pause flag.
+    // One slot, read once per batch: the nonce, the signature threshold, the pause flag and the batch lifetime.
     uint64 internal _nonce;
     uint8 internal _threshold;
     bool internal _paused;
+    uint32 internal _maxBatchLifetime;
 
     address public governance;
     address public pendingGovernance;
     address public guardian;
     uint256 public timelockDelay;
+    uint256 public proposalGracePeriod;
     uint256 public proposalCount;
 
     address[] internal _signers;
@@ -42,6 +62,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     mapping(bytes32 => MarketSlot) internal _markets;
     mapping(uint256 => GuardrailWord) internal _profiles;
     mapping(uint256 => Proposal) internal _proposals;
+    mapping(bytes32 => uint256) public latestProposal; // id + 1 of a market's latest proposal; 0: none
 
     /* CONSTRUCTOR */
 
@@ -53,13 +74,18 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         uint256 timelockDelay_
     ) EIP712("MarginParameterRegistry", "1") {
         if (governance_ == address(0)) revert ZeroGovernance();
+        _checkDuration(Duration.TimelockDelay, timelockDelay_, 0, MAX_TIMELOCK_DELAY);
         governance = governance_;
         guardian = guardian_;
         timelockDelay = timelockDelay_;
+        proposalGracePeriod = DEFAULT_PROPOSAL_GRACE_PERIOD;
+        _maxBatchLifetime = uint32(DEFAULT_BATCH_LIFETIME);
         _setSigners(signers_, threshold_);
         emit GovernanceTransferred(address(0), governance_);
         emit GuardianChanged(address(0), guardian_);
         emit TimelockDelayChanged(0, timelockDelay_);
+        emit ProposalGracePeriodChanged(0, DEFAULT_PROPOSAL_GRACE_PERIOD);
+        emit MaxBatchLifetimeChanged(0, DEFAULT_BATCH_LIFETIME);
     }
 
     /* MODIFIERS */
@@ -101,7 +127,13 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         whenNotPaused
         returns (uint256 firstId)
     {
+        uint256 n = batch.updates.length;
+        if (n > MAX_PROPOSALS_PER_BATCH) revert TooManyProposals(n, MAX_PROPOSALS_PER_BATCH);
         _consumeSignedBatch(batch, signatures, PROPOSAL_BATCH_TYPEHASH);
+        for (uint256 i; i < n; ++i) {
+            bytes32 market = batch.updates[i].market;
+            if (_markets[market].word.profile() == 0) revert MarketNotConfigured(market);
+        }
         firstId = _queue(batch.updates, batch.inputsHash, batch.modelVersion);
         emit BatchSubmitted(batch.nonce, batch.inputsHash, batch.modelVersion, batch.updates.length);
     }
@@ -119,6 +151,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         Proposal storage p = _proposals[id];
         if (p.status != ProposalStatus.Queued) revert ProposalNotQueued(id, p.status);
         if (block.timestamp < p.eta) revert TimelockNotExpired(id, p.eta, block.timestamp);
+        if (block.timestamp > p.expiresAt) revert ProposalExpired(id, p.expiresAt, block.timestamp);
         p.status = ProposalStatus.Executed;
         bytes32 market = p.market;
         (uint256 ltv, uint256 lt, uint256 lb) = (p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps);
@@ -131,7 +164,17 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             (bool a, bool b, bool c) = _loosening(s, ltv, lt, lb);
             if (a || b || c) lastLoosen = block.timestamp;
         }
-        _write(slot, market, s, ltv, lt, lb, _profiles[s.profile()].thresholdRampDuration(), lastLoosen);
+        _write(
+            slot,
+            market,
+            s,
+            ltv,
+            lt,
+            lb,
+            _profiles[s.profile()].thresholdRampDuration(),
+            lastLoosen,
+            s.changeAgeAt(block.timestamp)
+        );
         emit ProposalExecuted(id, market);
     }
 
@@ -151,6 +194,9 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
                 || g.maxLiquidationThresholdBps > BPS || g.maxLtvBps >= g.maxLiquidationThresholdBps
                 || g.maxLiquidationBonusBps > BPS
         ) revert InvalidGuardrails(profileId);
+        _checkDuration(Duration.MinLoosenInterval, g.minLoosenInterval, 0, MAX_LOOSEN_INTERVAL);
+        _checkDuration(Duration.ThresholdRampDuration, g.thresholdRampDuration, 0, MAX_RAMP_DURATION);
+        _checkDuration(Duration.MinUpdateInterval, g.minUpdateInterval, 1, MAX_UPDATE_INTERVAL);
         Guardrails memory previous = _profiles[profileId].unpackGuardrails();
         _profiles[profileId] = packGuardrails(g);
         emit GuardrailProfileSet(profileId, previous, g);
@@ -183,8 +229,23 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @inheritdoc IMarginParameterRegistry
     function setTimelockDelay(uint256 delay) external onlyGovernance {
+        _checkDuration(Duration.TimelockDelay, delay, 0, MAX_TIMELOCK_DELAY);
         emit TimelockDelayChanged(timelockDelay, delay);
         timelockDelay = delay;
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function setProposalGracePeriod(uint256 gracePeriod) external onlyGovernance {
+        _checkDuration(Duration.ProposalGracePeriod, gracePeriod, MIN_PROPOSAL_GRACE_PERIOD, MAX_PROPOSAL_GRACE_PERIOD);
+        emit ProposalGracePeriodChanged(proposalGracePeriod, gracePeriod);
+        proposalGracePeriod = gracePeriod;
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function setMaxBatchLifetime(uint256 lifetime) external onlyGovernance {
+        _checkDuration(Duration.MaxBatchLifetime, lifetime, MIN_BATCH_LIFETIME, MAX_BATCH_LIFETIME);
+        emit MaxBatchLifetimeChanged(_maxBatchLifetime, lifetime);
+        _maxBatchLifetime = SafeCast.toUint32(lifetime);
     }
 
     /// @inheritdoc IMarginParameterRegistry
@@ -230,7 +291,17 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         if (lbLoosens) revert GuardianCanOnlyTighten(market, Field.LiquidationBonus, s.liquidationBonusBps(), lb);
         _checkRange(market, lt, lb);
         _checkInvariants(market, ltv, lt, lb);
-        _write(slot, market, s, ltv, lt, lb, _profiles[s.profile()].thresholdRampDuration(), s.lastLoosenAt());
+        _write(
+            slot,
+            market,
+            s,
+            ltv,
+            lt,
+            lb,
+            _profiles[s.profile()].thresholdRampDuration(),
+            s.lastLoosenAt(),
+            s.changeAgeAt(block.timestamp)
+        );
     }
 
     /* VIEWS */
@@ -248,6 +319,11 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /// @inheritdoc IMarginParameterRegistry
     function paused() external view returns (bool) {
         return _paused;
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function maxBatchLifetime() external view returns (uint256) {
+        return _maxBatchLifetime;
     }
 
     /// @inheritdoc IMarginParameterRegistry
@@ -279,7 +355,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     function marketState(bytes32 market)
         external
         view
-        returns (uint16, uint16, uint16, uint40, uint16, uint40, uint40, uint40, uint16)
+        returns (uint16, uint16, uint16, uint40, uint16, uint40, uint40, uint40, uint16, uint40)
     {
         MarketWord s = _markets[market].word;
         return (
@@ -291,7 +367,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             uint40(s.rampStart()),
             uint40(s.rampEnd()),
             uint40(s.lastLoosenAt()),
-            uint16(s.profile())
+            uint16(s.profile()),
+            uint40(s.lastChangeAt())
         );
     }
 
@@ -327,13 +404,15 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /// @dev Checks deadline, chain, nonce, ordering and signatures, then consumes the nonce (Morpho-style order).
     function _consumeSignedBatch(Batch calldata batch, bytes[] calldata signatures, bytes32 typehash) internal {
         if (block.timestamp > batch.deadline) revert SignatureExpired(batch.deadline, block.timestamp);
+        uint256 latestDeadline = block.timestamp + _maxBatchLifetime;
+        if (batch.deadline > latestDeadline) revert DeadlineTooFar(batch.deadline, latestDeadline);
         if (batch.chainId != block.chainid) revert WrongChain(batch.chainId, block.chainid);
         uint256 expected = _nonce;
         if (batch.nonce < expected) revert NonceAlreadyUsed(batch.nonce, expected);
         if (batch.nonce > expected) revert NonceOutOfOrder(batch.nonce, expected);
         if (batch.updates.length == 0) revert EmptyBatch();
         _verifySignatures(_hashBatch(batch, typehash), signatures);
-        _nonce = uint64(expected + 1);
+        _nonce = SafeCast.toUint64(expected + 1);
     }
 
     /// @dev EIP-712 `hashStruct` of the batch; also enforces strictly increasing market ids.
@@ -395,14 +474,16 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             isSigner[signer] = true;
         }
         _signers = signers_;
-        _threshold = uint8(threshold_);
+        _threshold = SafeCast.toUint8(threshold_);
         emit SignerSetChanged(signers_, threshold_);
     }
 
     /* INTERNAL: UPDATES */
 
-    /// @dev One signed entry: invariants and bounds, then heartbeat or steps, interval and write. The first value
-    /// of a market checks bounds only. Works on packed words throughout (see MarketWord for why).
+    /// @dev One signed entry: bounds and invariants, then heartbeat, or steps, update interval, loosening interval
+    /// and write. The first value of a market checks bounds and invariants only. A field the market holds outside its
+    /// bounds (after a guardian or governance action, or a narrower profile) may stay there or move toward them.
+    /// Works on packed words throughout (see MarketWord for why).
     /// The caller passes the last profile read (`cachedId`, `cached`) and gets this market's back.
     function _applySigned(MarketUpdate calldata u, uint256 cachedId, GuardrailWord cached)
         internal
@@ -421,13 +502,13 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             ltv < g.minLtvBps() || ltv > g.maxLtvBps() || lt < g.minLiquidationThresholdBps()
                 || lt > g.maxLiquidationThresholdBps() || lb < g.minLiquidationBonusBps()
                 || lb > g.maxLiquidationBonusBps()
-        ) _revertOutOfBounds(market, ltv, lt, lb, g);
+        ) _checkWidenedBounds(market, s, ltv, lt, lb, g);
         _checkInvariants(market, ltv, lt, lb);
 
         uint256 lastLoosen = block.timestamp;
         if (s.updatedAt() != 0) {
             if (packValues(ltv, lt, lb) == s.values()) {
-                slot.word = s.withUpdatedAt(block.timestamp);
+                slot.word = s.withHeartbeat(block.timestamp);
                 emit Heartbeat(market);
                 return (profileId, g);
             }
@@ -442,6 +523,11 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
                         || (lb < oldLb ? oldLb - lb > loosenStep : lb - oldLb > tightenStep)
                 ) _revertStepTooLarge(market, s, ltv, lt, lb, g);
             }
+            uint256 age = s.changeAgeAt(block.timestamp);
+            if (age < g.minUpdateInterval()) {
+                uint256 lastChange = block.timestamp - age;
+                revert UpdateTooSoon(market, lastChange, lastChange + g.minUpdateInterval());
+            }
             lastLoosen = s.lastLoosenAt();
             if (ltv > oldLtv || lt > oldLt || lb < oldLb) {
                 uint256 nextAllowed;
@@ -452,11 +538,13 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
                 lastLoosen = block.timestamp;
             }
         }
-        _write(slot, market, s, ltv, lt, lb, g.thresholdRampDuration(), lastLoosen);
+        _write(slot, market, s, ltv, lt, lb, g.thresholdRampDuration(), lastLoosen, 0);
     }
 
-    /// @dev Stores new values. A threshold below the one in force ramps down from it over `rampDuration`; an
-    /// unchanged target keeps a ramp in progress; any other change applies at once and ends the ramp.
+    /// @dev Stores new values. An unchanged target keeps a ramp in progress (so a write that moves only LTV or LB,
+    /// or repeats the values, never restarts a cut); a threshold below the one in force ramps down from it over
+    /// `rampDuration`; any other change applies at once and ends the ramp. `changeAge` is 0 for a signed change;
+    /// governance and the guardian carry the market's age forward, so they neither use nor reset its update interval.
     function _write(
         MarketSlot storage slot,
         bytes32 market,
@@ -465,21 +553,25 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         uint256 lt,
         uint256 lb,
         uint256 rampDuration,
-        uint256 lastLoosen
+        uint256 lastLoosen,
+        uint256 changeAge
     ) internal {
         uint256 rampFrom;
         uint256 rampStart;
         uint256 rampEnd;
-        uint256 inForce = s.thresholdAt(block.timestamp);
-        if (s.updatedAt() != 0 && lt < inForce && rampDuration != 0) {
-            unchecked {
-                (rampFrom, rampStart, rampEnd) = (inForce, block.timestamp, block.timestamp + rampDuration);
-            }
-        } else if (lt == s.liquidationThresholdBps() && s.rampEnd() > block.timestamp) {
+        if (lt == s.liquidationThresholdBps() && s.rampEnd() > block.timestamp) {
             (rampFrom, rampStart, rampEnd) = (s.rampStartThresholdBps(), s.rampStart(), s.rampEnd());
+        } else {
+            uint256 inForce = s.thresholdAt(block.timestamp);
+            if (s.updatedAt() != 0 && lt < inForce && rampDuration != 0) {
+                unchecked {
+                    (rampFrom, rampStart, rampEnd) = (inForce, block.timestamp, block.timestamp + rampDuration);
+                }
+            }
         }
-        slot.word =
-            packMarket(ltv, lt, lb, block.timestamp, rampFrom, rampStart, rampEnd, lastLoosen, s.profile());
+        slot.word = packMarket(
+            ltv, lt, lb, block.timestamp, rampFrom, rampStart, rampEnd, lastLoosen, s.profile(), changeAge
+        );
         emit ParametersUpdated(market, packChange(packValues(ltv, lt, lb), s.values(), rampEnd));
     }
 
@@ -488,18 +580,21 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         returns (uint256 firstId)
     {
         firstId = proposalCount;
-        uint40 eta = uint40(block.timestamp + timelockDelay);
+        uint40 eta = SafeCast.toUint40(block.timestamp + timelockDelay);
+        uint40 expiresAt = SafeCast.toUint40(eta + proposalGracePeriod);
         for (uint256 i; i < updates.length; ++i) {
             MarketUpdate calldata u = updates[i];
             _checkRange(u.market, u.liquidationThresholdBps, u.liquidationBonusBps);
             _checkInvariants(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
             uint256 id = firstId + i;
+            _supersede(u.market, id);
             _proposals[id] = Proposal({
                 market: u.market,
                 ltvBps: u.ltvBps,
                 liquidationThresholdBps: u.liquidationThresholdBps,
                 liquidationBonusBps: u.liquidationBonusBps,
                 eta: eta,
+                expiresAt: expiresAt,
                 status: ProposalStatus.Queued
             });
             emit ProposalQueued(
@@ -516,7 +611,25 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         proposalCount = firstId + updates.length;
     }
 
+    /// @dev Marks the market's latest proposal superseded by `id` if it is still queued, and records `id` as latest.
+    function _supersede(bytes32 market, uint256 id) internal {
+        uint256 previous = latestProposal[market];
+        if (previous != 0) {
+            Proposal storage p = _proposals[previous - 1];
+            if (p.status == ProposalStatus.Queued) {
+                p.status = ProposalStatus.Superseded;
+                emit ProposalSuperseded(previous - 1, id, market);
+            }
+        }
+        latestProposal[market] = id + 1;
+    }
+
     /* INTERNAL: CHECKS */
+
+    /// @dev Reverts unless `min <= value <= max`, naming the duration.
+    function _checkDuration(Duration duration, uint256 value, uint256 min, uint256 max) internal pure {
+        if (value < min || value > max) revert DurationOutOfRange(duration, value, min, max);
+    }
 
     /// @dev For the paths without guardrail bounds (governance, guardian); signed values pass the bounds first.
     function _checkRange(bytes32 market, uint256 lt, uint256 lb) internal pure {
@@ -532,19 +645,48 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         }
     }
 
-    /// @dev Slow path of the bounds test in `_applySigned`: reverts naming the first field out of bounds.
-    function _revertOutOfBounds(bytes32 market, uint256 ltv, uint256 lt, uint256 lb, GuardrailWord g)
+    /// @dev Slow path of the bounds test in `_applySigned`, taken only when a value is outside the profile's bounds:
+    /// each field's bounds widen to include the value the market holds (a set market only), so a market left
+    /// outside them may stay there or move toward them; reverts naming the first field outside the widened bounds.
+    function _checkWidenedBounds(bytes32 market, MarketWord s, uint256 ltv, uint256 lt, uint256 lb, GuardrailWord g)
         internal
         pure
     {
-        _checkBounds(market, Field.Ltv, ltv, g.minLtvBps(), g.maxLtvBps());
+        bool set = s.updatedAt() != 0;
+        _checkBounds(market, Field.Ltv, ltv, g.minLtvBps(), g.maxLtvBps(), set, s.ltvBps());
         _checkBounds(
-            market, Field.LiquidationThreshold, lt, g.minLiquidationThresholdBps(), g.maxLiquidationThresholdBps()
+            market,
+            Field.LiquidationThreshold,
+            lt,
+            g.minLiquidationThresholdBps(),
+            g.maxLiquidationThresholdBps(),
+            set,
+            s.liquidationThresholdBps()
         );
-        _checkBounds(market, Field.LiquidationBonus, lb, g.minLiquidationBonusBps(), g.maxLiquidationBonusBps());
+        _checkBounds(
+            market,
+            Field.LiquidationBonus,
+            lb,
+            g.minLiquidationBonusBps(),
+            g.maxLiquidationBonusBps(),
+            set,
+            s.liquidationBonusBps()
+        );
     }
 
-    function _checkBounds(bytes32 market, Field field, uint256 value, uint256 min, uint256 max) internal pure {
+    function _checkBounds(
+        bytes32 market,
+        Field field,
+        uint256 value,
+        uint256 min,
+        uint256 max,
+        bool set,
+        uint256 current
+    ) internal pure {
+        if (set) {
+            if (current < min) min = current;
+            if (current > max) max = current;
+        }
         if (value < min || value > max) revert OutOfBounds(market, field, value, min, max);
     }
 

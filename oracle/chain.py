@@ -49,22 +49,29 @@ class Parameters:
 
 @dataclass(frozen=True)
 class Proposal:
-    """`proposal(id)`: a queued change to a market and its timelock."""
+    """`proposal(id)`: a queued change to a market, its timelock and its expiry."""
 
     market: bytes
     params: Params
-    eta: int
-    status: int  # 0 none, 1 queued, 2 executed, 3 cancelled
+    eta: int  # earliest execution
+    expires_at: int  # latest execution
+    status: int  # 0 none, 1 queued, 2 executed, 3 cancelled, 4 superseded
 
-    STATUS = ("none", "queued", "executed", "cancelled")
+    STATUS = ("none", "queued", "executed", "cancelled", "superseded")
 
     @classmethod
-    def from_abi(cls, market: bytes, ltv: int, lt: int, lb: int, eta: int, status: int) -> Proposal:
-        return cls(market, Params(ltv, lt, lb), eta, status)
+    def from_abi(
+        cls, market: bytes, ltv: int, lt: int, lb: int, eta: int, expires_at: int, status: int
+    ) -> Proposal:
+        return cls(market, Params(ltv, lt, lb), eta, expires_at, status)
 
     @property
     def status_name(self) -> str:
         return self.STATUS[self.status]
+
+    def pending_at(self, timestamp: int) -> bool:
+        """Queued and not expired: governance may still execute it."""
+        return self.status == 1 and timestamp <= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -400,6 +407,21 @@ class RegistryClient:
     def proposal(self, proposal_id: int) -> Proposal:
         return Proposal.from_abi(*self._call("proposal", proposal_id))
 
+    def latest_proposal(self, market: bytes) -> tuple[int, Proposal] | None:
+        """The id and contents of the latest proposal queued for `market`, if any."""
+        latest = int(self._call("latestProposal", market))
+        return None if latest == 0 else (latest - 1, self.proposal(latest - 1))
+
+    def max_batch_lifetime(self) -> int:
+        """How far after the including block a signed batch's deadline may lie."""
+        return int(self._call("maxBatchLifetime"))
+
+    def proposal_grace_period(self) -> int:
+        return int(self._call("proposalGracePeriod"))
+
+    def timelock_delay(self) -> int:
+        return int(self._call("timelockDelay"))
+
     def hash_batch(self, batch: Batch, proposal: bool = False) -> bytes:
         return bytes(self._call("hashBatch", batch.as_tuple(), proposal))
 
@@ -448,6 +470,11 @@ class RegistryClient:
 
     def cancel(self, proposal_id: int, sender: LocalAccount | str) -> TxResult:
         return Transactor(self.w3, sender).send(self.contract.functions.cancel(proposal_id))
+
+    def set_max_batch_lifetime(self, seconds: int, sender: LocalAccount | str) -> TxResult:
+        return Transactor(self.w3, sender).send(
+            self.contract.functions.setMaxBatchLifetime(seconds)
+        )
 
     def set_guardrail_profile(
         self, profile: int, guardrails: Guardrails, sender: LocalAccount | str

@@ -7,15 +7,19 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from oracle.errors import ConfigError, OracleError
-from oracle.keeper.config import ChainConfig, OracleConfig, init_template, load_config
 from oracle.markets import market_id
+
+if (
+    TYPE_CHECKING
+):  # the config's schema imports the keeper and the feeds: loaded when a command runs
+    from oracle.keeper.config import ChainConfig, OracleConfig
 
 DEFAULT_CONFIG = "oracle.yaml"
 
@@ -48,6 +52,8 @@ def main(ctx: click.Context, config_path: Path) -> None:
 
 
 def _config(ctx: click.Context) -> OracleConfig:
+    from oracle.keeper.config import load_config
+
     return load_config(ctx.obj["config_path"])
 
 
@@ -367,6 +373,8 @@ def init(path: Path, force: bool) -> None:
     """Write a commented configuration for a local Anvil (Anvil's well-known test accounts)."""
     if path.exists() and not force:
         raise ConfigError("<file>", f"{path} exists (use --force to overwrite)")
+    from oracle.keeper.config import init_template
+
     path.write_text(init_template())
     click.echo(f"wrote {path}: deploy with `oracle deploy`, then set registry.address")
 
@@ -457,12 +465,15 @@ def _parse_time(value: str, key: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per proposal.")
 @click.pass_context
 def review(ctx: click.Context, as_json: bool) -> None:
-    """Proposals on the registry (queued, executed, cancelled) with their review reports."""
+    """Proposals on the registry (queued, executed, cancelled, superseded; expired when queued past
+    its expiry) with their review reports."""
+    from oracle.keeper.config import KeeperConfig
     from oracle.keeper.runtime import connect, registry
 
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
-    reviews = cfg.keeper.reviews if cfg.keeper else Path("reviews")
+    reviews = cfg.keeper.reviews if cfg.keeper else KeeperConfig.model_fields["reviews"].default
+    now = int(client.w3.eth.get_block("latest")["timestamp"])
     rows = []
     for pid in range(client.proposal_count()):
         p = client.proposal(pid)
@@ -475,7 +486,8 @@ def review(ctx: click.Context, as_json: bool) -> None:
                 "market": "0x" + p.market.hex(),
                 "values": str(p.params),
                 "eta": p.eta,
-                "status": p.status_name,
+                "expires_at": p.expires_at,
+                "status": p.status_name if p.status != 1 or p.pending_at(now) else "expired",
                 "report": reports[0] if reports else None,
             }
         )
@@ -483,7 +495,7 @@ def review(ctx: click.Context, as_json: bool) -> None:
         for r in rows:
             click.echo(json.dumps(r))
     elif rows:
-        _show_table(rows, ["id", "market", "values", "eta", "status", "report"])
+        _show_table(rows, ["id", "market", "values", "eta", "expires_at", "status", "report"])
     else:
         click.echo("no proposals")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+from oracle.types import MarketId
 
-def market_id(symbol: str) -> bytes:
+
+def market_id(symbol: str) -> MarketId:
     """The bytes32 id of a market named like "ETH/USD"."""
     if not symbol or symbol != symbol.strip():
         raise ValueError(f"market symbol {symbol!r} must be non-empty without surrounding spaces")
-    return keccak(text=symbol)
+    return MarketId(keccak(text=symbol))

@@ -49,6 +49,22 @@ FAST_PATH = "Batch"
 PROPOSAL_PATH = "ProposalBatch"
 
 
+def typehash(primary_type: str) -> bytes:
+    """The EIP-712 typehash of `MarketUpdate`, `Batch` or `ProposalBatch` from the field lists
+    above: keccak of the type's encoding with its referenced types appended (the registry's
+    `ConstantsLib` holds the same three values as literals)."""
+
+    def encode(name: str, fields: list[dict[str, str]]) -> str:
+        return f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
+
+    market_update = encode("MarketUpdate", MARKET_UPDATE_FIELDS)
+    if primary_type == "MarketUpdate":
+        return keccak(text=market_update)
+    if primary_type not in (FAST_PATH, PROPOSAL_PATH):
+        raise SigningError(f"no EIP-712 type {primary_type!r}")
+    return keccak(text=encode(primary_type, BATCH_FIELDS) + market_update)
+
+
 @dataclass(frozen=True, order=True)
 class MarketUpdate:
     """New values for one market, in basis points."""

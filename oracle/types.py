@@ -35,9 +35,10 @@ class Params:
     liquidation_bonus_bps: int
 
     def valid(self) -> bool:
-        """The registry's invariants, exactly as `_checkInvariants` and the bounds of a signed
-        update enforce them: 0 < LTV < LT ≤ 100 %, 0 ≤ LB ≤ 100 % and LT·(1 + LB) ≤ 1 — after a
-        liquidation at the threshold, the collateral still pays the debt plus the bonus."""
+        """What the keeper may sign: the registry's invariants (`_checkInvariants`: LTV < LT and
+        LT·(1 + LB) ≤ 1 — after a liquidation at the threshold, the collateral still pays the debt
+        plus the bonus; `_checkRange`: LT, LB ≤ 100 %) and a positive LTV. The registry itself lets
+        governance and the guardian store an LTV of 0 (no new borrowing); the keeper never does."""
         return (
             0 < self.ltv_bps < self.liquidation_threshold_bps <= BPS
             and 0 <= self.liquidation_bonus_bps <= BPS
@@ -88,6 +89,7 @@ class Guardrails:
     max_loosen_step_bps: int
     min_loosen_interval: int  # seconds between loosening updates of a market
     threshold_ramp_duration: int  # seconds over which a threshold cut is reached (0: at once)
+    min_update_interval: int  # seconds between value-changing signed updates (steps become rates)
 
     def as_tuple(self) -> tuple[int, ...]:
         """The ABI tuple of the Solidity struct."""
@@ -95,8 +97,8 @@ class Guardrails:
 
 
 #: The blue-chip profile the demo deploys and the backtester simulates: bounds wide enough for a
-#: crash (LTV 10–85 %, LT 20–90 %, LB 1–15 %), at most 15 % tighter or 3 % looser per update,
-#: loosening at most daily, threshold cuts ramped over two hours.
+#: crash (LTV 10–85 %, LT 20–90 %, LB 1–15 %), at most 15 % tighter or 3 % looser per update and
+#: one change per half hour, loosening at most daily, threshold cuts ramped over two hours.
 BLUE_CHIP_GUARDRAILS = Guardrails(
     min_ltv_bps=1_000,
     max_ltv_bps=8_500,
@@ -108,4 +110,5 @@ BLUE_CHIP_GUARDRAILS = Guardrails(
     max_loosen_step_bps=300,
     min_loosen_interval=86_400,
     threshold_ramp_duration=2 * 3_600,
+    min_update_interval=1_800,
 )

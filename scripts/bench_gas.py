@@ -41,6 +41,7 @@ GUARDRAILS = Guardrails(
     max_loosen_step_bps=200,
     min_loosen_interval=86_400,
     threshold_ramp_duration=21_600,
+    min_update_interval=1,  # each round is a real change, one block (one second) after the last
 )
 
 
@@ -119,6 +120,7 @@ def consumer_read(w3: Web3, client: RegistryClient, market: bytes) -> dict[str, 
 def main() -> None:
     started = time.monotonic()
     with AnvilNode() as w3:
+        w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
         last = None
         for m in SIGNERS:
             for n in BATCHES:

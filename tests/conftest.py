@@ -29,6 +29,14 @@ from tests.helpers.registry import PROFILE, deploy
 
 
 @pytest.fixture(scope="session")
+def one_second_blocks(chain):
+    """Each block one second after the last, as on a chain with blocks: Anvil's automine would
+    otherwise give several transactions the same timestamp, and the update interval (at least one
+    second) would refuse the second of two pushes that tests make back to back."""
+    chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
+
+
+@pytest.fixture(scope="session")
 def governance(accounts):
     return accounts[0]
 
@@ -65,7 +73,7 @@ def outsider_key(accounts) -> Signer:
 
 
 @pytest.fixture(scope="session")
-def registry(project, governance, guardian, signer_keys):
+def registry(project, governance, guardian, signer_keys, one_second_blocks):
     """1-of-1 registry (the default setup) with guardrails on ETH, BTC and USDC markets."""
     reg = deploy(project, governance, guardian, signer_keys[:1], 1)
     reg.setGuardrailProfile(PROFILE, TEST_GUARDRAILS.as_tuple(), sender=governance)
@@ -74,7 +82,7 @@ def registry(project, governance, guardian, signer_keys):
 
 
 @pytest.fixture(scope="session")
-def registry3(project, governance, guardian, signer_keys):
+def registry3(project, governance, guardian, signer_keys, one_second_blocks):
     """2-of-3 registry with guardrails on ETH and BTC."""
     reg = deploy(project, governance, guardian, signer_keys, 2)
     reg.setGuardrailProfile(PROFILE, TEST_GUARDRAILS.as_tuple(), sender=governance)

@@ -45,7 +45,9 @@ struct Batch {
 /// @param maxTightenStepBps Largest tightening move of one field in one update.
 /// @param maxLoosenStepBps Largest loosening move of one field in one update.
 /// @param minLoosenInterval Seconds that must pass between two loosening updates of a market.
-/// @param thresholdRampDuration Seconds over which a threshold cut is reached linearly (0: at once).
+/// @param thresholdRampDuration Seconds over which a threshold cut is reached linearly (0: at once; at most 7 days).
+/// @param minUpdateInterval Seconds that must pass between two value-changing signed updates of a market (1 to
+/// 65,535): it turns the per-update steps into rates. Heartbeats are never held back.
 struct Guardrails {
     uint16 minLtvBps;
     uint16 maxLtvBps;
@@ -57,6 +59,7 @@ struct Guardrails {
     uint16 maxLoosenStepBps;
     uint32 minLoosenInterval;
     uint32 thresholdRampDuration;
+    uint16 minUpdateInterval;
 }
 
 /// @notice Which parameter a guardrail error refers to.
@@ -66,13 +69,24 @@ enum Field {
     LiquidationBonus
 }
 
-/// @notice Where a proposal stands: `None` (no such id), `Queued` (waiting for its eta, cancellable), `Executed`
-/// or `Cancelled`.
+/// @notice Where a proposal stands: `None` (no such id), `Queued` (waiting for its eta, cancellable; it expires at
+/// `expiresAt`), `Executed`, `Cancelled`, or `Superseded` (a newer proposal for the same market was queued).
 enum ProposalStatus {
     None,
     Queued,
     Executed,
-    Cancelled
+    Cancelled,
+    Superseded
+}
+
+/// @notice The durations governance sets, each bounded (see `ConstantsLib`).
+enum Duration {
+    TimelockDelay,
+    ProposalGracePeriod,
+    MaxBatchLifetime,
+    MinLoosenInterval,
+    ThresholdRampDuration,
+    MinUpdateInterval
 }
 
 /// @notice A queued change outside the guardrails, executable by governance after the timelock.
@@ -81,6 +95,7 @@ enum ProposalStatus {
 /// @param liquidationThresholdBps Proposed liquidation threshold (a cut still ramps in when executed).
 /// @param liquidationBonusBps Proposed liquidation bonus.
 /// @param eta Earliest timestamp at which governance may execute it.
+/// @param expiresAt Last timestamp at which it may be executed (eta plus the grace period when it was queued).
 /// @param status Where it stands.
 struct Proposal {
     bytes32 market;
@@ -88,6 +103,7 @@ struct Proposal {
     uint16 liquidationThresholdBps;
     uint16 liquidationBonusBps;
     uint40 eta;
+    uint40 expiresAt;
     ProposalStatus status;
 }
 
@@ -147,6 +163,13 @@ interface IMarginParameterRegistry is IMarginParameters {
     error StepTooLarge(bytes32 market, Field field, uint256 from, uint256 to, uint256 maxStep);
     /// @notice Thrown when a loosening update comes before `minLoosenInterval` has passed since the last one.
     error LoosenTooSoon(bytes32 market, uint256 lastLoosenAt, uint256 nextAllowedAt);
+    /// @notice Thrown when a signed update changes a market's values before `minUpdateInterval` has passed since its
+    /// last signed change (heartbeats are exempt).
+    error UpdateTooSoon(bytes32 market, uint256 lastChangeAt, uint256 nextAllowedAt);
+    /// @notice Thrown when a batch's deadline lies further after the current block than `maxBatchLifetime()`.
+    error DeadlineTooFar(uint256 deadline, uint256 latestAllowed);
+    /// @notice Thrown when a governance setter is given a duration outside its bounds.
+    error DurationOutOfRange(Duration duration, uint256 value, uint256 min, uint256 max);
     /// @notice Thrown when the LTV is not strictly below the liquidation threshold.
     error LtvNotBelowThreshold(bytes32 market, uint256 ltvBps, uint256 liquidationThresholdBps);
     /// @notice Thrown when `liquidationThresholdBps * (10_000 + liquidationBonusBps) > 10_000 ** 2`.
@@ -167,6 +190,10 @@ interface IMarginParameterRegistry is IMarginParameters {
     error ProposalNotQueued(uint256 id, ProposalStatus status);
     /// @notice Thrown when a proposal is executed before its timelock expired.
     error TimelockNotExpired(uint256 id, uint256 eta, uint256 timestamp);
+    /// @notice Thrown when a proposal is executed after its grace period ended.
+    error ProposalExpired(uint256 id, uint256 expiresAt, uint256 timestamp);
+    /// @notice Thrown when a signed proposal batch holds more than `MAX_PROPOSALS_PER_BATCH` entries.
+    error TooManyProposals(uint256 count, uint256 max);
 
     /* EVENTS */
 
@@ -202,6 +229,12 @@ interface IMarginParameterRegistry is IMarginParameters {
     event ProposalExecuted(uint256 indexed id, bytes32 indexed market);
     /// @notice Emitted when governance cancels a queued proposal.
     event ProposalCancelled(uint256 indexed id, bytes32 indexed market);
+    /// @notice Emitted when a queued proposal is superseded by a newer one for the same market.
+    event ProposalSuperseded(uint256 indexed id, uint256 indexed by, bytes32 indexed market);
+    /// @notice Emitted when the grace period of proposals queued from now on changes (and once at deployment).
+    event ProposalGracePeriodChanged(uint256 previous, uint256 gracePeriod);
+    /// @notice Emitted when the maximum batch lifetime changes (and once at deployment).
+    event MaxBatchLifetimeChanged(uint256 previous, uint256 lifetime);
     /// @notice Emitted when the guardian (or governance) pauses the signed path.
     event Paused(address indexed by);
     /// @notice Emitted when governance reopens the signed path.
@@ -222,19 +255,21 @@ interface IMarginParameterRegistry is IMarginParameters {
     /// @param signatures 65-byte signatures over the EIP-712 `Batch`, ordered by increasing signer address.
     function submitUpdates(Batch calldata batch, bytes[] calldata signatures) external;
 
-    /// @notice Queues the batch's entries as governance proposals (the route for changes beyond the guardrails).
+    /// @notice Queues the batch's entries as governance proposals (the route for changes beyond the guardrails),
+    /// each superseding any queued proposal for its market. At most `MAX_PROPOSALS_PER_BATCH` entries, each for a
+    /// market under a guardrail profile: bringing a new market on is governance's own act (`propose`).
     /// @param signatures 65-byte signatures over the EIP-712 `ProposalBatch`, ordered by increasing signer address.
     /// @return firstId Id of the first proposal; the others follow consecutively.
     function proposeUpdates(Batch calldata batch, bytes[] calldata signatures) external returns (uint256 firstId);
 
     /* GOVERNANCE */
 
-    /// @notice Queues governance's own changes behind the timelock (governance only); invariants are checked now
-    /// and again at execution.
+    /// @notice Queues governance's own changes behind the timelock (governance only), each superseding any queued
+    /// proposal for its market; invariants are checked now and again at execution.
     /// @return firstId Id of the first proposal; the others follow consecutively.
     function propose(MarketUpdate[] calldata updates) external returns (uint256 firstId);
-    /// @notice Applies a queued proposal after its eta (governance only); bounds and steps are waived, invariants
-    /// and the threshold ramp are not.
+    /// @notice Applies a queued proposal between its eta and its expiry (governance only); bounds, steps and the
+    /// update interval are waived, invariants and the threshold ramp are not.
     function execute(uint256 id) external;
     /// @notice Vetoes a queued proposal (governance only).
     function cancel(uint256 id) external;
@@ -246,8 +281,13 @@ interface IMarginParameterRegistry is IMarginParameters {
     function setSigners(address[] calldata signers, uint256 threshold) external;
     /// @notice Names the emergency guardian (governance only); the zero address leaves pausing to governance.
     function setGuardian(address guardian) external;
-    /// @notice Sets the delay, in seconds, between queuing a proposal and its earliest execution.
+    /// @notice Sets the delay, in seconds, between queuing a proposal and its earliest execution (at most 30 days).
     function setTimelockDelay(uint256 delay) external;
+    /// @notice Sets how long, after its eta, a proposal queued from now on stays executable (1 to 90 days).
+    function setProposalGracePeriod(uint256 gracePeriod) external;
+    /// @notice Sets how far after the including block a signed batch's deadline may lie (1 minute to 1 day): a batch
+    /// the keeper re-signed with fresher values cannot be relayed in its older form for long.
+    function setMaxBatchLifetime(uint256 lifetime) external;
     /// @notice Reopens the signed path after a pause (governance only: the guardian cannot undo its own brake).
     function unpause() external;
     /// @notice First step of a governance handover: names `pending`, who must accept.
@@ -292,7 +332,14 @@ interface IMarginParameterRegistry is IMarginParameters {
     function guardian() external view returns (address);
     /// @notice Seconds between queuing a proposal and its earliest execution.
     function timelockDelay() external view returns (uint256);
+    /// @notice Seconds a proposal queued now stays executable after its eta.
+    function proposalGracePeriod() external view returns (uint256);
+    /// @notice Longest a signed batch's deadline may lie after the block that includes it, in seconds.
+    function maxBatchLifetime() external view returns (uint256);
+    /// @notice Id of the latest proposal queued for `market`, plus one (0: none ever).
+    function latestProposal(bytes32 market) external view returns (uint256);
     /// @notice Stored state of a market: target threshold and ramp, for tools that need more than `getParameters`.
+    /// `lastChangeAt` is when the last signed change was written (a lower bound once 65,535 s before `updatedAt`).
     function marketState(bytes32 market)
         external
         view
@@ -305,7 +352,8 @@ interface IMarginParameterRegistry is IMarginParameters {
             uint40 rampStart,
             uint40 rampEnd,
             uint40 lastLoosenAt,
-            uint16 guardrailProfile
+            uint16 guardrailProfile,
+            uint40 lastChangeAt
         );
     /// @notice EIP-712 digest the signers sign for `batch` (`proposal` selects the `ProposalBatch` type).
     function hashBatch(Batch calldata batch, bool proposal) external view returns (bytes32);

@@ -4,8 +4,8 @@ pragma solidity ^0.8.24;
 import {Guardrails} from "../interfaces/IMarginParameterRegistry.sol";
 
 /// @notice A guardrail profile packed into one word, in the field order of `Guardrails` from the low bits: six
-/// 16-bit bounds (min/max LTV, LT, LB), the 16-bit tighten and loosen steps, then the 32-bit loosen interval and
-/// ramp duration. Markets share profiles, so in a batch the profile's slot is cold once and warm after; reading
+/// 16-bit bounds (min/max LTV, LT, LB), the 16-bit tighten and loosen steps, the 32-bit loosen interval and ramp
+/// duration, then the 16-bit update interval. Markets share profiles, so in a batch the profile's slot is cold once and warm after; reading
 /// fields with shifts avoids copying ten fields to memory per market.
 type GuardrailWord is uint256;
 
@@ -20,6 +20,7 @@ using {
     maxLoosenStepBps,
     minLoosenInterval,
     thresholdRampDuration,
+    minUpdateInterval,
     unpackGuardrails
 } for GuardrailWord global;
 
@@ -63,13 +64,17 @@ function thresholdRampDuration(GuardrailWord g) pure returns (uint256) {
     return uint32(GuardrailWord.unwrap(g) >> 160);
 }
 
+function minUpdateInterval(GuardrailWord g) pure returns (uint256) {
+    return uint16(GuardrailWord.unwrap(g) >> 192);
+}
+
 function packGuardrails(Guardrails memory g) pure returns (GuardrailWord) {
     return GuardrailWord.wrap(
         uint256(g.minLtvBps) | (uint256(g.maxLtvBps) << 16) | (uint256(g.minLiquidationThresholdBps) << 32)
             | (uint256(g.maxLiquidationThresholdBps) << 48) | (uint256(g.minLiquidationBonusBps) << 64)
             | (uint256(g.maxLiquidationBonusBps) << 80) | (uint256(g.maxTightenStepBps) << 96)
             | (uint256(g.maxLoosenStepBps) << 112) | (uint256(g.minLoosenInterval) << 128)
-            | (uint256(g.thresholdRampDuration) << 160)
+            | (uint256(g.thresholdRampDuration) << 160) | (uint256(g.minUpdateInterval) << 192)
     );
 }
 
@@ -84,6 +89,7 @@ function unpackGuardrails(GuardrailWord g) pure returns (Guardrails memory) {
         maxTightenStepBps: uint16(g.maxTightenStepBps()),
         maxLoosenStepBps: uint16(g.maxLoosenStepBps()),
         minLoosenInterval: uint32(g.minLoosenInterval()),
-        thresholdRampDuration: uint32(g.thresholdRampDuration())
+        thresholdRampDuration: uint32(g.thresholdRampDuration()),
+        minUpdateInterval: uint16(g.minUpdateInterval())
     });
 }

@@ -16,6 +16,10 @@ import {BPS} from "./ConstantsLib.sol";
 /// | 144-183 | rampEnd (0: no ramp)          |
 /// | 184-223 | lastLoosenAt                  |
 /// | 224-239 | guardrail profile (0: none)   |
+/// | 240-255 | changeAge: seconds from the last signed change to `updatedAt`, saturating at 65,535 |
+/// `changeAge` is stored relative to `updatedAt` (which a heartbeat moves) rather than as a 40-bit timestamp: 16 bits
+/// are all the word has left, and an update interval is at most 65,535 s (`MAX_UPDATE_INTERVAL`), so a saturated age
+/// always means "long enough ago".
 /// Accessors on a value type rather than a memory struct: unpacking eight fields into memory and packing them back
 /// cost about 1,000 gas per market, more than every guardrail check together.
 type MarketWord is uint256;
@@ -36,14 +40,19 @@ using {
     rampEnd,
     lastLoosenAt,
     profile,
+    changeAge,
+    changeAgeAt,
+    lastChangeAt,
     values,
     thresholdAt,
     withProfile,
-    withUpdatedAt
+    withHeartbeat
 } for MarketWord global;
 
 uint256 constant VALUES_MASK = (1 << 48) - 1;
 uint256 constant UPDATED_AT_MASK = uint256(type(uint40).max) << 48;
+uint256 constant CHANGE_AGE_MASK = uint256(type(uint16).max) << 240;
+uint256 constant MAX_CHANGE_AGE = type(uint16).max;
 
 function ltvBps(MarketWord w) pure returns (uint256) {
     return uint16(MarketWord.unwrap(w));
@@ -81,15 +90,38 @@ function profile(MarketWord w) pure returns (uint256) {
     return uint16(MarketWord.unwrap(w) >> 224);
 }
 
+function changeAge(MarketWord w) pure returns (uint256) {
+    return MarketWord.unwrap(w) >> 240;
+}
+
+/// @notice Seconds since the last signed change at `timestamp` (≥ `updatedAt`), saturating at 65,535; saturated for
+/// a market never set.
+function changeAgeAt(MarketWord w, uint256 timestamp) pure returns (uint256) {
+    if (w.updatedAt() == 0) return MAX_CHANGE_AGE;
+    uint256 age = w.changeAge() + (timestamp - w.updatedAt());
+    return age < MAX_CHANGE_AGE ? age : MAX_CHANGE_AGE;
+}
+
+/// @notice When the last signed change was written (exact unless 65,535 s or more before `updatedAt`; 0 if never).
+function lastChangeAt(MarketWord w) pure returns (uint256) {
+    uint256 updated = w.updatedAt();
+    uint256 age = w.changeAge();
+    return updated > age ? updated - age : 0;
+}
+
 /// @notice The three values (LTV, target threshold, bonus) as they sit in the low 48 bits; equal values compare
 /// equal in one operation, which is how a heartbeat is recognised.
 function values(MarketWord w) pure returns (uint256) {
     return MarketWord.unwrap(w) & VALUES_MASK;
 }
 
-/// @notice The same word with `updatedAt` set to `timestamp`: what a heartbeat writes, the ramp and values kept.
-function withUpdatedAt(MarketWord w, uint256 timestamp) pure returns (MarketWord) {
-    return MarketWord.wrap((MarketWord.unwrap(w) & ~UPDATED_AT_MASK) | (timestamp << 48));
+/// @notice What a heartbeat writes: `updatedAt` set to `timestamp`, the change age carried forward; values and
+/// ramp kept.
+function withHeartbeat(MarketWord w, uint256 timestamp) pure returns (MarketWord) {
+    uint256 age = w.changeAgeAt(timestamp);
+    return MarketWord.wrap(
+        (MarketWord.unwrap(w) & ~(UPDATED_AT_MASK | CHANGE_AGE_MASK)) | (timestamp << 48) | (age << 240)
+    );
 }
 
 /// @notice The three values packed as they sit in the low 48 bits of a word (see `values`).
@@ -132,11 +164,12 @@ function packMarket(
     uint256 rampStart_,
     uint256 rampEnd_,
     uint256 lastLoosenAt_,
-    uint256 profileId
+    uint256 profileId,
+    uint256 changeAge_
 ) pure returns (MarketWord) {
     return MarketWord.wrap(
-        ltv | (lt << 16) | (lb << 32) | (updatedAt_ << 48) | (rampStartLt << 88) | (rampStart_ << 104)
-            | (rampEnd_ << 144) | (lastLoosenAt_ << 184) | (profileId << 224)
+        packValues(ltv, lt, lb) | (updatedAt_ << 48) | (rampStartLt << 88) | (rampStart_ << 104)
+            | (rampEnd_ << 144) | (lastLoosenAt_ << 184) | (profileId << 224) | (changeAge_ << 240)
     );
 }
 

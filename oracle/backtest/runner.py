@@ -110,7 +110,9 @@ def dynamic_path(
             refusal,
             Health.OK,
             (),
-            OnChain(on_chain, state.updated_at, state.last_loosen_at, s.guardrails),
+            OnChain(
+                on_chain, state.updated_at, state.last_loosen_at, s.guardrails, state.last_change_at
+            ),
             streak,
             now,
             s.policy,
@@ -129,16 +131,25 @@ def _in_force_per_bar(
     ts: np.ndarray, path: list[tuple[int, MarketState]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """LT (fraction) and LTV (bps) a read returns at each bar: the last state written at or before
-    the bar (the first also before its own time), its threshold ramp applied as the chain does."""
+    the bar (the first also before its own time), its threshold ramp applied as the chain does
+    (`MarketState.threshold_at`, vectorised: integer arithmetic, rounded down toward the target)."""
     times = np.array([t for t, _ in path])
     which = np.maximum(np.searchsorted(times, ts, side="right") - 1, 0)
-    lt = np.empty(len(ts))
-    ltv = np.empty(len(ts))
-    for i, (t, state) in enumerate(zip(ts, (path[w][1] for w in which), strict=True)):
-        params = state.in_force(int(t))
-        lt[i] = params.liquidation_threshold_bps / BPS
-        ltv[i] = params.ltv_bps
-    return lt, ltv
+
+    def field(name: str) -> np.ndarray:
+        return np.array([getattr(state, name) for _, state in path], dtype=np.int64)[which]
+
+    target = field("target_liquidation_threshold_bps")
+    start_value, start, end = (
+        field("ramp_start_threshold_bps"),
+        field("ramp_start"),
+        field("ramp_end"),
+    )
+    t = ts.astype(np.int64)
+    ramping = (t < end) & (start_value > target)
+    span = np.where(ramping, end - start, 1)
+    lt = np.where(ramping, target + (start_value - target) * (end - t) // span, target)
+    return lt / BPS, field("ltv_bps").astype(np.float64)
 
 
 @dataclass(frozen=True)

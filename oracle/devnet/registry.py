@@ -43,7 +43,7 @@ def deploy_registry(
     )
     gov = deployer if governance is None else governance
     registry.set_guardrail_profile(profile, guardrails, gov)
-    ids = [market_id(m) for m in markets]
+    ids: list[bytes] = [market_id(m) for m in markets]
     for i in range(0, len(ids), ASSIGN_CHUNK):
         registry.assign_profile(ids[i : i + ASSIGN_CHUNK], profile, gov)
     return registry

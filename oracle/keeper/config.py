@@ -111,7 +111,7 @@ class RegistryConfig(_Strict):
 
 
 class HealthConfig(_Strict):
-    """Feed-health thresholds (see oracle/feeds/snapshot.py for how each is used)."""
+    """Feed-health thresholds (see oracle/snapshot.py for how each is used)."""
 
     min_healthy: int = Field(default=_default(HealthPolicy, "min_healthy"), ge=1)
     warn_divergence: float = Field(default=_default(HealthPolicy, "warn_divergence"), gt=0)
@@ -300,20 +300,23 @@ class OracleConfig(_Strict):
 _TEMPLATE = """\
 # Margin oracle keeper configuration for a local Anvil (anvil --port 8545).
 # Addresses are Anvil's well-known test accounts; use your own on any real chain.
+# Every other value shown is the default the keeper applies when the key is left out.
 chain:
-  rpc_url: http://127.0.0.1:8545
+  rpc_url: {rpc_url}
   # or {{key_env: ORACLE_SENDER_KEY}}:
   sender: {{unlocked: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"}}
-  request_timeout: 10
+  request_timeout: {request_timeout}
 registry:
-  address: null              # printed by `oracle deploy`
+  # printed by `oracle deploy`
+  address: null
   governance: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
   guardian: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
   signers: ["0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"]
-  threshold: 1
-  timelock_delay: 86400
+  threshold: {threshold}
+  timelock_delay: {timelock_delay}
 feeds:
-  timeout: {timeout}                 # seconds: one deadline for all sources of a cycle
+  # seconds: one deadline for all sources of a cycle
+  timeout: {timeout}
   health: {health}
   markets:
     ETH/USDT:
@@ -322,39 +325,65 @@ feeds:
         - {{name: binance, exchange: binance, symbol: ETH/USDT}}
         - {{name: binanceus, exchange: binanceus, symbol: ETH/USDT}}
 keeper:
-  store: oracle.db           # SQLite audit trail
+  # the SQLite audit trail
+  store: {store}
   signers:
     # or {{keystore: path/to/key.json, password_env: ORACLE_KEY_PASSWORD}}
     - {{key_env: ORACLE_SIGNER_KEY}}
-  interval: {interval}              # seconds between scheduled cycles
-  batch_ttl: {batch_ttl}             # a signed batch's deadline, seconds after signing
+  # seconds between scheduled cycles
+  interval: {interval}
+  # a signed batch's deadline, seconds after signing (never beyond the registry's maxBatchLifetime)
+  batch_ttl: {batch_ttl}
   trigger: {trigger}
   policy: {policy}
-  metrics_port: 9108         # Prometheus on 127.0.0.1; 0 turns it off
+  # Prometheus on 127.0.0.1 (the default, 0, turns it off)
+  metrics_port: 9108
+  # governance review reports
+  reviews: {reviews}
   markets:
     ETH/USDT:
-      size: 1000             # ETH that may need liquidating at once
-      history: {{source: binance, timeframe: 1h, bars: 2000}}
-      model: {{}}              # risk-model overrides, e.g. {{confidence: 0.995}}
+      # ETH that may need liquidating at once
+      size: 1000
+      history: {{source: binance, timeframe: {timeframe}, bars: {bars}}}
+      # risk-model overrides, e.g. {{confidence: 0.995}}
+      model: {{}}
 """
+
+
+def _yaml(value: Any) -> str:
+    """A default as YAML: whole floats as integers (300, not 300.0), paths as strings, models as
+    one flow mapping in field order."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def init_template() -> str:
     """The commented configuration `oracle init` writes: every default shown is the default the
     keeper applies (read from the models, not retyped)."""
 
-    def flow(model: BaseModel) -> str:
-        dumped = yaml.safe_dump(model.model_dump(), default_flow_style=True, sort_keys=False)
-        return dumped.strip()
+    def default(model: type[BaseModel], key: str) -> str:
+        return _yaml(model.model_fields[key].default)
 
-    keeper = KeeperConfig.model_fields
     return _TEMPLATE.format(
-        timeout=FeedsConfig.model_fields["timeout"].default,
-        health=flow(HealthConfig()),
-        interval=keeper["interval"].default,
-        batch_ttl=keeper["batch_ttl"].default,
-        trigger=flow(TriggerConfig()),
-        policy=flow(PolicyConfig()),
+        rpc_url=default(ChainConfig, "rpc_url"),
+        request_timeout=default(ChainConfig, "request_timeout"),
+        threshold=default(RegistryConfig, "threshold"),
+        timelock_delay=default(RegistryConfig, "timelock_delay"),
+        timeout=default(FeedsConfig, "timeout"),
+        health=_yaml(HealthConfig()),
+        store=default(KeeperConfig, "store"),
+        interval=default(KeeperConfig, "interval"),
+        batch_ttl=default(KeeperConfig, "batch_ttl"),
+        trigger=_yaml(TriggerConfig()),
+        policy=_yaml(PolicyConfig()),
+        reviews=default(KeeperConfig, "reviews"),
+        timeframe=default(HistoryConfig, "timeframe"),
+        bars=default(HistoryConfig, "bars"),
     )
 
 

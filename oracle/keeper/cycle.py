@@ -30,6 +30,7 @@ from oracle.feeds.base import FeedError, Source
 from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.policy import Decision, OnChain, PolicySettings, decide
+from oracle.policy.rules import MAX_PROPOSALS_PER_BATCH
 from oracle.report.review import QueuedProposal
 from oracle.risk import (
     MODEL_VERSION,
@@ -317,11 +318,28 @@ class Keeper:
         return decision, snap, ev.inputs_hash
 
     def _on_chain(self, market: str) -> OnChain:
+        """The market's state, profile and pending proposal, read from the registry."""
         mid = market_id(market)
         state = self.registry.market_state(mid)
         guardrails = self.registry.guardrails(mid) if state.guardrail_profile else None
         values = state.params if state.is_set else None
-        return OnChain(values, state.updated_at, state.last_loosen_at, guardrails)
+        latest = self.registry.latest_proposal(mid)
+        queued = latest[1].params if latest and latest[1].pending_at(self.clock()) else None
+        return OnChain(
+            values,
+            state.updated_at,
+            state.last_loosen_at,
+            guardrails,
+            state.last_change_at,
+            queued,
+            self._latest_block_time(),
+        )
+
+    def _latest_block_time(self) -> int:
+        try:
+            return int(self.registry.w3.eth.get_block("latest")["timestamp"])
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read the latest block: {exc}") from None
 
     def _push(
         self,
@@ -341,6 +359,8 @@ class Keeper:
             return []
         chosen.sort(key=lambda c: market_id(c[0]))
         size = self._batch_limit()
+        if kind == "proposal":  # the registry refuses longer proposal batches
+            size = min(size, MAX_PROPOSALS_PER_BATCH)
         pushes: list[Push] = []
         for start in range(0, len(chosen), size):  # one batch per chunk, each with its own nonce
             chunk = chosen[start : start + size]
@@ -356,6 +376,12 @@ class Keeper:
             if pushes[-1].status == "pending":  # its nonce may still be used: no second batch on it
                 break
         return pushes
+
+    def _deadline(self, now: int) -> int:
+        """`batch_ttl` after `now`, but never further after the chain's latest block than the
+        registry's `maxBatchLifetime` (it refuses such a batch with `DeadlineTooFar`)."""
+        latest = self._latest_block_time()
+        return min(now + self.batch_ttl, latest + self.registry.max_batch_lifetime())
 
     def _batch_limit(self) -> int:
         """Markets per batch so that one batch stays under half the block gas limit, at a
@@ -386,7 +412,7 @@ class Keeper:
         batch = Batch(
             chain_id=self.registry.chain_id(),
             nonce=nonce,
-            deadline=now + self.batch_ttl,
+            deadline=self._deadline(now),
             inputs_hash=committed,
             model_version=model_version_bytes(MODEL_VERSION),
             updates=tuple(updates),

@@ -10,8 +10,16 @@ Per market, in order (every decision carries its reason):
 4. Deadband: if every field is within `deadband_bps` of the chain, no update; a HEARTBEAT is sent
    when `updatedAt` is older than `heartbeat_after`, otherwise NO_CHANGE.
 5. Guardrails (read from the chain): values are moved toward the target by at most the profile's
-   tighten/loosen step and kept inside its bounds — an UPDATE on the fast path. When the target lies
-   outside the bounds, the full target is also put to governance as a PROPOSAL.
+   tighten/loosen step and kept inside its bounds (widened to include a value the market holds
+   outside them) — an UPDATE on the fast path. When the target lies outside the bounds, the full
+   target is also put to governance as a PROPOSAL, unless the same target is already queued.
+6. The chain's other limits: a change (not a heartbeat) waits until `minUpdateInterval` has passed
+   since the market's last signed change — meanwhile a due heartbeat still goes out. A market with
+   no guardrail profile is held with an alert: signed proposals for it are refused on-chain, and
+   bringing a market on is governance's own act.
+
+The bounds, steps and intervals are the registry's own rules, mirrored in `oracle.policy.rules`:
+the policy never signs what the chain will refuse for a reason it can read in advance.
 """
 
 from __future__ import annotations
@@ -40,6 +48,14 @@ class OnChain:
     updated_at: int
     last_loosen_at: int
     guardrails: Guardrails | None  # None: no profile assigned (the fast path is closed)
+    last_change_at: int = 0  # the last signed change (the update interval counts from it)
+    queued: Params | None = None  # the market's latest proposal, while it is queued and unexpired
+    chain_time: int | None = None  # the latest block's timestamp (None: the policy's `now`)
+
+    def clock(self, now: int) -> int:
+        """The time the registry's intervals are judged at: the chain's, which can lag the
+        keeper's clock (gas is estimated against the latest block), never the keeper's alone."""
+        return now if self.chain_time is None else min(now, self.chain_time)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,23 @@ def decide(
     settings: PolicySettings,
 ) -> Decision:
     """`loosen_streak`: how many consecutive earlier cycles asked to loosen this market."""
+    d = _decide(
+        market, recommendation, refusal, health, health_reasons, chain, loosen_streak, now, settings
+    )
+    return _within_chain_limits(d, chain, now, settings)
+
+
+def _decide(
+    market: str,
+    recommendation: Params | None,
+    refusal: str | None,
+    health: Health,
+    health_reasons: tuple[str, ...],
+    chain: OnChain,
+    loosen_streak: int,
+    now: int,
+    settings: PolicySettings,
+) -> Decision:
     if health == Health.FAILED:
         why = "; ".join(health_reasons) or "feeds failed"
         return Decision(market, Action.HOLD, f"feed health FAILED: {why}", alert=True)
@@ -80,9 +113,10 @@ def decide(
     if chain.guardrails is None:
         return Decision(
             market,
-            Action.PROPOSE,
-            "market has no guardrail profile: only governance can set it",
-            proposal=recommendation,
+            Action.HOLD,
+            "market has no guardrail profile: governance must assign one "
+            f"(recommended {recommendation})",
+            alert=True,
         )
     g = chain.guardrails
     current = chain.values
@@ -104,7 +138,7 @@ def decide(
             target = target.tighter_of(current)
             asked = f"{loosen_streak + 1} of {settings.loosen_after_cycles}"
             reasons.append(f"loosening held: asked {asked} cycles")
-        elif now < cooldown_end:
+        elif chain.clock(now) < cooldown_end:
             target = target.tighter_of(current)
             reasons.append(f"loosening held: on-chain cooldown until {cooldown_end}")
     if _within(target, current, settings.deadband_bps):
@@ -123,7 +157,7 @@ def decide(
             loosening_wanted=wanted,
         )
     step = clamp_steps(target, current, g)
-    bounded = clamp_bounds(step, g)
+    bounded = clamp_bounds(step, g, current)
     if bounded.ltv_bps >= bounded.liquidation_threshold_bps:  # LT stepped down faster than LTV
         lowest = max(current.ltv_bps - g.max_tighten_step_bps, g.min_ltv_bps)
         ltv = bounded.liquidation_threshold_bps - 1
@@ -133,7 +167,7 @@ def decide(
         return _outside(
             market, None, target, "; ".join([*reasons, "no valid step toward the target"])
         )
-    if clamp_bounds(target, g) != target:
+    if clamp_bounds(target, g, current) != target:
         return _outside(
             market, bounded, target, "; ".join([*reasons, "target outside the guardrail bounds"])
         )
@@ -153,6 +187,49 @@ def _outside(market: str, update: Params | None, target: Params, reason: str) ->
         update=update if action == Action.UPDATE else None,
         proposal=target,
     )
+
+
+def _within_chain_limits(
+    d: Decision, chain: OnChain, now: int, settings: PolicySettings
+) -> Decision:
+    """Drops what the chain would refuse or already has: a proposal whose target is already
+    queued, and a change before the update interval has passed (a due heartbeat still goes)."""
+    proposal, reasons = d.proposal, [d.reason]
+    queued = chain.queued
+    if (
+        proposal is not None
+        and queued is not None
+        and _within(proposal, queued, settings.deadband_bps)
+    ):
+        proposal = None
+        reasons.append(f"{queued} is already queued for governance")
+    update = d.update
+    g, current = chain.guardrails, chain.values
+    if d.action == Action.UPDATE and g is not None and current is not None and update != current:
+        next_change = chain.last_change_at + g.min_update_interval
+        if chain.clock(now) < next_change:
+            update = None
+            reasons.append(f"update interval: the next change is allowed at {next_change}")
+    if update is d.update and proposal is d.proposal:
+        return d
+    reason = "; ".join(reasons)
+    if update is not None:
+        return Decision(d.market, d.action, reason, update, proposal, d.loosening_wanted, d.alert)
+    if proposal is not None:
+        return Decision(
+            d.market, Action.PROPOSE, reason, None, proposal, d.loosening_wanted, d.alert
+        )
+    if current is not None and now - chain.updated_at >= settings.heartbeat_after:
+        return Decision(
+            d.market,
+            Action.HEARTBEAT,
+            f"{reason}; unchanged for {now - chain.updated_at} s: heartbeat",
+            current,
+            None,
+            d.loosening_wanted,
+            d.alert,
+        )
+    return Decision(d.market, Action.NO_CHANGE, reason, None, None, d.loosening_wanted, d.alert)
 
 
 def _within(a: Params, b: Params, band: int) -> bool:

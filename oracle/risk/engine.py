@@ -137,13 +137,7 @@ def compute_market(inp: MarketInput) -> MarketParameters:
         slippage=slip,
         derived=derived,
     )
-    return MarketParameters(
-        market,
-        derived.ltv_bps,
-        derived.liquidation_threshold_bps,
-        derived.liquidation_bonus_bps,
-        explanation,
-    )
+    return MarketParameters(market, *derived.params.as_tuple(), explanation)
 
 
 def _check_recent_coverage(prices: PriceSeries, settings: ModelSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
 import subprocess
@@ -13,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.backtest.baselines import aave_v3
-from oracle.backtest.runner import BacktestSettings, run_backtest
+from oracle.backtest.runner import BacktestSettings, _in_force_per_bar, dynamic_path, run_backtest
 from oracle.backtest.simulator import Population, simulate
 from oracle.errors import ConfigError
 from oracle.feeds.marketdata import DATA_DIR, shipped
-from oracle.types import Params
+from oracle.types import BPS, Params
 from tests.helpers.time import ts
 
 
@@ -126,3 +127,19 @@ def test_cli_table_and_html_report(eth_csv, tmp_path):
     assert page.count('<img alt="') == 5 and page.count("data:image/png;base64,") == 5
     for title in ("Price", "Volatility", "LTV and LT", "Liquidated", "Bad debt"):
         assert f"<h2>{title}" in page
+
+
+def test_the_backtester_reads_the_parameters_in_force_as_the_registry_does():
+    # Each bar's LT and LTV are what the registry's mirror reads at that time from the last state
+    # written at or before it: ramps included, to the basis point.
+    eth = shipped("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
+    start, end = ts("2020-03-10T00:00:00"), ts("2020-03-16T00:00:00")
+    path = dynamic_path(eth, start, end, BacktestSettings())
+    assert any(state.ramp_end for _, state in path)  # the window holds ramps
+    bars = eth.timestamps[(eth.timestamps >= start) & (eth.timestamps < end)]
+    lt, ltv = _in_force_per_bar(bars, path)
+    times = [t for t, _ in path]
+    for i, t in enumerate(bars):
+        state = path[max(bisect.bisect_right(times, int(t)) - 1, 0)][1]
+        read = state.in_force(int(t))
+        assert round(lt[i] * BPS) == read.liquidation_threshold_bps and ltv[i] == read.ltv_bps

@@ -6,8 +6,10 @@ import ape
 import pytest
 
 from oracle.signing import PROPOSAL_PATH
+from tests.helpers.guardrails import TEST_GUARDRAILS
 from tests.helpers.markets import ETH
 from tests.helpers.registry import TIMELOCK
+from tests.helpers.time import DAY
 
 QUEUED, EXECUTED, CANCELLED = 1, 2, 3
 
@@ -149,11 +151,13 @@ GOVERNANCE_ONLY = [
     ("propose", lambda: ([(ETH, 7000, 8000, 500)],)),
     ("execute", lambda: (0,)),
     ("cancel", lambda: (0,)),
-    ("setGuardrailProfile", lambda: (1, (5000, 8500, 6000, 9000, 100, 1500, 1000, 200, 0, 0))),
+    ("setGuardrailProfile", lambda: (1, TEST_GUARDRAILS.as_tuple())),
     ("assignProfile", lambda: ([ETH], 1)),
     ("setSigners", lambda: (["0x" + "11" * 20], 1)),
     ("setGuardian", lambda: ("0x" + "11" * 20,)),
     ("setTimelockDelay", lambda: (0,)),
+    ("setProposalGracePeriod", lambda: (7 * DAY,)),
+    ("setMaxBatchLifetime", lambda: (600,)),
     ("unpause", lambda: ()),
     ("transferGovernance", lambda: ("0x" + "11" * 20,)),
 ]

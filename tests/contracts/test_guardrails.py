@@ -5,7 +5,7 @@ from __future__ import annotations
 import ape
 import pytest
 
-from tests.helpers.guardrails import TEST_GUARDRAILS
+from tests.helpers.guardrails import TEST_GUARDRAILS, guardrails
 from tests.helpers.markets import BTC, ETH, USDC
 from tests.helpers.registry import PROFILE
 from tests.helpers.time import DAY
@@ -92,7 +92,8 @@ def test_mixed_update_counts_as_loosening(eth_set, push):
 
 @pytest.mark.parametrize("values", [(8000, 8000, 500), (8100, 8000, 500)])
 def test_ltv_must_stay_below_threshold(registry, governance, push, values):
-    registry.setGuardrailProfile(PROFILE, (5000, 8500, 6000, 9000, 100, 1500, 9000, 9000, 0, 0), sender=governance)
+    loose = guardrails(max_tighten_step_bps=9000, max_loosen_step_bps=9000, min_loosen_interval=0)
+    registry.setGuardrailProfile(PROFILE, loose.as_tuple(), sender=governance)
     with ape.reverts(registry.LtvNotBelowThreshold, market=ETH, ltvBps=values[0], liquidationThresholdBps=8000):
         push(registry, [(ETH, *values)])
 
@@ -106,20 +107,20 @@ def test_bonus_must_fit_in_collateral(registry, push):
 
 
 @pytest.mark.parametrize(
-    "guardrails",
+    "changes",
     [
-        (8000, 7000, 6000, 9000, 100, 1500, 1000, 200, 0, 0),  # min LTV > max LTV
-        (5000, 8500, 9100, 9000, 100, 1500, 1000, 200, 0, 0),  # min LT > max LT
-        (5000, 8500, 6000, 9000, 1600, 1500, 1000, 200, 0, 0),  # min LB > max LB
-        (5000, 8500, 6000, 0, 100, 1500, 1000, 200, 0, 0),  # max LT = 0
-        (5000, 8500, 6000, 10001, 100, 1500, 1000, 200, 0, 0),  # max LT > 100 %
-        (5000, 9000, 6000, 9000, 100, 1500, 1000, 200, 0, 0),  # max LTV >= max LT
-        (5000, 8500, 6000, 9000, 100, 10001, 1000, 200, 0, 0),  # max LB > 100 %
+        {"min_ltv_bps": 8000, "max_ltv_bps": 7000},
+        {"min_liquidation_threshold_bps": 9100},  # min LT > max LT
+        {"min_liquidation_bonus_bps": 1600},  # min LB > max LB
+        {"min_liquidation_threshold_bps": 0, "max_liquidation_threshold_bps": 0, "min_ltv_bps": 0, "max_ltv_bps": 0},
+        {"max_liquidation_threshold_bps": 10001},  # above 100 %
+        {"max_ltv_bps": 9000},  # max LTV >= max LT
+        {"max_liquidation_bonus_bps": 10001},  # above 100 %
     ],
 )
-def test_invalid_guardrails(registry, governance, guardrails):
+def test_invalid_guardrails(registry, governance, changes):
     with ape.reverts(registry.InvalidGuardrails, profile=PROFILE):
-        registry.setGuardrailProfile(PROFILE, guardrails, sender=governance)
+        registry.setGuardrailProfile(PROFILE, guardrails(**changes).as_tuple(), sender=governance)
 
 
 def test_profile_zero_is_reserved(registry, governance):
@@ -128,7 +129,16 @@ def test_profile_zero_is_reserved(registry, governance):
 
 
 def test_set_profile_emits_old_and_new_and_applies_to_every_market_in_it(registry, governance):
-    new = (5000, 8000, 6000, 8800, 200, 1200, 500, 100, 3600, 0)
+    new = guardrails(
+        max_ltv_bps=8000,
+        max_liquidation_threshold_bps=8800,
+        min_liquidation_bonus_bps=200,
+        max_liquidation_bonus_bps=1200,
+        max_tighten_step_bps=500,
+        max_loosen_step_bps=100,
+        min_loosen_interval=3600,
+        threshold_ramp_duration=0,
+    ).as_tuple()
     receipt = registry.setGuardrailProfile(PROFILE, new, sender=governance)
     [event] = receipt.decode_logs(registry.GuardrailProfileSet)
     assert event.profile == PROFILE
@@ -141,12 +151,14 @@ def test_set_profile_emits_old_and_new_and_applies_to_every_market_in_it(registr
 
 def test_shared_profile_change_binds_the_next_update_of_each_market(registry, governance, push):
     push(registry, [(BTC, 7000, 8000, 500), (ETH, 7000, 8000, 500)])
-    registry.setGuardrailProfile(PROFILE, (5000, 6800, 6000, 9000, 100, 1500, 1000, 200, DAY, 0), sender=governance)
-    for market in (BTC, ETH):  # even a heartbeat must now fit the new bounds
-        with ape.reverts(registry.OutOfBounds, market=market, field=LTV, value=7000, min=5000, max=6800):
-            push(registry, [(market, 7000, 8000, 500)])
-    push(registry, [(BTC, 6800, 8000, 500), (ETH, 6500, 8000, 500)])  # LTV cuts into the new bounds
-    assert registry.getParameters(ETH)[0] == 6500
+    narrow = guardrails(max_ltv_bps=6800, threshold_ramp_duration=0)
+    registry.setGuardrailProfile(PROFILE, narrow.as_tuple(), sender=governance)
+    for market in (BTC, ETH):  # a market left outside may stay there (heartbeat), not move further out
+        with ape.reverts(registry.OutOfBounds, market=market, field=LTV, value=7100, min=5000, max=7000):
+            push(registry, [(market, 7100, 8000, 500)])
+    push(registry, [(BTC, 7000, 8000, 500)])  # a heartbeat
+    push(registry, [(BTC, 6800, 8000, 500), (ETH, 6900, 8000, 500)])  # LTV cuts toward or into the new bounds
+    assert registry.getParameters(ETH)[0] == 6900
 
 
 def test_assign_to_unset_profile_reverts(registry, governance):
@@ -156,7 +168,16 @@ def test_assign_to_unset_profile_reverts(registry, governance):
 
 def test_reassign_keeps_values_and_unassign_stops_signed_updates(registry, governance, push):
     push(registry, [(ETH, 7000, 8000, 500)])
-    stable = (8000, 9300, 8500, 9600, 100, 400, 500, 50, DAY, 0)
+    stable = guardrails(
+        min_ltv_bps=8000,
+        max_ltv_bps=9300,
+        min_liquidation_threshold_bps=8500,
+        max_liquidation_threshold_bps=9600,
+        max_liquidation_bonus_bps=400,
+        max_tighten_step_bps=500,
+        max_loosen_step_bps=50,
+        threshold_ramp_duration=0,
+    ).as_tuple()
     registry.setGuardrailProfile(2, stable, sender=governance)
     receipt = registry.assignProfile([ETH, USDC], 2, sender=governance)
     events = receipt.decode_logs(registry.MarketProfileAssigned)
@@ -164,8 +185,8 @@ def test_reassign_keeps_values_and_unassign_stops_signed_updates(registry, gover
     assert registry.marketProfile(ETH) == 2
     assert tuple(registry.marketState(ETH))[:3] == (7000, 8000, 500)
     assert tuple(registry.guardrails(ETH)) == stable
-    with ape.reverts(registry.OutOfBounds, market=ETH, field=LTV, value=7000, min=8000, max=9300):
-        push(registry, [(ETH, 7000, 8000, 500)])
+    with ape.reverts(registry.OutOfBounds, market=ETH, field=LTV, value=6900, min=7000, max=9300):
+        push(registry, [(ETH, 6900, 8000, 500)])  # further from the new bounds
     registry.assignProfile([ETH], 0, sender=governance)
     assert registry.marketProfile(ETH) == 0
     assert registry.getParameters(ETH)[:3] == (7000, 8000, 500)  # reads keep working

@@ -1,9 +1,9 @@
-"""Stateful property test: random sequences of signed updates, heartbeats, proposals, ramps, pauses and guardian
-actions against the registry on Anvil, with the invariants checked by id after every step.
+"""Stateful property test: random sequences of signed updates, heartbeats, proposals, ramps, pauses, guardian
+actions and governance settings against the registry on Anvil, with the invariants checked by id after every step.
 
-Every signed update is also run through the Python mirror of the registry's rules (`oracle.policy.rules`): the
-mirror must accept exactly what the chain accepts and predict the state it stores, and after every step it must
-read what the chain reads (ramps included)."""
+Every write is also run through the Python mirror of the registry's rules (`oracle.policy.rules`): the mirror must
+accept exactly the signed updates the chain accepts and predict the state every write stores, and after every step
+it must read what the chain reads (ramps included)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,25 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from oracle.markets import market_id
-from oracle.policy.rules import MarketState, apply_signed, signed_update_error
+from oracle.policy.rules import MarketState, apply_privileged, apply_signed, signed_update_error
 from oracle.types import Params
-from tests.helpers.guardrails import TEST_GUARDRAILS as G
+from tests.helpers.guardrails import guardrails
 from tests.helpers.invariants import check_mirror, check_readable, check_within_bounds
 from tests.helpers.markets import BTC, ETH
+from tests.helpers.registry import PROFILE
+from tests.helpers.time import DAY, HOUR
 
 MARKETS = [ETH, BTC]
+#: The machine's profile: an update interval long enough to be hit, short enough to pass often.
+G = guardrails(min_update_interval=HOUR // 2, threshold_ramp_duration=2 * HOUR)
+QUEUED = 1
+MAX_TIMELOCK = 30 * DAY
 values = st.tuples(
     st.integers(G.min_ltv_bps - 200, G.max_ltv_bps + 200),
     st.integers(G.min_liquidation_threshold_bps - 200, G.max_liquidation_threshold_bps + 200),
     st.integers(G.min_liquidation_bonus_bps - 50, G.max_liquidation_bonus_bps + 50),
 )
+durations = st.one_of(st.integers(0, 40 * DAY), st.sampled_from([2**32, 2**40, 2**64, 2**256 - 1]))
 
 
 def build_machine(registry, make_batch, signer_keys, relayer, governance, guardian, chain):
@@ -33,47 +40,74 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
         def __init__(self) -> None:
             super().__init__()
             self.snapshot = chain.snapshot()
+            registry.setGuardrailProfile(PROFILE, G.as_tuple(), sender=governance)
+            registry.setProposalGracePeriod(DAY, sender=governance)  # expiries within reach
+            # Both markets start set, so that small moves (the intervals' territory) are possible from step one.
+            batch, sigs = make_batch(registry, [(m, 7000, 8000, 500) for m in sorted(MARKETS)], signer_keys[:1])
+            registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
             self.nonce = registry.batchNonce()
-            self.signed_values: dict[bytes, tuple[int, int, int]] = {}
-            self.queued: list[int] = []
+            self.signed_values: dict[bytes, Params] = {m: Params(7000, 8000, 500) for m in MARKETS}
+            self.signed_changes: dict[bytes, list[int]] = {m: [] for m in MARKETS}
+            self.queued_at: dict[int, int] = {}
 
         def teardown(self) -> None:
             chain.restore(self.snapshot)
 
-        def _state(self):
-            return {m: tuple(registry.marketState(m)) for m in MARKETS}
+        def _state(self, market: bytes) -> MarketState:
+            return MarketState(*registry.marketState(market))
+
+        def _states(self):
+            return {m: self._state(m) for m in MARKETS}
+
+        def _check_write(self, before: MarketState, after: MarketState, predicted: MarketState, now: int) -> None:
+            assert after == predicted, f"MIRROR_07: stored {after}, the mirror predicted {predicted}"
+            if before.ramp_end > now and after.target_liquidation_threshold_bps == (
+                before.target_liquidation_threshold_bps
+            ):
+                assert after.ramp_end == before.ramp_end, (
+                    "RAMP_08: a write that keeps the target must not move a ramp's end"
+                )
 
         @rule(market=st.sampled_from(MARKETS), new=values)
         def signed_update(self, market, new):
-            before = self._state()
-            mirror = MarketState(*before[market])
+            before = self._states()
+            mirror = before[market]
             batch, sigs = make_batch(registry, [(market, *new)], signer_keys[:1])
             paused = registry.paused()
+            now = chain.pending_timestamp  # the next block's: each block is one second after the last
             try:
                 receipt = registry.submitUpdates(batch.as_tuple(), sigs, sender=relayer)
             except ape.exceptions.ContractLogicError as err:
-                assert self._state() == before, "a reverted batch changed state"
-                expected = signed_update_error(mirror, Params(*new), G, chain.pending_timestamp)
-                assert paused or expected is not None, f"MIRROR_07: the mirror accepts what reverted: {err}"
+                assert self._states() == before, "a reverted batch changed state"
+                expected = "RegistryPaused" if paused else signed_update_error(mirror, Params(*new), G, now)
+                assert type(err).__name__ == expected, f"MIRROR_07: the mirror expected {expected}, the chain {err!r}"
                 return
             assert not paused, "PAUSE_05: a paused registry accepted a signed batch"
-            now = chain.blocks[receipt.block_number].timestamp
+            assert now == receipt.timestamp
             refused = signed_update_error(mirror, Params(*new), G, now)
             assert refused is None, f"MIRROR_07: the mirror refuses ({refused}) what the chain accepted"
-            stored = MarketState(*registry.marketState(market))
-            assert stored == apply_signed(mirror, Params(*new), G, now), "MIRROR_07: stored state differs"
+            after = self._state(market)
+            self._check_write(mirror, after, apply_signed(mirror, Params(*new), G, now), now)
+            if mirror.is_set and Params(*new) != mirror.params:
+                self.signed_changes[market].append(now)
             self.nonce += 1
             self.signed_values[market] = Params(*new)
-            assert stored.params == Params(*new)
+
+        @rule(market=st.sampled_from(MARKETS), deltas=st.tuples(*[st.integers(-150, 150)] * 3))
+        def signed_nudge(self, market, deltas):
+            """A small move from the current values: within the steps, so the intervals decide."""
+            current = self._state(market)
+            if current.is_set:
+                new = tuple(v + d for v, d in zip(current.params.as_tuple(), deltas, strict=True))
+                self.signed_update(market, new)
 
         @rule(market=st.sampled_from(MARKETS))
         def heartbeat(self, market):
-            current = tuple(registry.marketState(market))[:3]
-            if current[2] == 0 and current[1] == 0:
-                return
-            self.signed_update(market, current)
+            current = self._state(market)
+            if current.is_set:
+                self.signed_update(market, current.params.as_tuple())
 
-        @rule(seconds=st.integers(1, 2 * 86_400))
+        @rule(seconds=st.one_of(st.integers(1, HOUR), st.integers(HOUR, 2 * DAY)))
         def advance_time(self, seconds):
             chain.mine(timestamp=chain.pending_timestamp + seconds)
 
@@ -85,37 +119,63 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
         def unpause(self):
             registry.unpause(sender=governance)
 
-        @rule(market=st.sampled_from(MARKETS), cut=st.integers(0, 500))
-        def guardian_tightens(self, market, cut):
-            ltv, lt, lb = tuple(registry.marketState(market))[:3]
-            if lt == 0:
+        @rule(market=st.sampled_from(MARKETS), cut=st.integers(0, 500), ltv_only=st.booleans())
+        def guardian_tightens(self, market, cut, ltv_only):
+            before = self._state(market)
+            if not before.is_set:
                 return
-            new = (max(ltv - cut, 0), max(lt - cut, ltv - cut + 1 if ltv >= cut else 1), lb)
-            registry.tighten((market, *new), sender=guardian)
+            ltv, lt, lb = before.params.as_tuple()
+            new = (max(ltv - cut, 1), lt if ltv_only else max(lt - cut, max(ltv - cut, 1) + 1), lb)
+            receipt = registry.tighten((market, *new), sender=guardian)
+            now = receipt.timestamp
+            predicted = apply_privileged(before, Params(*new), now, G.threshold_ramp_duration, executed=False)
+            self._check_write(before, self._state(market), predicted, now)
             self.signed_values.pop(market, None)
 
-        @rule(market=st.sampled_from(MARKETS + [market_id("NEW/USD")]), new=values)
+        @rule(market=st.sampled_from([*MARKETS, market_id("NEW/USD")]), new=values)
         def governance_proposes(self, market, new):
             try:
-                first = registry.propose([(market, *new)], sender=governance).return_value
+                receipt = registry.propose([(market, *new)], sender=governance)
             except ape.exceptions.ContractLogicError:
                 return
-            self.queued.append(registry.proposalCount() - 1 if first is None else first)
+            self.queued_at[registry.proposalCount() - 1] = receipt.timestamp
+
+        @rule(delay=durations)
+        def governance_sets_the_timelock(self, delay):
+            try:
+                registry.setTimelockDelay(delay, sender=governance)
+            except ape.exceptions.ContractLogicError:
+                assert delay > MAX_TIMELOCK, f"DURATION_11: a bounded delay {delay} was refused"
+                return
+            assert delay <= MAX_TIMELOCK, f"DURATION_11: an unbounded delay {delay} was accepted"
 
         @rule(data=st.data())
         def governance_executes_or_cancels(self, data):
-            if not self.queued:
+            if not self.queued_at:
                 return
-            pid = self.queued.pop(data.draw(st.integers(0, len(self.queued) - 1)))
-            if data.draw(st.booleans()):
+            pid = data.draw(st.sampled_from(sorted(self.queued_at)))
+            p = registry.proposal(pid)
+            if p.status == QUEUED and data.draw(st.booleans()):
                 registry.cancel(pid, sender=governance)
                 return
-            chain.mine(timestamp=max(chain.pending_timestamp, registry.proposal(pid).eta))
+            if p.status == QUEUED and chain.pending_timestamp < p.eta:
+                chain.mine(timestamp=p.eta)
+            before = self._state(p.market)
             try:
-                registry.execute(pid, sender=governance)
+                receipt = registry.execute(pid, sender=governance)
             except ape.exceptions.ContractLogicError:
                 return
-            self.signed_values.pop(registry.proposal(pid).market, None)
+            now = receipt.timestamp
+            assert p.status == QUEUED and p.eta <= now <= p.expiresAt, (
+                f"PROPOSAL_10: proposal {pid} (status {p.status}, eta {p.eta}, expiry {p.expiresAt}) executed at {now}"
+            )
+            assert registry.latestProposal(p.market) == pid + 1, "PROPOSAL_10: a superseded proposal executed"
+            new = Params(p.ltvBps, p.liquidationThresholdBps, p.liquidationBonusBps)
+            ramp = registry.guardrails(p.market).thresholdRampDuration
+            predicted = apply_privileged(before, new, now, ramp, executed=True)
+            if p.market in MARKETS:
+                self._check_write(before, self._state(p.market), predicted, now)
+            self.signed_values.pop(p.market, None)
 
         @invariant()
         def parameters_are_consistent(self):
@@ -125,7 +185,7 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
                 if updated == 0:
                     continue
                 check_readable(Params(ltv, lt, lb))
-                check_mirror(MarketState(*registry.marketState(m)), Params(ltv, lt, lb), now)
+                check_mirror(self._state(m), Params(ltv, lt, lb), now)
 
         @invariant()
         def signed_values_within_bounds(self):
@@ -135,6 +195,21 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
         @invariant()
         def nonce_counts_accepted_batches(self):
             assert registry.batchNonce() == self.nonce, "NONCE_06: nonce rises by one per accepted batch only"
+
+        @invariant()
+        def changes_respect_the_update_interval(self):
+            for m, times in self.signed_changes.items():
+                gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+                assert all(gap >= G.min_update_interval for gap in gaps), (
+                    f"RATE_09: signed changes of a market {gaps} s apart, interval {G.min_update_interval} s"
+                )
+
+        @invariant()
+        def durations_never_wrap(self):
+            assert registry.timelockDelay() <= MAX_TIMELOCK, "DURATION_11: timelock delay above its bound"
+            for pid, queued_at in self.queued_at.items():
+                p = registry.proposal(pid)
+                assert queued_at <= p.eta <= p.expiresAt, f"DURATION_11: proposal {pid} eta wrapped"
 
     return RegistryMachine
 
@@ -154,7 +229,7 @@ def _run(registry, make_batch, signer_keys, relayer, governance, guardian, chain
 
 
 def test_registry_invariants(registry, make_batch, signer_keys, relayer, governance, guardian, chain):
-    _run(registry, make_batch, signer_keys, relayer, governance, guardian, chain, examples=12, steps=12)
+    _run(registry, make_batch, signer_keys, relayer, governance, guardian, chain, examples=16, steps=15)
 
 
 @pytest.mark.fuzz

@@ -6,7 +6,7 @@ import ape
 
 from oracle.chain import ParameterChange
 from oracle.types import Params
-from tests.helpers.guardrails import RAMP
+from tests.helpers.guardrails import RAMP, guardrails
 from tests.helpers.invariants import check_readable
 from tests.helpers.markets import ETH
 from tests.helpers.registry import PROFILE
@@ -76,7 +76,7 @@ def test_bonus_is_capped_while_threshold_ramps(registry, push, chain):
 
 
 def test_ramp_duration_zero_cuts_at_once(registry, governance, push):
-    registry.setGuardrailProfile(PROFILE, (5000, 8500, 6000, 9000, 100, 1500, 1000, 200, DAY, 0), sender=governance)
+    registry.setGuardrailProfile(PROFILE, guardrails(threshold_ramp_duration=0).as_tuple(), sender=governance)
     push(registry, [(ETH, 7000, 8000, 500)])
     push(registry, [(ETH, 7000, 7500, 500)])
     assert registry.getParameters(ETH)[1] == 7500

@@ -11,7 +11,8 @@ from tests.helpers.time import DAY, HOUR
 RAMP = 6 * HOUR
 
 #: The contract tests' profile: narrow bounds (LTV 50–85 %, LT 60–90 %, LB 1–15 %) so that bound
-#: and step errors are easy to reach; steps of 10 % tighter and 2 % looser, loosening daily.
+#: and step errors are easy to reach; steps of 10 % tighter and 2 % looser, loosening daily, a
+#: change a second at most (tests of the update interval set their own).
 TEST_GUARDRAILS = Guardrails(
     min_ltv_bps=5_000,
     max_ltv_bps=8_500,
@@ -23,6 +24,7 @@ TEST_GUARDRAILS = Guardrails(
     max_loosen_step_bps=200,
     min_loosen_interval=DAY,
     threshold_ramp_duration=RAMP,
+    min_update_interval=1,
 )
 
 #: The keeper tests' profile: the blue-chip profile with cuts applied at once, so a test reads the

@@ -128,7 +128,9 @@ def venues():
 
 @pytest.fixture
 def deployment(tmp_path, venues):
-    node = AnvilNode()
+    """A registry on a fresh Anvil mining a block every second, as a chain does: the registry's
+    intervals are judged by block time, which an idle automining Anvil would never advance."""
+    node = AnvilNode(block_time=1)
     w3 = node.start()
     try:
         for v in venues:

@@ -43,7 +43,13 @@ def kill_and_restart(cfg_path, client, env, venue_list, runs: int, seed: int) ->
     cfg["keeper"]["policy"] = {"deadband_bps": 5, "loosen_after_cycles": 1}
     client.set_guardrail_profile(
         1,
-        guardrails(KEEPER_GUARDRAILS, max_loosen_step_bps=1_500, min_loosen_interval=0),
+        # runs seconds apart on the chain's clock: no loosening or update interval to wait out
+        guardrails(
+            KEEPER_GUARDRAILS,
+            max_loosen_step_bps=1_500,
+            min_loosen_interval=0,
+            min_update_interval=1,
+        ),
         cfg["registry"]["governance"],
     )
     cfg_path.write_text(yaml.safe_dump(cfg))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from blake3 import blake3
 from eth_account import Account
@@ -15,7 +17,9 @@ from oracle.signing import (
     batch_inputs_hash,
     model_version_bytes,
     sign_batch,
+    typehash,
 )
+from tests.helpers import ROOT
 
 ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 GOOD = {
@@ -142,3 +146,15 @@ def test_batch_inputs_hash_is_the_documented_recipe():
 def test_batch_inputs_hash_refuses_a_part_of_the_wrong_width():
     with pytest.raises(SigningError, match="inputs hash of an inputs-hash entry must be 32 bytes"):
         batch_inputs_hash([(b"\x01" * 32, b"\x02" * 32, b"")])
+
+
+def test_the_contracts_typehashes_are_the_python_types():
+    source = (ROOT / "contracts" / "libraries" / "ConstantsLib.sol").read_text()
+    for constant, primary in [
+        ("MARKET_UPDATE_TYPEHASH", "MarketUpdate"),
+        ("BATCH_TYPEHASH", "Batch"),
+        ("PROPOSAL_BATCH_TYPEHASH", "ProposalBatch"),
+    ]:
+        literal = re.search(rf"bytes32 constant {constant} = 0x([0-9a-f]{{64}});", source)
+        assert literal is not None, constant
+        assert bytes.fromhex(literal.group(1)) == typehash(primary), constant

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from oracle.policy import Action, OnChain, PolicySettings, decide
+from oracle.policy.rules import MarketState, signed_update_error
 from oracle.snapshot import Health
 from oracle.types import Params
 from tests.helpers.guardrails import TEST_GUARDRAILS
@@ -87,7 +90,9 @@ def test_first_value_and_unconfigured_market():
     first = run(Params(7000, 8000, 500), on_chain=chain(values=None, updated_at=0))
     assert first.action == Action.UPDATE and first.reason == "first value for the market"
     none = run(Params(7000, 8000, 500), on_chain=chain(g=None))
-    assert none.action == Action.PROPOSE and none.proposal == Params(7000, 8000, 500)
+    # Signed proposals for a market without a profile are refused on-chain: hold and alert.
+    assert none.action == Action.HOLD and none.alert and none.proposal is None
+    assert "governance must assign one" in none.reason
 
 
 def test_every_update_is_valid_on_chain():
@@ -103,3 +108,46 @@ def test_every_update_is_valid_on_chain():
             d = run(rec, health, streak=5)
             if d.update is not None:
                 assert d.update.valid(), (rec, d)
+                # ... and the registry's mirror accepts it from the state the policy saw.
+                assert signed_update_error(ON_CHAIN_STATE, d.update, G, NOW) is None, (rec, d)
+
+
+#: `chain()`'s market as the registry stores it (profile 1, no ramp, changed long ago).
+ON_CHAIN_STATE = MarketState(*CURRENT.as_tuple(), NOW - 600, 0, 0, 0, NOW - 2 * 86_400, 1, 0)
+
+
+def test_a_change_waits_for_the_update_interval():
+    hourly = replace(G, min_update_interval=3_600)
+    recent = OnChain(CURRENT, NOW - 600, NOW - 2 * 86_400, hourly, last_change_at=NOW - 600)
+    d = run(Params(6000, 7000, 700), on_chain=recent)
+    assert d.action == Action.NO_CHANGE and d.update is None
+    assert f"the next change is allowed at {NOW + 3_000}" in d.reason
+    later = run(Params(6000, 7000, 700), on_chain=recent, now=NOW + 3_000)
+    assert later.action == Action.UPDATE and later.update == Params(6000, 7000, 700)
+
+
+def test_a_due_heartbeat_still_goes_while_a_change_waits():
+    hourly = replace(G, min_update_interval=3_600)
+    stale = OnChain(CURRENT, NOW - 7 * 3_600, NOW - 2 * 86_400, hourly, last_change_at=NOW - 60)
+    d = run(Params(6000, 7000, 700), on_chain=stale)
+    assert d.action == Action.HEARTBEAT and d.update == CURRENT
+
+
+def test_a_target_already_queued_is_not_proposed_again():
+    outside = Params(7000, 9500, 300)  # LT above the profile's 9,000
+    first = run(outside, streak=5)
+    assert first.proposal == outside
+    again = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 9490, 300)))
+    assert again.proposal is None and "is already queued for governance" in again.reason
+    moved = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 9300, 300)))
+    assert moved.proposal == outside  # a different target supersedes the queued one
+
+
+def test_a_market_held_outside_its_bounds_moves_toward_them():
+    # The guardian cut LTV to 4,000, under the profile's minimum of 5,000.
+    cut = replace(chain(), values=Params(4000, 8000, 500))
+    d = run(Params(4000, 8000, 500), on_chain=cut)
+    assert d.action == Action.NO_CHANGE  # staying is allowed: no forced jump into the bounds
+    up = run(Params(6000, 8000, 500), on_chain=cut, streak=5)
+    assert up.update == Params(4200, 8000, 500)  # one loosening step toward the target
+    assert signed_update_error(replace(ON_CHAIN_STATE, ltv_bps=4000), up.update, G, NOW) is None

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.policy.rules import (
     EMPTY,
     apply_signed,
     capped_bonus,
-    clamp_bounds,
     clamp_steps,
     signed_update_error,
     within_steps,
+    worst_case,
 )
-from oracle.types import Params
-from tests.helpers.guardrails import RAMP
+from oracle.types import BPS, Params
+from tests.helpers.guardrails import RAMP, guardrails
 from tests.helpers.guardrails import TEST_GUARDRAILS as G
 from tests.helpers.invariants import check_readable
 from tests.helpers.time import DAY
@@ -80,18 +80,76 @@ def test_the_bonus_read_is_capped_while_a_cut_ramps_in():
     st.tuples(st.integers(1, 9_999), st.integers(1, 10_000), st.integers(0, 3_000)),
     st.tuples(st.integers(1, 9_999), st.integers(1, 10_000), st.integers(0, 3_000)),
 )
-def test_a_clamped_step_is_always_within_the_steps_and_bounds(target, current):
+def test_a_clamped_step_moves_each_field_by_at_most_its_directions_step(target, current):
     t, c = Params(*target), Params(*current)
     stepped = clamp_steps(t, c, G)
+    # Loosening: LTV or LT up, LB down. Checked here without the mirror's own helper.
+    for new, old, target_value, higher_loosens in zip(
+        stepped.as_tuple(), c.as_tuple(), t.as_tuple(), (True, True, False), strict=True
+    ):
+        loosening = (new > old) == higher_loosens
+        limit = G.max_loosen_step_bps if loosening else G.max_tighten_step_bps
+        assert abs(new - old) <= limit
+        assert min(old, target_value) <= new <= max(old, target_value)  # toward the target only
+        if abs(target_value - old) <= limit:
+            assert new == target_value
     assert within_steps(stepped, c, G)
-    assert clamp_bounds(clamp_bounds(stepped, G), G) == clamp_bounds(stepped, G)
 
 
-@given(st.integers(0, RAMP), st.integers(6_000, 9_000), st.integers(1, 1_000))
-def test_every_read_inside_a_ramp_keeps_the_invariants(elapsed, start, cut):
-    state = apply_signed(FRESH, Params(5_000, start, 100), G, T0)
-    target = max(start - cut, 5_001)
-    cutting = apply_signed(state, Params(5_000, target, 100), G, T0 + 1)
-    read = cutting.in_force(T0 + 1 + elapsed)
+@given(
+    st.integers(0, RAMP + 10),
+    st.integers(G.min_liquidation_threshold_bps + 1_000, G.max_liquidation_threshold_bps),
+    st.integers(1, G.max_tighten_step_bps),
+    st.integers(G.min_liquidation_bonus_bps, G.min_liquidation_bonus_bps + G.max_tighten_step_bps),
+)
+def test_every_read_inside_a_ramp_keeps_the_invariants(elapsed, start, cut, bonus):
+    # The bonus is raised with the cut as far as the new target allows: early in the ramp the
+    # threshold in force is higher, so the read must cap the bonus to keep LT·(1 + LB) ≤ 1.
+    state = apply_signed(FRESH, Params(G.min_ltv_bps, start, G.min_liquidation_bonus_bps), G, T0)
+    target = start - cut
+    raised = min(bonus, BPS * BPS // target - BPS)
+    new = Params(G.min_ltv_bps, target, raised)
+    assert signed_update_error(state, new, G, T0 + DAY) is None
+    cutting = apply_signed(state, new, G, T0 + DAY)
+    read = cutting.in_force(T0 + DAY + elapsed)
     check_readable(read)
     assert target <= read.liquidation_threshold_bps <= start
+    assert read.liquidation_bonus_bps <= raised
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(60, 7_200),  # update interval
+    st.integers(100, 2_000),  # tighten step
+    st.integers(0, 3).map(lambda k: k * 6 * 3_600),  # loosening interval
+    st.sampled_from([3_600, 6 * 3_600, 86_400]),
+)
+def test_no_greedy_walk_beats_the_worst_case_bound(interval, step, loosen_interval, window):
+    g = guardrails(
+        min_ltv_bps=1_000,
+        max_ltv_bps=8_500,
+        min_liquidation_threshold_bps=2_000,
+        max_liquidation_threshold_bps=9_000,
+        max_tighten_step_bps=step,
+        max_loosen_step_bps=step // 3,
+        min_loosen_interval=loosen_interval,
+        min_update_interval=interval,
+    )
+    bound = {w.field: w for w in worst_case(g, window)}
+    for sign in (-1, +1):  # LT down from the top, LT up from the bottom, a move every minute
+        lt = g.max_liquidation_threshold_bps if sign < 0 else g.min_liquidation_threshold_bps
+        state = apply_signed(FRESH, Params(g.min_ltv_bps, lt, 100), g, T0 - 40 * DAY)
+        limit = step if sign < 0 else step // 3
+        for now in range(T0, T0 + window + 1, 60):
+            current = state.target_liquidation_threshold_bps
+            room = (
+                current - g.min_liquidation_threshold_bps
+                if sign < 0
+                else g.max_liquidation_threshold_bps - current
+            )
+            new = replace(state.params, liquidation_threshold_bps=current + sign * min(limit, room))
+            if room and signed_update_error(state, new, g, now) is None:
+                state = apply_signed(state, new, g, now)
+        moved = abs(state.target_liquidation_threshold_bps - lt)
+        cap = bound["liquidation_threshold"]
+        assert 0 < moved <= (cap.tighten_bps if sign < 0 else cap.loosen_bps)
