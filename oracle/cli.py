@@ -386,6 +386,14 @@ def init(path: Path, force: bool) -> None:
 @click.option("--start", default=None, help="Window start, ISO-8601 (default: 90 days in).")
 @click.option("--end", default=None, help="Window end, ISO-8601 (default: the last bar).")
 @click.option("--static", "static_values", default=None, help="Baseline override: LTV,LT,LB bps.")
+@click.option(
+    "--scenario",
+    type=click.Choice(["legacy", "reference"]),
+    default="legacy",
+    show_default=True,
+    help="Lending market: one population opened at the start (legacy), or borrowers arriving "
+    "every hour under fixed rules (reference; needs hourly bars).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: {dynamic, static}.")
 @click.option(
     "--report",
@@ -400,6 +408,7 @@ def backtest(
     start: str | None,
     end: str | None,
     static_values: str | None,
+    scenario: str,
     as_json: bool,
     report: Path | None,
 ) -> None:
@@ -407,10 +416,11 @@ def backtest(
     asset) through the risk engine and policy, and compare with a static baseline."""
     from oracle.backtest.baselines import StaticParameters, aave_v3
     from oracle.backtest.runner import BacktestSettings, replay
-    from oracle.feeds.marketdata import read_csv_series
+    from oracle.feeds.marketdata import read_csv_bars
     from oracle.types import Params
 
-    series = read_csv_series(list(csv_files), market or f"{asset.upper()}/DEBT")
+    bars = read_csv_bars(list(csv_files), market or f"{asset.upper()}/DEBT")
+    series = bars.series
     if static_values:
         try:
             ltv, lt, lb = (int(x) for x in static_values.split(","))
@@ -427,7 +437,9 @@ def backtest(
     window_end = _parse_time(end, "--end") if end else int(series.timestamps[-1]) + 1
     if window_start >= window_end:
         raise ConfigError("--start", "the window is empty (start is not before end)")
-    replayed = replay(series, static, BacktestSettings(), window_start, window_end)
+    replayed = replay(
+        series, static, BacktestSettings(), window_start, window_end, scenario, bars.low
+    )
     result = replayed.summary
     if as_json:
         click.echo(json.dumps(result))
@@ -441,6 +453,8 @@ def backtest(
         f"static baseline: {result['static_source']}"
     )
     columns = ["side", "bad_debt", "liquidated", "liquidations", "mean_ltv_bps"]
+    if scenario == "reference":
+        columns.insert(3, "param_liquidated")
     _show_table(rows, [*columns, "min_ltv_bps", "min_lt_bps", "updates"])
     from oracle.report.backtest import write_report
 

@@ -1,5 +1,7 @@
 """Replays a price history through the keeper's risk engine and policy on a simulated clock, and
-both that parameter path and a static baseline through the lending simulator.
+both that parameter path and a static baseline through a lending market: `legacy` (one borrower
+population opened at the window's start, `simulator`) or `reference` (borrowers arriving every
+hour under the fixed rules of `reference`).
 
 The dynamic side is the product's own code: every `cycle` seconds the engine runs on the trailing
 `history` of bars (resampled to hourly closes when the data is finer, which is what a keeper reads
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from oracle.backtest.baselines import StaticParameters
+from oracle.backtest.reference import simulate_reference
 from oracle.backtest.simulator import Outcome, Population, simulate
 from oracle.errors import OracleError
 from oracle.policy import OnChain, PolicySettings, decide
@@ -167,16 +170,40 @@ class Replay:
     summary: dict[str, Any]
 
 
+#: The lending markets a replay can run: see the module docstring.
+SCENARIOS = ("legacy", "reference")
+
+
 def run_backtest(
-    series: PriceSeries, static: StaticParameters, s: BacktestSettings, start: int, end: int
+    series: PriceSeries,
+    static: StaticParameters,
+    s: BacktestSettings,
+    start: int,
+    end: int,
+    scenario: str = "legacy",
+    low: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The summary (`--json`): {"window", "static_source", "dynamic": {…, "path"}, "static"}."""
-    return replay(series, static, s, start, end).summary
+    """The summary (`--json`): {"window", "scenario", "static_source", "dynamic": {…, "path"},
+    "static"}."""
+    return replay(series, static, s, start, end, scenario, low).summary
 
 
 def replay(
-    series: PriceSeries, static: StaticParameters, s: BacktestSettings, start: int, end: int
+    series: PriceSeries,
+    static: StaticParameters,
+    s: BacktestSettings,
+    start: int,
+    end: int,
+    scenario: str = "legacy",
+    low: np.ndarray | None = None,
 ) -> Replay:
+    """`low`: the bars' lows, aligned with `series` (the reference market needs them)."""
+    if scenario not in SCENARIOS:
+        raise OracleError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    if scenario == "reference" and (low is None or series.interval != 3_600):
+        raise OracleError(
+            "the reference market runs on hourly OHLC bars: give hourly bars with lows"
+        )
     sigma: list[tuple[int, float]] = []
     path = dynamic_path(series, start, end, s, sigma)
     lo = int(np.searchsorted(series.timestamps, start))
@@ -195,27 +222,68 @@ def replay(
     dyn = simulate(prices, lt, population, delay_bars, slippage)
     static_lt = np.full(len(ts), static.params.liquidation_threshold_bps / BPS)
     sta = simulate(prices, static_lt, population, delay_bars, slippage)
+    static_ltv = np.full(len(ts), static.params.ltv_bps)
+    entries = _path_entries(ts, path)
+    if scenario == "reference":
+        assert low is not None
+        dyn_side = _reference_side(series, low, ts, ltv, lt, len(path), entries)
+        static_side = _reference_side(series, low, ts, static_ltv, static_lt, 0, None)
+    else:
+        dyn_side = _side(dyn, ltv, lt, len(path), entries).to_dict()
+        static_side = _side(sta, static_ltv, static_lt, 0, None).to_dict()
     summary = {
         "window": {"start": iso(int(ts[0])), "end": iso(int(ts[-1])), "bars": len(ts)},
+        "scenario": scenario,
         "static_source": static.source,
-        "dynamic": _side(
-            dyn,
-            ltv,
-            lt,
-            len(path),
-            [
-                {
-                    "timestamp": iso(t),
-                    "ltv_bps": v.ltv_bps,
-                    "lt_bps": v.target_liquidation_threshold_bps,
-                    "lb_bps": v.liquidation_bonus_bps,
-                }
-                for t, v in path
-            ],
-        ).to_dict(),
-        "static": _side(sta, np.full(len(ts), static.params.ltv_bps), static_lt, 0, None).to_dict(),
+        "dynamic": dyn_side,
+        "static": static_side,
     }
     return Replay(ts, prices, lt, ltv, static, sigma, dyn, sta, summary)
+
+
+def _path_entries(ts: np.ndarray, path: list[tuple[int, MarketState]]) -> list[dict[str, Any]]:
+    """The parameter path as a report reads it: every change, and while a threshold ramp is in
+    progress an entry for every bar, each with the LT in force, so the threshold a consumer read
+    at any bar can be taken from the path alone."""
+    out: list[dict[str, Any]] = []
+    for i, (t, state) in enumerate(path):
+        until = path[i + 1][0] if i + 1 < len(path) else int(ts[-1]) + 1
+        ramp_bars = ts[(ts > t) & (ts < min(until, state.ramp_end))] if state.ramp_end else ts[:0]
+        for when in (t, *(int(b) for b in ramp_bars)):
+            out.append(
+                {
+                    "timestamp": iso(when),
+                    "ltv_bps": state.ltv_bps,
+                    "lt_bps": state.target_liquidation_threshold_bps,
+                    "lb_bps": state.liquidation_bonus_bps,
+                    "lt_in_force_bps": state.threshold_at(when),
+                }
+            )
+    return out
+
+
+def _reference_side(
+    series: PriceSeries,
+    low: np.ndarray,
+    ts: np.ndarray,
+    ltv: np.ndarray,
+    lt: np.ndarray,
+    updates: int,
+    path: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The reference market's metrics for one side, on the window's bars."""
+    lo, hi = np.searchsorted(series.timestamps, [ts[0], ts[-1] + 1])
+    lt_bps = np.rint(lt * BPS).astype(np.int64)
+    outcome = simulate_reference(low[lo:hi], series.close[lo:hi], lt_bps, ltv)
+    side = {
+        **outcome.to_dict(),
+        "min_ltv_bps": int(ltv.min()),
+        "min_lt_bps": int(lt_bps.min()),
+        "updates": updates,
+    }
+    if path is not None:
+        side["path"] = path
+    return side
 
 
 def _side(

@@ -54,22 +54,31 @@ def read_bars(path: Path, market: str) -> Bars:
     return Bars(market, ts, cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
-def read_csv_series(paths: list[Path], market: str) -> PriceSeries:
-    """Several OHLCV CSVs (timestamps ISO-8601 or unix seconds) merged into one series; a bar
-    present in two files must have the same close in both, or the input is refused."""
-    merged: dict[int, tuple[float, float]] = {}
+def read_csv_bars(paths: list[Path], market: str) -> Bars:
+    """Several OHLCV CSVs (timestamps ISO-8601 or unix seconds) merged into one set of bars; a bar
+    present in two files must be the same in both, or the input is refused naming the bar."""
+    merged: dict[int, tuple[float, ...]] = {}
     for path in paths:
         bars = read_bars(path, market)
-        for t, c, v in zip(bars.timestamps, bars.close, bars.volume, strict=True):
+        rows = zip(
+            bars.timestamps, bars.open, bars.high, bars.low, bars.close, bars.volume, strict=True
+        )
+        for t, *values in rows:
+            row = tuple(float(v) for v in values)
             known = merged.get(int(t))
-            if known is not None and known[0] != c:
+            if known is not None and known[3] != row[3]:
                 raise RiskInputError(
                     market, f"{path.name}: bar {int(t)} disagrees with another file"
                 )
-            merged[int(t)] = (float(c), float(v))
+            merged[int(t)] = row
     ts = np.array(sorted(merged), dtype=np.int64)
-    close = np.array([merged[t][0] for t in ts])
-    return PriceSeries(market, ts, close, np.array([merged[t][1] for t in ts]))
+    cols = np.array([merged[int(t)] for t in ts]).reshape(-1, 5).T
+    return Bars(market, ts, cols[0], cols[1], cols[2], cols[3], cols[4])
+
+
+def read_csv_series(paths: list[Path], market: str) -> PriceSeries:
+    """Closes and volumes of several OHLCV CSVs merged (see `read_csv_bars`)."""
+    return read_csv_bars(paths, market).series
 
 
 def read_ohlcv(path: Path, market: str) -> PriceSeries:

@@ -112,7 +112,14 @@ def test_cli_json(eth_csv):
             "updates",
         ):
             assert key in result[side]
-    assert set(result["dynamic"]["path"][0]) == {"timestamp", "ltv_bps", "lt_bps", "lb_bps"}
+    assert set(result["dynamic"]["path"][0]) == {
+        "timestamp",
+        "ltv_bps",
+        "lt_bps",
+        "lb_bps",
+        "lt_in_force_bps",
+    }
+    assert result["scenario"] == "legacy"
     bad = backtest_cli(csv, "--static", "80,nope", check=False)
     assert bad.returncode == 1 and "--static" in bad.stderr
 
@@ -143,3 +150,24 @@ def test_the_backtester_reads_the_parameters_in_force_as_the_registry_does():
         state = path[max(bisect.bisect_right(times, int(t)) - 1, 0)][1]
         read = state.in_force(int(t))
         assert round(lt[i] * BPS) == read.liquidation_threshold_bps and ltv[i] == read.ltv_bps
+
+
+def test_cli_reference_scenario_and_a_path_readable_bar_by_bar(eth_csv):
+    out = backtest_cli(
+        eth_csv, "--start", "2020-03-10", "--end", "2020-03-16", "--scenario", "reference", "--json"
+    )
+    result = json.loads(out.stdout)
+    assert result["scenario"] == "reference"
+    for side in ("dynamic", "static"):
+        assert {"bad_debt", "liquidated", "param_liquidated", "mean_ltv_bps", "updates"} <= set(
+            result[side]
+        )
+    assert result["static"]["param_liquidated"] == 0  # a static threshold never cuts
+    path = result["dynamic"]["path"]
+    # While a cut ramps in, the path holds every bar, so the LT in force is read from it alone.
+    ramping = [e for e in path if e["lt_in_force_bps"] > e["lt_bps"]]
+    assert ramping
+    times = [e["timestamp"] for e in path]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    first = path.index(ramping[0])
+    assert path[first + 1]["lt_in_force_bps"] <= path[first]["lt_in_force_bps"]

@@ -1,0 +1,118 @@
+"""The reference lending market: against a plain event loop written from the rules, and on real
+data."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle.backtest.baselines import aave_v3
+from oracle.backtest.reference import simulate_reference
+from oracle.backtest.runner import BacktestSettings, run_backtest
+from oracle.feeds.marketdata import shipped_bars
+from tests.helpers.time import ts
+
+# The rules' constants, written here from the issue rather than imported: the loop is independent.
+USES = (0.82, 0.86, 0.90, 0.94, 0.98)
+TERM = 336
+EXECUTION_DISCOUNT = 0.01
+
+
+def event_loop(low, close, lt_bps, ltv_bps):
+    """The rules of issue 15, bar by bar, position by position (no vectorisation)."""
+    open_positions = []  # [open bar, debt, LT at open, flagged at or None]
+    originated = bad = liquidated = param = 0.0
+    count = 0
+    n = len(close)
+    for t in range(n):
+        still = []
+        for pos in open_positions:  # (a) liquidations due at t
+            _, debt, lt_open, flagged = pos
+            if flagged is not None and flagged + 1 == t:
+                price = low[t] * (1 - EXECUTION_DISCOUNT)
+                bad += max(0.0, debt - price)
+                liquidated += debt
+                count += 1
+                if low[flagged] * lt_open >= debt:
+                    param += debt
+            else:
+                still.append(pos)
+        # (b) repayments of unflagged positions opened more than TERM bars ago
+        open_positions = [p for p in still if p[3] is not None or t - p[0] <= TERM]
+        for pos in open_positions:  # (c) flags
+            if pos[3] is None and low[t] * lt_bps[t] / 10_000 < pos[1]:
+                pos[3] = t
+        for u in USES:  # (d) arrivals at the close
+            debt = u * ltv_bps[t] / 10_000 * close[t]
+            originated += debt
+            open_positions.append([t, debt, lt_bps[t] / 10_000, None])
+    return bad / originated, liquidated / originated, param / originated, count
+
+
+def path(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.standard_t(3, n) * 0.02))
+    low = close * (1 - rng.uniform(0, 0.08, n))
+    lt = np.clip(8000 + np.cumsum(rng.integers(-300, 300, n)), 2000, 9500)
+    ltv = lt - rng.integers(200, 1500, n)
+    return low, close, lt, ltv
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 900))
+def test_vectorised_equals_the_rules_bar_by_bar(seed, n):
+    low, close, lt, ltv = path(seed, n)
+    out = simulate_reference(low, close, lt, ltv)
+    bad, liquidated, param, count = event_loop(low, close, lt, ltv)
+    assert out.liquidations == count
+    assert np.isclose(out.bad_debt, bad) and np.isclose(out.liquidated, liquidated)
+    assert np.isclose(out.param_liquidated, param)
+    assert out.mean_ltv_bps == np.mean(ltv)
+
+
+def test_a_concrete_crash_by_hand():
+    # Bar 0 opens five positions at 80 % of 100: debts 65.6 … 78.4.
+    low = np.array([100.0, 70.0, 60.0])
+    close = np.array([100.0, 75.0, 65.0])
+    lt = np.array([8000, 8000, 8000])
+    ltv = np.array([8000, 8000, 8000])
+    out = simulate_reference(low, close, lt, ltv)
+    # Bar 1 flags all five of bar 0 (low·LT = 56 < every debt 65.6 … 78.4); they execute at bar 2's
+    # low 60 × 0.99 = 59.4. Bar 1's own five (debts 49.2 … 58.8 at close 75) are flagged at bar 2
+    # (48 < all) but would execute at bar 3, after the window: never.
+    debts0 = [u * 0.8 * 100 for u in USES]
+    debts1 = [u * 0.8 * 75 for u in USES]
+    debts2 = [u * 0.8 * 65 for u in USES]
+    originated = sum(debts0) + sum(debts1) + sum(debts2)
+    assert out.liquidations == 5
+    assert np.isclose(out.liquidated, sum(debts0) / originated)
+    assert np.isclose(out.bad_debt, sum(d - 59.4 for d in debts0) / originated)
+    assert out.param_liquidated == 0  # the same LT throughout: the price did it
+
+
+def test_a_cut_that_liquidates_is_counted_as_caused_by_the_parameter():
+    low = np.array([100.0, 100.0, 100.0])
+    close = np.array([100.0, 100.0, 100.0])
+    lt = np.array([9000, 5000, 5000])  # the threshold in force falls from 90 % to 50 %, price flat
+    ltv = np.array([8000, 4000, 4000])
+    out = simulate_reference(low, close, lt, ltv)
+    assert out.liquidations == 5 and np.isclose(out.param_liquidated, out.liquidated)
+
+
+def test_black_thursday_in_the_reference_market():
+    eth = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
+    out = run_backtest(
+        eth.series,
+        aave_v3("ETH"),
+        BacktestSettings(),
+        ts("2020-03-01T00:00:00"),
+        ts("2020-04-01T00:00:00"),
+        "reference",
+        eth.low,
+    )
+    dyn, sta = out["dynamic"], out["static"]
+    assert out["scenario"] == "reference" and out["window"]["bars"] == 743  # one hour missing
+    assert sta["bad_debt"] > 0 and dyn["bad_debt"] < sta["bad_debt"]
+    assert sta["param_liquidated"] == 0 < dyn["param_liquidated"] <= dyn["liquidated"]
+    assert sta["mean_ltv_bps"] == 8050 and dyn["mean_ltv_bps"] < sta["mean_ltv_bps"]
