@@ -417,6 +417,7 @@ def backtest(
     from oracle.backtest.baselines import StaticParameters, aave_v3
     from oracle.backtest.runner import BacktestSettings, replay
     from oracle.feeds.marketdata import read_csv_bars
+    from oracle.series import iso as _iso
     from oracle.types import Params
 
     bars = read_csv_bars(list(csv_files), market or f"{asset.upper()}/DEBT")
@@ -431,12 +432,25 @@ def backtest(
         static = StaticParameters(Params(ltv, lt, lb), "--static")
     else:
         static = aave_v3(asset)
-    window_start = (
-        _parse_time(start, "--start") if start else int(series.timestamps[0]) + 90 * 86_400
-    )
     window_end = _parse_time(end, "--end") if end else int(series.timestamps[-1]) + 1
+    # Default: the last year of the data, after the 90 days of history the engine reads first.
+    earliest = int(series.timestamps[0]) + 90 * 86_400
+    window_start = (
+        _parse_time(start, "--start") if start else max(earliest, window_end - 365 * 86_400)
+    )
     if window_start >= window_end:
         raise ConfigError("--start", "the window is empty (start is not before end)")
+    inside = series.timestamps[
+        (series.timestamps >= window_start) & (series.timestamps < window_end)
+    ]
+    if len(inside) < 2:
+        gaps = ", ".join(f"{_iso(a)} .. {_iso(b)}" for a, b in series.gaps())
+        raise ConfigError(
+            "--start",
+            f"the window {_iso(window_start)} .. {_iso(window_end)} holds {len(inside)} bar(s) of "
+            f"{series.market}; the data runs {_iso(int(series.timestamps[0]))} .. "
+            f"{_iso(int(series.timestamps[-1]))}" + (f" with gaps {gaps}" if gaps else ""),
+        )
     replayed = replay(
         series, static, BacktestSettings(), window_start, window_end, scenario, bars.low
     )

@@ -89,6 +89,13 @@ class PriceSeries:
         """Whether every bar follows the previous one by exactly one interval."""
         return bool(self._gapless)  # type: ignore[attr-defined]
 
+    def gaps(self, longer_than: int = 86_400) -> list[tuple[int, int]]:
+        """(last bar before, first bar after) of every stretch without bars longer than
+        `longer_than` seconds."""
+        step = np.diff(self.timestamps)
+        where = np.flatnonzero(step > longer_than)
+        return [(int(self.timestamps[i]), int(self.timestamps[i + 1])) for i in where]
+
     def until(self, timestamp: int) -> PriceSeries:
         """The bars whose open time is at or before `timestamp` (what a keeper knew then)."""
         n = int(np.searchsorted(self.timestamps, timestamp, side="right"))

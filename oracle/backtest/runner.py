@@ -95,10 +95,12 @@ def dynamic_path(
     streak = 0
     path: list[tuple[int, MarketState]] = []
     for now in range(start, end, s.cycle):
-        window = hourly.until(now).last(s.history)
-        price = float(window.close[-1])
-        pool = ConstantProductPool(series.market, s.pool_depth, s.pool_depth * price, s.pool_fee)
-        try:
+        try:  # inside a data gap the history is short: the engine refuses, the keeper holds
+            window = hourly.until(now).last(s.history)
+            price = float(window.close[-1])
+            pool = ConstantProductPool(
+                series.market, s.pool_depth, s.pool_depth * price, s.pool_fee
+            )
             params = compute_market(MarketInput(window, pool, s.size, s.model))
             if sigma is not None:
                 sigma.append((now, params.explanation.sigma_annualised))

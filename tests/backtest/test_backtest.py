@@ -171,3 +171,17 @@ def test_cli_reference_scenario_and_a_path_readable_bar_by_bar(eth_csv):
     assert times == sorted(times) and len(set(times)) == len(times)
     first = path.index(ramping[0])
     assert path[first + 1]["lt_in_force_bps"] <= path[first]["lt_in_force_bps"]
+
+
+def test_a_window_inside_a_gap_names_the_gap_and_the_default_window_runs(eth_csv):
+    inside = backtest_cli(eth_csv, "--start", "2022-12-01", "--end", "2023-01-15", check=False)
+    assert inside.returncode == 1
+    assert (
+        "holds 0 bar(s)" in inside.stderr
+        and "2022-10-31T23:00:00Z .. 2023-02-25T00:00:00Z" in inside.stderr
+    )
+    # No --start: the last year of the data, across the Nov 2022 - Feb 2023 gap (the engine holds
+    # while its 90-day history is short; the market runs on the bars that exist).
+    result = json.loads(backtest_cli(eth_csv, "--json").stdout)
+    assert result["window"]["start"] == "2022-04-01T00:00:00Z"
+    assert result["dynamic"]["updates"] > 0
