@@ -134,7 +134,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             bytes32 market = batch.updates[i].market;
             if (_markets[market].word.profile() == 0) revert MarketNotConfigured(market);
         }
-        firstId = _queue(batch.updates, batch.inputsHash, batch.modelVersion);
+        firstId = _queue(batch.updates, batch.inputsHash, batch.modelVersion, true);
         emit BatchSubmitted(batch.nonce, batch.inputsHash, batch.modelVersion, batch.updates.length);
     }
 
@@ -143,7 +143,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /// @inheritdoc IMarginParameterRegistry
     function propose(MarketUpdate[] calldata updates) external onlyGovernance returns (uint256 firstId) {
         if (updates.length == 0) revert EmptyBatch();
-        firstId = _queue(updates, bytes32(0), bytes32(0));
+        firstId = _queue(updates, bytes32(0), bytes32(0), false);
     }
 
     /// @inheritdoc IMarginParameterRegistry
@@ -159,10 +159,10 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         _checkInvariants(market, ltv, lt, lb);
         MarketSlot storage slot = _markets[market];
         MarketWord s = slot.word;
-        uint256 lastLoosen = s.lastLoosenAt();
+        uint256 lastLoosen = block.timestamp; // a first value counts as loosening, as on the signed path
         if (s.updatedAt() != 0) {
             (bool a, bool b, bool c) = _loosening(s, ltv, lt, lb);
-            if (a || b || c) lastLoosen = block.timestamp;
+            if (!(a || b || c)) lastLoosen = s.lastLoosenAt();
         }
         _write(
             slot,
@@ -291,6 +291,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         if (lbLoosens) revert GuardianCanOnlyTighten(market, Field.LiquidationBonus, s.liquidationBonusBps(), lb);
         _checkRange(market, lt, lb);
         _checkInvariants(market, ltv, lt, lb);
+        // The guardian's cut restarts the loosening clock: the signed path cannot undo it before
+        // `minLoosenInterval` has passed.
         _write(
             slot,
             market,
@@ -299,7 +301,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             lt,
             lb,
             _profiles[s.profile()].thresholdRampDuration(),
-            s.lastLoosenAt(),
+            block.timestamp,
             s.changeAgeAt(block.timestamp)
         );
     }
@@ -543,7 +545,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
 
     /// @dev Stores new values. An unchanged target keeps a ramp in progress (so a write that moves only LTV or LB,
     /// or repeats the values, never restarts a cut); a threshold below the one in force ramps down from it over
-    /// `rampDuration`; any other change applies at once and ends the ramp. `changeAge` is 0 for a signed change;
+    /// `rampDuration`, or sooner at the pace of a ramp in progress; any other change applies at once and ends the
+    /// ramp. `changeAge` is 0 for a signed change;
     /// governance and the guardian carry the market's age forward, so they neither use nor reset its update interval.
     function _write(
         MarketSlot storage slot,
@@ -564,8 +567,17 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         } else {
             uint256 inForce = s.thresholdAt(block.timestamp);
             if (s.updatedAt() != 0 && lt < inForce && rampDuration != 0) {
+                uint256 duration = rampDuration;
+                uint256 oldFrom = s.rampStartThresholdBps();
+                uint256 oldTarget = s.liquidationThresholdBps();
+                if (s.rampEnd() > block.timestamp && oldFrom > oldTarget) {
+                    // A cut inside a ramp goes on at the ramp's pace (bps per second) or faster, never slower:
+                    // repeated small cuts cannot stall the threshold in force.
+                    uint256 paced = (inForce - lt) * (s.rampEnd() - s.rampStart()) / (oldFrom - oldTarget);
+                    if (paced < duration) duration = paced == 0 ? 1 : paced;
+                }
                 unchecked {
-                    (rampFrom, rampStart, rampEnd) = (inForce, block.timestamp, block.timestamp + rampDuration);
+                    (rampFrom, rampStart, rampEnd) = (inForce, block.timestamp, block.timestamp + duration);
                 }
             }
         }
@@ -575,7 +587,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
         emit ParametersUpdated(market, packChange(packValues(ltv, lt, lb), s.values(), rampEnd));
     }
 
-    function _queue(MarketUpdate[] calldata updates, bytes32 inputsHash, bytes32 modelVersion)
+    function _queue(MarketUpdate[] calldata updates, bytes32 inputsHash, bytes32 modelVersion, bool fromSigners)
         internal
         returns (uint256 firstId)
     {
@@ -587,7 +599,7 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
             _checkRange(u.market, u.liquidationThresholdBps, u.liquidationBonusBps);
             _checkInvariants(u.market, u.ltvBps, u.liquidationThresholdBps, u.liquidationBonusBps);
             uint256 id = firstId + i;
-            _supersede(u.market, id);
+            _supersede(u.market, id, fromSigners);
             _proposals[id] = Proposal({
                 market: u.market,
                 ltvBps: u.ltvBps,
@@ -595,7 +607,8 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
                 liquidationBonusBps: u.liquidationBonusBps,
                 eta: eta,
                 expiresAt: expiresAt,
-                status: ProposalStatus.Queued
+                status: ProposalStatus.Queued,
+                fromSigners: fromSigners
             });
             emit ProposalQueued(
                 id,
@@ -612,11 +625,16 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     }
 
     /// @dev Marks the market's latest proposal superseded by `id` if it is still queued, and records `id` as latest.
-    function _supersede(bytes32 market, uint256 id) internal {
+    /// A signed proposal never supersedes governance's own while it can still be executed: the signer set cannot
+    /// cancel governance's decisions.
+    function _supersede(bytes32 market, uint256 id, bool fromSigners) internal {
         uint256 previous = latestProposal[market];
         if (previous != 0) {
             Proposal storage p = _proposals[previous - 1];
             if (p.status == ProposalStatus.Queued) {
+                if (fromSigners && !p.fromSigners && block.timestamp <= p.expiresAt) {
+                    revert GovernanceProposalPending(market, previous - 1);
+                }
                 p.status = ProposalStatus.Superseded;
                 emit ProposalSuperseded(previous - 1, id, market);
             }

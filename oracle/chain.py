@@ -56,14 +56,23 @@ class Proposal:
     eta: int  # earliest execution
     expires_at: int  # latest execution
     status: int  # 0 none, 1 queued, 2 executed, 3 cancelled, 4 superseded
+    from_signers: bool  # queued by the signer set (proposeUpdates), not by governance (propose)
 
     STATUS = ("none", "queued", "executed", "cancelled", "superseded")
 
     @classmethod
     def from_abi(
-        cls, market: bytes, ltv: int, lt: int, lb: int, eta: int, expires_at: int, status: int
+        cls,
+        market: bytes,
+        ltv: int,
+        lt: int,
+        lb: int,
+        eta: int,
+        expires_at: int,
+        status: int,
+        from_signers: bool,
     ) -> Proposal:
-        return cls(market, Params(ltv, lt, lb), eta, expires_at, status)
+        return cls(market, Params(ltv, lt, lb), eta, expires_at, status, bool(from_signers))
 
     @property
     def status_name(self) -> str:
@@ -363,9 +372,10 @@ class RegistryClient:
 
     # Reads -------------------------------------------------------------------------------------
 
-    def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
         try:
-            return rpc_retry(getattr(self.contract.functions, name)(*args).call)()
+            fn = getattr(self.contract.functions, name)(*args)
+            return rpc_retry(fn.call)(block_identifier=block)
         except ContractLogicError as exc:
             raise self.errors.decode(_revert_data(exc)) from None
         except (Web3Exception, OSError, requests.RequestException) as exc:
@@ -398,8 +408,27 @@ class RegistryClient:
     def market_profile(self, market: bytes) -> int:
         return int(self._call("marketProfile", market))
 
-    def market_state(self, market: bytes) -> MarketState:
-        return MarketState(*self._call("marketState", market))
+    def market_state(self, market: bytes, block: int | str = "latest") -> MarketState:
+        """The market's stored word, at the latest block or at `block` (the node must keep
+        history: an archive node, or Anvil)."""
+        return MarketState(*self._call("marketState", market, block=block))
+
+    def state_history(self, market: bytes, from_block: int = 0) -> list[tuple[int, MarketState]]:
+        """(block time, state written) for every value change of `market` since `from_block`
+        (`ParametersUpdated`, whichever path wrote it): the parameter path the chain actually
+        held, ramps included, for replaying what consumers read."""
+        try:
+            logs = self.contract.events.ParametersUpdated().get_logs(
+                from_block=from_block, argument_filters={"market": market}
+            )
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            raise ChainError(f"cannot read the events of {self.address}: {exc}") from None
+        history = []
+        for log in logs:
+            block = int(log["blockNumber"])
+            when = int(rpc_retry(self.w3.eth.get_block)(block)["timestamp"])
+            history.append((when, self.market_state(market, block)))
+        return history
 
     def proposal_count(self) -> int:
         return int(self._call("proposalCount"))

@@ -211,16 +211,33 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         if pool.functions.collateralValue(b).call() < pool.functions.debtOf(b).call()
     )
     write_report(
-        bars, service, keeper, registry, liquidations, baseline_comparison(bars), underwater / 1e6
+        bars,
+        service,
+        keeper,
+        registry,
+        liquidations,
+        baseline_comparison(bars, registry),
+        underwater / 1e6,
     )
 
 
-def baseline_comparison(bars) -> dict:
-    """The same window through the backtester: the keeper's engine and policy against Aave v3's
-    static WETH parameters, same borrowers, bad debt side by side; plus the HTML report."""
+def baseline_comparison(bars, registry: RegistryClient) -> dict:
+    """The parameter path the chain actually held (every change the keeper pushed, ramps
+    included) against Aave v3's static WETH parameters, on the same window, in the reference
+    lending market (borrowers arriving every hour); plus the HTML report."""
     series = bars.series
     static = aave_v3("ETH")
-    replayed = replay(series, static, BacktestSettings(), epoch(START), epoch(END))
+    pushed = registry.state_history(market_id(MARKET))
+    replayed = replay(
+        series,
+        static,
+        BacktestSettings(),
+        epoch(START),
+        epoch(END),
+        "reference",
+        bars.low,
+        pushed=pushed,
+    )
     html = write_backtest_report(replayed, MARKET, HTML_REPORT)
     print(f"backtest report written to {html.relative_to(ROOT)}")
     return replayed.summary
@@ -273,17 +290,27 @@ def write_report(
         f"collateral: {uncovered:.2f} USDT",
         f"- final on-chain parameters: {describe(registry)}",
         "",
-        "## Dynamic vs static (the backtester on the same window, same borrowers)",
+        "## Dynamic vs static (the reference lending market, same window)",
         "",
-        f"Static baseline: {comparison['static_source']}.",
+        "The dynamic side replays the parameters the chain actually held: every change the keeper "
+        "pushed, read back from the registry, threshold ramps included. Static baseline: "
+        f"{comparison['static_source']}. Borrowers arrive every hour (five a bar, 82-98 % of the "
+        "LTV in force); fractions are of all debt originated.",
         "",
-        "| side | bad debt | liquidated | mean LTV bps | min LT bps | updates |",
-        "|---|---|---|---|---|---|",
+        "| side | bad debt | liquidated | caused by a cut | mean LTV bps | min LTV bps | "
+        "min LT in force bps | updates |",
+        "|---|---|---|---|---|---|---|---|",
         *[
-            f"| {side} | {c['bad_debt']:.4%} | {c['liquidated']:.2%} | {c['mean_ltv_bps']:.0f} | "
+            f"| {side} | {c['bad_debt']:.4%} | {c['liquidated']:.2%} | "
+            f"{c['param_liquidated']:.2%} | {c['mean_ltv_bps']:.0f} | {c['min_ltv_bps']} | "
             f"{c['min_lt_bps']} | {c['updates']} |"
             for side, c in ((side, comparison[side]) for side in ("dynamic", "static"))
         ],
+        "",
+        f"The example pool on chain (five borrowers of 10 ETH, opened on {START[:10]}): "
+        f"{len(liquidations)} liquidations, {uncovered:.2f} USDT of debt left uncovered by "
+        "collateral: a different population from the simulated market's, so its figures are "
+        "reported apart.",
         "",
         "## Parameter path (values pushed, by cycle)",
         "",
@@ -321,7 +348,8 @@ def write_report(
             + f"; {sum(1 for _, d in path if d.action.value == 'update')} updates, "
             "the rest heartbeats"
         )
-    print("\n".join(line for line in lines[8:16] if line))
+    section = lines.index("## Parameter path (values pushed, by cycle)")
+    print("\n".join(line for line in lines[8:section] if line))
     print(f"report written to {REPORT.relative_to(ROOT)}")
     keeper.store.close()
 

@@ -97,6 +97,7 @@ enum Duration {
 /// @param eta Earliest timestamp at which governance may execute it.
 /// @param expiresAt Last timestamp at which it may be executed (eta plus the grace period when it was queued).
 /// @param status Where it stands.
+/// @param fromSigners Queued by the signer set (`proposeUpdates`) rather than by governance (`propose`).
 struct Proposal {
     bytes32 market;
     uint16 ltvBps;
@@ -105,6 +106,7 @@ struct Proposal {
     uint40 eta;
     uint40 expiresAt;
     ProposalStatus status;
+    bool fromSigners;
 }
 
 /// @title IMarginParameterRegistry
@@ -194,6 +196,9 @@ interface IMarginParameterRegistry is IMarginParameters {
     error ProposalExpired(uint256 id, uint256 expiresAt, uint256 timestamp);
     /// @notice Thrown when a signed proposal batch holds more than `MAX_PROPOSALS_PER_BATCH` entries.
     error TooManyProposals(uint256 count, uint256 max);
+    /// @notice Thrown when a signed proposal would supersede governance's own proposal for the market while it can
+    /// still be executed.
+    error GovernanceProposalPending(bytes32 market, uint256 id);
 
     /* EVENTS */
 
@@ -256,8 +261,9 @@ interface IMarginParameterRegistry is IMarginParameters {
     function submitUpdates(Batch calldata batch, bytes[] calldata signatures) external;
 
     /// @notice Queues the batch's entries as governance proposals (the route for changes beyond the guardrails),
-    /// each superseding any queued proposal for its market. At most `MAX_PROPOSALS_PER_BATCH` entries, each for a
-    /// market under a guardrail profile: bringing a new market on is governance's own act (`propose`).
+    /// each superseding the signer set's queued proposal for its market (never governance's own while it can still
+    /// be executed: `GovernanceProposalPending`). At most `MAX_PROPOSALS_PER_BATCH` entries, each for a market under
+    /// a guardrail profile: bringing a new market on is governance's own act (`propose`).
     /// @param signatures 65-byte signatures over the EIP-712 `ProposalBatch`, ordered by increasing signer address.
     /// @return firstId Id of the first proposal; the others follow consecutively.
     function proposeUpdates(Batch calldata batch, bytes[] calldata signatures) external returns (uint256 firstId);
@@ -299,7 +305,8 @@ interface IMarginParameterRegistry is IMarginParameters {
 
     /// @notice Stops signed updates and signed proposals. Reads and governance keep working.
     function pause() external;
-    /// @notice Lowers LTV or threshold or raises the bonus at once (threshold cuts still ramp), without the timelock.
+    /// @notice Lowers LTV or threshold or raises the bonus at once (threshold cuts still ramp), without the timelock;
+    /// restarts the market's loosening clock, so the signed path cannot undo the cut before `minLoosenInterval`.
     function tighten(MarketUpdate calldata update) external;
 
     /* VIEWS */
@@ -339,7 +346,8 @@ interface IMarginParameterRegistry is IMarginParameters {
     /// @notice Id of the latest proposal queued for `market`, plus one (0: none ever).
     function latestProposal(bytes32 market) external view returns (uint256);
     /// @notice Stored state of a market: target threshold and ramp, for tools that need more than `getParameters`.
-    /// `lastChangeAt` is when the last signed change was written (a lower bound once 65,535 s before `updatedAt`).
+    /// `lastChangeAt` is when the last signed change was written; once that is 65,535 s or more before `updatedAt`
+    /// (or there was none) it reads `updatedAt - 65535`, at or after the true time.
     function marketState(bytes32 market)
         external
         view

@@ -102,7 +102,8 @@ function changeAgeAt(MarketWord w, uint256 timestamp) pure returns (uint256) {
     return age < MAX_CHANGE_AGE ? age : MAX_CHANGE_AGE;
 }
 
-/// @notice When the last signed change was written (exact unless 65,535 s or more before `updatedAt`; 0 if never).
+/// @notice When the last signed change was written: exact within 65,535 s of `updatedAt`; past that (or with none)
+/// `updatedAt - 65535`, at or after the true time; 0 for a market never set.
 function lastChangeAt(MarketWord w) pure returns (uint256) {
     uint256 updated = w.updatedAt();
     uint256 age = w.changeAge();

@@ -198,8 +198,11 @@ def replay(
     end: int,
     scenario: str = "legacy",
     low: np.ndarray | None = None,
+    pushed: list[tuple[int, MarketState]] | None = None,
 ) -> Replay:
-    """`low`: the bars' lows, aligned with `series` (the reference market needs them)."""
+    """`low`: the bars' lows, aligned with `series` (the reference market needs them). `pushed`:
+    a parameter path a chain actually held (`RegistryClient.state_history`), replayed instead of
+    the one the engine and policy would compute."""
     if scenario not in SCENARIOS:
         raise OracleError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     if scenario == "reference" and (low is None or series.interval != 3_600):
@@ -207,7 +210,7 @@ def replay(
             "the reference market runs on hourly OHLC bars: give hourly bars with lows"
         )
     sigma: list[tuple[int, float]] = []
-    path = dynamic_path(series, start, end, s, sigma)
+    path = pushed if pushed else dynamic_path(series, start, end, s, sigma)
     lo = int(np.searchsorted(series.timestamps, start))
     hi = int(np.searchsorted(series.timestamps, end))
     ts, prices = series.timestamps[lo:hi], series.close[lo:hi]

@@ -254,6 +254,7 @@ class PolicyConfig(_Strict):
     deadband_bps: int = Field(default=_default(PolicySettings, "deadband_bps"), ge=0)
     heartbeat_after: int = Field(default=_default(PolicySettings, "heartbeat_after"), gt=0)
     loosen_after_cycles: int = Field(default=_default(PolicySettings, "loosen_after_cycles"), ge=1)
+    proposal_band_bps: int = Field(default=_default(PolicySettings, "proposal_band_bps"), ge=0)
 
 
 class TriggerConfig(_Strict):
@@ -298,7 +299,8 @@ class OracleConfig(_Strict):
 
 
 _TEMPLATE = """\
-# Margin oracle keeper configuration for a local Anvil (anvil --port 8545).
+# Margin oracle keeper configuration for a local Anvil mining a block every 2 s, as a chain does
+# (anvil --port 8545 --block-time 2): the registry judges its intervals by block time.
 # Addresses are Anvil's well-known test accounts; use your own on any real chain.
 # Every other value shown is the default the keeper applies when the key is left out.
 chain:

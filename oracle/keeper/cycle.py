@@ -323,16 +323,18 @@ class Keeper:
         state = self.registry.market_state(mid)
         guardrails = self.registry.guardrails(mid) if state.guardrail_profile else None
         values = state.params if state.is_set else None
+        chain_time = self._latest_block_time()
         latest = self.registry.latest_proposal(mid)
-        queued = latest[1].params if latest and latest[1].pending_at(self.clock()) else None
+        pending = latest[1] if latest and latest[1].pending_at(chain_time) else None
         return OnChain(
             values,
             state.updated_at,
             state.last_loosen_at,
             guardrails,
             state.last_change_at,
-            queued,
-            self._latest_block_time(),
+            None if pending is None else pending.params,
+            pending is not None and not pending.from_signers,
+            chain_time,
         )
 
     def _latest_block_time(self) -> int:
@@ -378,10 +380,11 @@ class Keeper:
         return pushes
 
     def _deadline(self, now: int) -> int:
-        """`batch_ttl` after `now`, but never further after the chain's latest block than the
-        registry's `maxBatchLifetime` (it refuses such a batch with `DeadlineTooFar`)."""
+        """`batch_ttl` after `now`, but never more than the registry's `maxBatchLifetime` after the
+        block that will include it (`DeadlineTooFar`), which is at or after both the latest block
+        and, on a chain keeping time, about `now`."""
         latest = self._latest_block_time()
-        return min(now + self.batch_ttl, latest + self.registry.max_batch_lifetime())
+        return min(now + self.batch_ttl, max(now, latest) + self.registry.max_batch_lifetime())
 
     def _batch_limit(self) -> int:
         """Markets per batch so that one batch stays under half the block gas limit, at a

@@ -50,6 +50,7 @@ class OnChain:
     guardrails: Guardrails | None  # None: no profile assigned (the fast path is closed)
     last_change_at: int = 0  # the last signed change (the update interval counts from it)
     queued: Params | None = None  # the market's latest proposal, while it is queued and unexpired
+    queued_by_governance: bool = False  # that proposal is governance's own (propose)
     chain_time: int | None = None  # the latest block's timestamp (None: the policy's `now`)
 
     def clock(self, now: int) -> int:
@@ -63,6 +64,9 @@ class PolicySettings:
     deadband_bps: int = 25
     heartbeat_after: int = 6 * 3600
     loosen_after_cycles: int = 3
+    #: A new proposal supersedes the keeper's queued one (restarting its timelock) only when its
+    #: target differs from it by more than this in some field.
+    proposal_band_bps: int = 500
 
 
 @dataclass(frozen=True)
@@ -192,17 +196,21 @@ def _outside(market: str, update: Params | None, target: Params, reason: str) ->
 def _within_chain_limits(
     d: Decision, chain: OnChain, now: int, settings: PolicySettings
 ) -> Decision:
-    """Drops what the chain would refuse or already has: a proposal whose target is already
-    queued, and a change before the update interval has passed (a due heartbeat still goes)."""
+    """Drops what the chain would refuse or already has: a proposal while governance's own is
+    pending, or whose target is within `proposal_band_bps` of the keeper's queued one (superseding
+    it would restart its timelock), and a change before the update interval has passed (a due
+    heartbeat still goes)."""
     proposal, reasons = d.proposal, [d.reason]
     queued = chain.queued
-    if (
-        proposal is not None
-        and queued is not None
-        and _within(proposal, queued, settings.deadband_bps)
-    ):
-        proposal = None
-        reasons.append(f"{queued} is already queued for governance")
+    if proposal is not None and queued is not None:
+        if (
+            chain.queued_by_governance
+        ):  # the chain refuses to supersede it (GovernanceProposalPending)
+            proposal = None
+            reasons.append(f"governance's own proposal {queued} is pending")
+        elif _within(proposal, queued, settings.proposal_band_bps):
+            proposal = None
+            reasons.append(f"{queued} is already queued for governance")
     update = d.update
     g, current = chain.guardrails, chain.values
     if d.action == Action.UPDATE and g is not None and current is not None and update != current:

@@ -181,10 +181,11 @@ def apply_privileged(
 ) -> MarketState:
     """The state after governance's `execute` (`executed`) or the guardian's `tighten`: written
     like any change, the market's change age carried forward (they neither use nor reset the update
-    interval); an executed loosening restarts the loosening clock."""
-    last_loosen = state.last_loosen_at
-    if executed and state.is_set and new.loosens(state.params):
-        last_loosen = now
+    interval). The loosening clock restarts on a guardian cut (the signed path cannot undo it
+    before `minLoosenInterval`), on an executed first value and on an executed loosening."""
+    last_loosen = now
+    if executed and state.is_set and not new.loosens(state.params):
+        last_loosen = state.last_loosen_at
     return write(state, new, now, ramp_duration, last_loosen, state.change_age_at(now))
 
 
@@ -197,13 +198,23 @@ def write(
     change_age: int,
 ) -> MarketState:
     """`_write`: an unchanged target keeps a ramp in progress; a threshold below the one in force
-    ramps down from it over `ramp_duration`; any other change applies at once and ends the ramp."""
+    ramps down from it over `ramp_duration`, or sooner at the pace of a ramp in progress (repeated
+    small cuts cannot stall it); any other change applies at once and ends the ramp."""
     lt = new.liquidation_threshold_bps
     ramp = (0, 0, 0)
+    in_force = state.threshold_at(now)
     if lt == state.target_liquidation_threshold_bps and state.ramp_end > now:
         ramp = (state.ramp_start_threshold_bps, state.ramp_start, state.ramp_end)
-    elif state.is_set and lt < state.threshold_at(now) and ramp_duration != 0:
-        ramp = (state.threshold_at(now), now, now + ramp_duration)
+    elif state.is_set and lt < in_force and ramp_duration != 0:
+        duration = ramp_duration
+        old_from, old_target = (
+            state.ramp_start_threshold_bps,
+            state.target_liquidation_threshold_bps,
+        )
+        if state.ramp_end > now and old_from > old_target:
+            paced = (in_force - lt) * (state.ramp_end - state.ramp_start) // (old_from - old_target)
+            duration = min(duration, max(paced, 1))
+        ramp = (in_force, now, now + duration)
     return MarketState(
         new.ltv_bps,
         lt,

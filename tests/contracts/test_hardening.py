@@ -63,7 +63,10 @@ def test_a_deeper_cut_mid_ramp_still_ramps_from_the_value_in_force(ramping, regi
     in_force = before.threshold_at(receipt.timestamp)
     assert 7000 < in_force < 8000
     state = registry.marketState(ETH)
-    assert (state[4], state[5], state[6]) == (in_force, receipt.timestamp, receipt.timestamp + D)
+    # At the first ramp's pace (1,000 bps over D): the 6,800 target is reached sooner than a full D.
+    paced = (in_force - 6800) * D // (8000 - 7000)
+    assert paced < D
+    assert (state[4], state[5], state[6]) == (in_force, receipt.timestamp, receipt.timestamp + paced)
 
 
 # 2. Steps are per transaction, not per unit of time.
@@ -222,3 +225,48 @@ def test_a_market_the_guardian_left_out_of_bounds_still_takes_signed_updates(reg
     chain.mine(timestamp=chain.pending_timestamp + DAY)  # the loosening interval
     push(registry, [(ETH, 4200, 8000, 500)])  # toward the bounds: accepted
     assert registry.getParameters(ETH)[LTV] == 4200
+
+
+# Found by the adversarial review of the fixes above.
+
+
+def test_a_signed_proposal_cannot_supersede_governance_own(registry, governance, make_batch, signer_keys, relayer,
+                                                           chain):
+    registry.propose([(ETH, 6000, 7000, 800)], sender=governance)
+    batch, sigs = make_batch(registry, [(ETH, 7000, 9500, 300)], signer_keys[:1], primary_type=PROPOSAL_PATH)
+    with ape.reverts(registry.GovernanceProposalPending, market=ETH, id=0):
+        registry.proposeUpdates(batch.as_tuple(), sigs, sender=relayer)
+    assert not registry.proposal(0).fromSigners
+    chain.mine(timestamp=registry.proposal(0).expiresAt + 1)  # once governance's has expired
+    batch, sigs = make_batch(registry, [(ETH, 7000, 9500, 300)], signer_keys[:1], primary_type=PROPOSAL_PATH)
+    registry.proposeUpdates(batch.as_tuple(), sigs, sender=relayer)
+    assert registry.proposal(1).fromSigners and registry.latestProposal(ETH) == 2
+
+
+def test_a_guardian_cut_cannot_be_loosened_back_before_the_loosening_interval(registry, push, guardian, chain):
+    push(registry, [(ETH, 7000, 8000, 500)])
+    chain.mine(timestamp=chain.pending_timestamp + 2 * DAY)  # the last loosening is long past
+    cut = registry.tighten((ETH, 6000, 8000, 500), sender=guardian)
+    with ape.reverts(registry.LoosenTooSoon, market=ETH, lastLoosenAt=cut.timestamp,
+                     nextAllowedAt=cut.timestamp + DAY):
+        push(registry, [(ETH, 6200, 8000, 500)])  # was accepted in the next block
+    chain.mine(timestamp=cut.timestamp + DAY)
+    push(registry, [(ETH, 6200, 8000, 500)])
+
+
+def test_small_deeper_cuts_keep_the_ramps_pace(ramping, registry, push, chain):
+    for k in range(1, 4):  # a 1-bps deeper cut every quarter ramp (was: each restarted a full ramp)
+        chain.mine(timestamp=ramping + k * D // 4)
+        push(registry, [(ETH, 6500, 7000 - k, 500)])
+    chain.mine(timestamp=ramping + D + 60)  # each cut adds D/1000 s at the ramp's pace
+    assert registry.getParameters(ETH)[LT] == 6997
+
+
+def test_governance_bringing_a_market_on_starts_its_loosening_clock(registry, governance, push, chain):
+    new = market_id("NEW/USD")
+    registry.assignProfile([new], PROFILE, sender=governance)
+    registry.propose([(new, 6000, 7000, 500)], sender=governance)
+    chain.mine(timestamp=registry.proposal(0).eta)
+    executed = registry.execute(0, sender=governance)
+    with ape.reverts(registry.LoosenTooSoon, market=new, lastLoosenAt=executed.timestamp):
+        push(registry, [(new, 6200, 7000, 500)])

@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from oracle.markets import market_id
 from oracle.policy.rules import MarketState, apply_privileged, apply_signed, signed_update_error
+from oracle.signing import PROPOSAL_PATH
 from oracle.types import Params
 from tests.helpers.guardrails import guardrails
 from tests.helpers.invariants import check_mirror, check_readable, check_within_bounds
@@ -98,7 +99,7 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
             """A small move from the current values: within the steps, so the intervals decide."""
             current = self._state(market)
             if current.is_set:
-                new = tuple(v + d for v, d in zip(current.params.as_tuple(), deltas, strict=True))
+                new = tuple(max(0, v + d) for v, d in zip(current.params.as_tuple(), deltas, strict=True))
                 self.signed_update(market, new)
 
         @rule(market=st.sampled_from(MARKETS))
@@ -138,6 +139,23 @@ def build_machine(registry, make_batch, signer_keys, relayer, governance, guardi
                 receipt = registry.propose([(market, *new)], sender=governance)
             except ape.exceptions.ContractLogicError:
                 return
+            self.queued_at[registry.proposalCount() - 1] = receipt.timestamp
+
+        @rule(market=st.sampled_from(MARKETS), new=values)
+        def signed_proposal(self, market, new):
+            latest = registry.latestProposal(market)
+            p = registry.proposal(latest - 1) if latest else None
+            now = chain.pending_timestamp
+            blocked = bool(p) and p.status == QUEUED and not p.fromSigners and now <= p.expiresAt
+            batch, sigs = make_batch(registry, [(market, *new)], signer_keys[:1], primary_type=PROPOSAL_PATH)
+            try:
+                receipt = registry.proposeUpdates(batch.as_tuple(), sigs, sender=relayer)
+            except ape.exceptions.ContractLogicError as err:
+                if type(err).__name__ == "GovernanceProposalPending":
+                    assert blocked, "PROPOSAL_10: refused although no governance proposal was pending"
+                return
+            assert not blocked, "PROPOSAL_10: a signed proposal superseded governance's pending one"
+            self.nonce += 1
             self.queued_at[registry.proposalCount() - 1] = receipt.timestamp
 
         @rule(delay=durations)

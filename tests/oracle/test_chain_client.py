@@ -133,3 +133,24 @@ def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path
     assert out.returncode == 1
     assert "cannot reach the RPC node" in out.stderr and "chain.rpc_url" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_state_history_is_the_path_the_chain_held(
+    client, chain, signer_keys, relayer, one_second_blocks
+):
+    def push(ltv, lt, lb):
+        b = batch(client, chain, ltv, lt, lb)
+        return client.submit(b, sign_batch(b, client.address, signer_keys[:1]), relayer.address)
+
+    first = push(7000, 8000, 500)
+    push(7000, 8000, 500)  # a heartbeat: no value change, no entry
+    cut = push(6500, 7500, 500)
+    history = client.state_history(ETH)
+    assert [s.params for _, s in history] == [Params(7000, 8000, 500), Params(6500, 7500, 500)]
+    w3 = chain.provider.web3
+    assert [t for t, _ in history] == [
+        w3.eth.get_block(r.block_number)["timestamp"] for r in (first, cut)
+    ]
+    when, state = history[-1]
+    assert state == client.market_state(ETH, cut.block_number)
+    assert state.ramp_end == when + TEST_GUARDRAILS.threshold_ramp_duration  # the ramp comes along

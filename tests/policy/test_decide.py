@@ -137,10 +137,19 @@ def test_a_target_already_queued_is_not_proposed_again():
     outside = Params(7000, 9500, 300)  # LT above the profile's 9,000
     first = run(outside, streak=5)
     assert first.proposal == outside
-    again = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 9490, 300)))
+    # Within the proposal band (500 bps) the keeper leaves its queued proposal alone: superseding
+    # it every cycle would restart its timelock and nothing would ever be executable.
+    again = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 9100, 300)))
     assert again.proposal is None and "is already queued for governance" in again.reason
-    moved = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 9300, 300)))
-    assert moved.proposal == outside  # a different target supersedes the queued one
+    moved = run(outside, streak=5, on_chain=replace(chain(), queued=Params(7000, 8900, 300)))
+    assert moved.proposal == outside  # a target 600 bps away supersedes the queued one
+
+
+def test_governance_own_pending_proposal_is_never_superseded():
+    outside = Params(7000, 9500, 300)
+    pending = replace(chain(), queued=Params(6000, 7000, 800), queued_by_governance=True)
+    d = run(outside, streak=5, on_chain=pending)
+    assert d.proposal is None and "governance's own proposal" in d.reason
 
 
 def test_a_market_held_outside_its_bounds_moves_toward_them():
