@@ -18,7 +18,10 @@ this order:
 Metrics, as fractions of all debt originated: `bad_debt`, `liquidated`, `param_liquidated` (the
 liquidated debt of positions that, when flagged, were safe at that bar's low under the LT in force
 when they opened: liquidations caused by a parameter cut, not by the price alone), and
-`mean_ltv_bps`, the mean of LTV_t over the window's bars.
+`mean_ltv_bps`, the mean of LTV_t over the window's bars. Also: `daily_bad_debt_p95` and
+`daily_bad_debt_p99`, the 95th and 99th percentiles of the bad debt created per UTC day (the
+VaR-style convention risk managers publish; days without bars do not count), and
+`max_lt_drop_7d_bps`, the largest fall of the threshold in force within any 7 days (168 bars).
 
 A position opened at bar o can be flagged only at bars o+1 … o+336 (it opens after step (c) of its
 own bar and is repaid at step (b) of bar o+337), so each cohort's first flag is a search in one
@@ -51,20 +54,34 @@ class ReferenceOutcome:
     originated: float  # all debt originated, in the debt asset (the metrics' denominator)
     positions: int
     liquidations: int
+    daily_bad_debt_p95: float
+    daily_bad_debt_p99: float
+    max_lt_drop_7d_bps: int
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("bad_debt", "liquidated", "param_liquidated"):
+        for key in (
+            "bad_debt",
+            "liquidated",
+            "param_liquidated",
+            "daily_bad_debt_p95",
+            "daily_bad_debt_p99",
+        ):
             out[key] = round(out[key], 6)
         out["mean_ltv_bps"] = round(out["mean_ltv_bps"], 1)
         return out
 
 
 def simulate_reference(
-    low: np.ndarray, close: np.ndarray, lt_bps: np.ndarray, ltv_bps: np.ndarray
+    low: np.ndarray,
+    close: np.ndarray,
+    lt_bps: np.ndarray,
+    ltv_bps: np.ndarray,
+    timestamps: np.ndarray | None = None,
 ) -> ReferenceOutcome:
     """The reference market over bars with lows `low` and closes `close`, the threshold in force
-    `lt_bps` and the LTV `ltv_bps` at each bar (basis points, one value per bar)."""
+    `lt_bps` and the LTV `ltv_bps` at each bar (basis points, one value per bar). `timestamps`
+    (bar open times) place bad debt in UTC days; without them bar i is taken as i hours in."""
     n = len(close)
     if not (len(low) == len(lt_bps) == len(ltv_bps) == n) or n < 2:
         raise ValueError("low, close, lt_bps and ltv_bps need one value per bar, at least 2 bars")
@@ -89,6 +106,11 @@ def simulate_reference(
     price = low[t_flag + 1] * (1 - EXECUTION_DISCOUNT)
     bad = np.maximum(0.0, d - price)
     caused_by_cut = low[t_flag] * lt[o_idx] >= d  # safe under the threshold it opened with
+    times = np.arange(n) * 3_600 if timestamps is None else np.asarray(timestamps)
+    days = times // 86_400
+    day_index = np.unique(days, return_inverse=True)[1]
+    per_day = np.bincount(day_index[t_flag + 1], weights=bad, minlength=day_index.max() + 1)
+    daily = per_day.astype(np.float64) / originated
     return ReferenceOutcome(
         bad_debt=float(bad.sum()) / originated,
         liquidated=float(d.sum()) / originated,
@@ -97,4 +119,14 @@ def simulate_reference(
         originated=originated,
         positions=int(debt.size),
         liquidations=len(d),
+        daily_bad_debt_p95=float(np.percentile(daily, 95)),
+        daily_bad_debt_p99=float(np.percentile(daily, 99)),
+        max_lt_drop_7d_bps=max_drop(np.asarray(lt_bps, dtype=np.int64), 168),
     )
+
+
+def max_drop(values: np.ndarray, window: int) -> int:
+    """The largest fall from an earlier value to a later one at most `window` steps apart."""
+    padded = np.concatenate([np.full(window, values[0]), values])
+    earlier_max = sliding_window_view(padded, window + 1)[:, :-1].max(axis=1)
+    return int(max(0, (earlier_max - values).max()))

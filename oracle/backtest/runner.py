@@ -279,7 +279,7 @@ def _reference_side(
     """The reference market's metrics for one side, on the window's bars."""
     lo, hi = np.searchsorted(series.timestamps, [ts[0], ts[-1] + 1])
     lt_bps = np.rint(lt * BPS).astype(np.int64)
-    outcome = simulate_reference(low[lo:hi], series.close[lo:hi], lt_bps, ltv)
+    outcome = simulate_reference(low[lo:hi], series.close[lo:hi], lt_bps, ltv, ts)
     side = {
         **outcome.to_dict(),
         "min_ltv_bps": int(ltv.min()),

@@ -23,6 +23,7 @@ def event_loop(low, close, lt_bps, ltv_bps):
     """The rules of issue 15, bar by bar, position by position (no vectorisation)."""
     open_positions = []  # [open bar, debt, LT at open, flagged at or None]
     originated = bad = liquidated = param = 0.0
+    daily: dict[int, float] = {}
     count = 0
     n = len(close)
     for t in range(n):
@@ -32,6 +33,7 @@ def event_loop(low, close, lt_bps, ltv_bps):
             if flagged is not None and flagged + 1 == t:
                 price = low[t] * (1 - EXECUTION_DISCOUNT)
                 bad += max(0.0, debt - price)
+                daily[t // 24] = daily.get(t // 24, 0.0) + max(0.0, debt - price)
                 liquidated += debt
                 count += 1
                 if low[flagged] * lt_open >= debt:
@@ -47,7 +49,9 @@ def event_loop(low, close, lt_bps, ltv_bps):
             debt = u * ltv_bps[t] / 10_000 * close[t]
             originated += debt
             open_positions.append([t, debt, lt_bps[t] / 10_000, None])
-    return bad / originated, liquidated / originated, param / originated, count
+    days = [daily.get(day, 0.0) / originated for day in range((n - 1) // 24 + 1)]
+    drop = max([0] + [lt_bps[i] - lt_bps[j] for j in range(n) for i in range(max(0, j - 168), j)])
+    return bad / originated, liquidated / originated, param / originated, count, days, drop
 
 
 def path(seed: int, n: int):
@@ -64,11 +68,14 @@ def path(seed: int, n: int):
 def test_vectorised_equals_the_rules_bar_by_bar(seed, n):
     low, close, lt, ltv = path(seed, n)
     out = simulate_reference(low, close, lt, ltv)
-    bad, liquidated, param, count = event_loop(low, close, lt, ltv)
+    bad, liquidated, param, count, days, drop = event_loop(low, close, lt, ltv)
     assert out.liquidations == count
     assert np.isclose(out.bad_debt, bad) and np.isclose(out.liquidated, liquidated)
     assert np.isclose(out.param_liquidated, param)
     assert out.mean_ltv_bps == np.mean(ltv)
+    assert np.isclose(out.daily_bad_debt_p95, np.percentile(days, 95))
+    assert np.isclose(out.daily_bad_debt_p99, np.percentile(days, 99))
+    assert out.max_lt_drop_7d_bps == drop
 
 
 def test_a_concrete_crash_by_hand():
