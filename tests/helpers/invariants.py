@@ -6,7 +6,7 @@ An assertion message starts with the invariant's id, so a failure names the rule
 
 from __future__ import annotations
 
-from oracle.policy.rules import MarketState
+from oracle.policy.rules import MarketState, bounds
 from oracle.types import BPS, Guardrails, Params, bonus_fits
 
 
@@ -23,17 +23,15 @@ def check_readable(p: Params) -> None:
     )
 
 
-def check_within_bounds(p: Params, g: Guardrails) -> None:
-    """A value that came in through the signed path lies inside its profile's bounds."""
-    assert g.min_ltv_bps <= p.ltv_bps <= g.max_ltv_bps, f"BOUNDS_04: signed LTV, got {p}"
-    assert (
-        g.min_liquidation_threshold_bps
-        <= p.liquidation_threshold_bps
-        <= (g.max_liquidation_threshold_bps)
-    ), f"BOUNDS_04: signed LT, got {p}"
-    assert (
-        g.min_liquidation_bonus_bps <= p.liquidation_bonus_bps <= (g.max_liquidation_bonus_bps)
-    ), f"BOUNDS_04: signed LB, got {p}"
+def check_within_bounds(p: Params, g: Guardrails, held: Params | None = None) -> None:
+    """A value that came in through the signed path lies inside its profile's bounds, widened to
+    the value the market held before (a market left outside them may stay there or move toward
+    them, never further out)."""
+    lo, hi = bounds(g, held)
+    for name, value, low, high in zip(
+        ("LTV", "LT", "LB"), p.as_tuple(), lo.as_tuple(), hi.as_tuple(), strict=True
+    ):
+        assert low <= value <= high, f"BOUNDS_04: signed {name} {value} outside [{low}, {high}]"
 
 
 def check_mirror(state: MarketState, read: Params, now: int) -> None:
