@@ -126,6 +126,7 @@ class Keeper:
         self.on_proposal = on_proposal  # called for each proposal queued (e.g. a ReviewWriter)
         self.clock = clock or (lambda: int(time.time()))
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
+        self._cycle_block_time: int | None = None  # the latest block's time, read once per cycle
 
     def last_sigma(self, market: str) -> tuple[float, int] | None:
         """σ per bar and the bar's seconds from the last cycle's recommendation, if it had one."""
@@ -222,6 +223,8 @@ class Keeper:
         inputs: dict[str, str] = {}
         try:
             notes, blocked = self.reconcile()
+            # One read per cycle, not one per market: every market and batch is judged against it.
+            self._cycle_block_time = self._latest_block_time()
             for setup in self.markets:
                 decision, snap, inputs_hash = self._market(cycle_id, setup, now)
                 decisions.append(decision)
@@ -240,6 +243,8 @@ class Keeper:
         except OracleError as exc:
             self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
             raise
+        finally:
+            self._cycle_block_time = None
         self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
         return CycleReport(cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes))
 
@@ -338,6 +343,8 @@ class Keeper:
         )
 
     def _latest_block_time(self) -> int:
+        if self._cycle_block_time is not None:
+            return self._cycle_block_time
         try:
             return int(self.registry.w3.eth.get_block("latest")["timestamp"])
         except (Web3Exception, OSError) as exc:
