@@ -14,7 +14,7 @@ SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-evaluate evaluate calibrate lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
 
@@ -67,6 +67,16 @@ bench-reaction: install
 
 bench-backtest: install
 	$(PY) scripts/bench_backtest.py
+
+bench-evaluate: install
+	$(PY) scripts/bench_evaluate.py
+
+# The walk-forward scorecard and the calibration over every shipped asset (long runs, not in test).
+evaluate: install
+	$(VENV)/bin/oracle evaluate $(if $(SETTINGS),--settings $(SETTINGS))
+
+calibrate: install
+	$(VENV)/bin/oracle calibrate
 
 # Slither pins its own dependencies (crytic-compile, web3 4-era packages): a separate venv keeps ape's intact.
 SLITHER_VENV := .venv-slither

@@ -388,11 +388,19 @@ def init(path: Path, force: bool) -> None:
 @click.option("--static", "static_values", default=None, help="Baseline override: LTV,LT,LB bps.")
 @click.option(
     "--scenario",
-    type=click.Choice(["legacy", "reference"]),
-    default="legacy",
+    type=click.Choice(["reference", "realistic", "legacy"]),
+    default="reference",
     show_default=True,
-    help="Lending market: one population opened at the start (legacy), or borrowers arriving "
-    "every hour under fixed rules (reference; needs hourly bars).",
+    help="Lending market (hourly bars): borrowers arriving every hour under fixed rules "
+    "(reference), or with leverage spread, repayments, top-ups, close factor, price impact and "
+    "liquidator economics in dollars (realistic); legacy: one population opened at the start.",
+)
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file from `oracle calibrate`: the fold valid at the window's start.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: {dynamic, static}.")
 @click.option(
@@ -409,27 +417,23 @@ def backtest(
     end: str | None,
     static_values: str | None,
     scenario: str,
+    settings_path: Path | None,
     as_json: bool,
     report: Path | None,
 ) -> None:
     """Replay CSV_FILES (timestamp,open,high,low,close,volume; the collateral priced in the debt
     asset) through the risk engine and policy, and compare with a static baseline."""
     from oracle.backtest.baselines import StaticParameters, aave_v3
-    from oracle.backtest.runner import BacktestSettings, replay
+    from oracle.backtest.runner import replay
     from oracle.feeds.marketdata import read_csv_bars
     from oracle.series import iso as _iso
-    from oracle.types import Params
 
     bars = read_csv_bars(list(csv_files), market or f"{asset.upper()}/DEBT")
+    if scenario != "legacy":  # the lending markets run on hourly bars; finer ones are aggregated
+        bars = bars.hourly()
     series = bars.series
     if static_values:
-        try:
-            ltv, lt, lb = (int(x) for x in static_values.split(","))
-        except ValueError:
-            raise ConfigError(
-                "--static", f"expected LTV,LT,LB in bps, got {static_values!r}"
-            ) from None
-        static = StaticParameters(Params(ltv, lt, lb), "--static")
+        static = StaticParameters(_static_values(static_values), "--static")
     else:
         static = aave_v3(asset)
     window_end = _parse_time(end, "--end") if end else int(series.timestamps[-1]) + 1
@@ -451,8 +455,21 @@ def backtest(
             f"{series.market}; the data runs {_iso(int(series.timestamps[0]))} .. "
             f"{_iso(int(series.timestamps[-1]))}" + (f" with gaps {gaps}" if gaps else ""),
         )
+    fold = None
+    if settings_path is not None:
+        from oracle.evaluation import settings as settings_file
+
+        fold = settings_file.load(settings_path).fold_for(window_start)
+        if fold is None:
+            raise ConfigError(
+                "--settings",
+                f"no fold of {settings_path} is valid at {_iso(window_start)}: each fold applies "
+                "only after the data it was trained on",
+            )
+    from oracle.evaluation.settings import backtest_settings
+
     replayed = replay(
-        series, static, BacktestSettings(), window_start, window_end, scenario, bars.low
+        series, static, backtest_settings(fold), window_start, window_end, scenario, bars
     )
     result = replayed.summary
     if as_json:
@@ -467,14 +484,254 @@ def backtest(
         f"static baseline: {result['static_source']}"
     )
     columns = ["side", "bad_debt", "liquidated", "liquidations", "mean_ltv_bps"]
-    if scenario == "reference":
+    if scenario != "legacy":
         columns.insert(3, "param_liquidated")
+    if scenario == "realistic":
+        columns[2:2] = ["bad_debt_usd", "penalty_usd"]
     _show_table(rows, [*columns, "min_ltv_bps", "min_lt_bps", "updates"])
     from oracle.report.backtest import write_report
 
     day = result["window"]["start"][:10]
     target = report or Path("reports") / f"backtest-{asset.lower()}-{day}.html"
     click.echo(f"report written to {write_report(replayed, series.market, target)}")
+
+
+def _static_values(value: str, key: str = "--static") -> Any:
+    """LTV,LT,LB in bps, e.g. "5300,6800,700"."""
+    from oracle.types import Params
+
+    try:
+        ltv, lt, lb = (int(x) for x in value.split(","))
+    except ValueError:
+        raise ConfigError(key, f"expected LTV,LT,LB in bps, got {value!r}") from None
+    params = Params(ltv, lt, lb)
+    if not params.valid():
+        raise ConfigError(key, f"{value!r} is not valid: need 0 < LTV < LT and LT*(1+LB) <= 100 %")
+    return params
+
+
+@main.command()
+@click.option(
+    "--assets",
+    default=None,
+    help="Comma-separated symbols (default: every shipped asset: BTC,ETH,LINK,SOL,UNI,AAVE,USDC).",
+)
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file from `oracle calibrate`: each window uses the fold trained before it.",
+)
+@click.option(
+    "--static",
+    "statics",
+    multiple=True,
+    help="Baseline for an asset Aave does not list, or an override: SYMBOL=LTV,LT,LB (bps).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["reference", "realistic"]),
+    default="reference",
+    show_default=True,
+    help="Lending market the windows are scored in.",
+)
+@click.option(
+    "--windows",
+    "kinds",
+    type=click.Choice(["all", "years", "crashes"]),
+    default="all",
+    show_default=True,
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="Local Dask workers.")
+@click.option(
+    "--address", default=None, help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: summary, windows, skipped.")
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=Path("reports/scorecard.html"),
+    show_default=True,
+    help="HTML report path.",
+)
+def evaluate(
+    assets: str | None,
+    settings_path: Path | None,
+    statics: tuple[str, ...],
+    scenario: str,
+    kinds: str,
+    workers: int,
+    address: str | None,
+    as_json: bool,
+    report: Path,
+) -> None:
+    """Walk-forward scorecard: every shipped asset x calendar year plus the named crash windows,
+    dynamic vs a static baseline vs the best static in hindsight."""
+    import time
+
+    from oracle.evaluation import settings as settings_file
+    from oracle.evaluation.cluster import engine
+    from oracle.evaluation.scorecard import plan, score_window, summarise
+    from oracle.evaluation.windows import ASSETS
+
+    symbols = (
+        [a.strip().upper() for a in assets.split(",")] if assets else [a.symbol for a in ASSETS]
+    )
+    overrides = _statics(statics)
+    loaded = settings_file.load(settings_path) if settings_path else None
+    which = {"all": ("year", "crash"), "years": ("year",), "crashes": ("crash",)}[kinds]
+    tasks, skipped = plan(symbols, loaded, overrides, scenario, which)
+    if not tasks:
+        raise ConfigError("--assets", "no window to score: " + "; ".join(skipped))
+    began = time.perf_counter()
+    with engine(workers, address) as eng:
+        rows = eng.map(score_window, tasks)
+        where = eng.description
+    seconds = round(time.perf_counter() - began, 1)
+    result: dict[str, Any] = {
+        "summary": {**summarise(rows), "seconds": seconds, "engine": where},
+        "scenario": scenario,
+        "settings": {
+            "file": str(settings_path) if settings_path else None,
+            "sha256": loaded.digest if loaded else None,
+        },
+        "windows": rows,
+        "skipped": skipped,
+    }
+    from oracle.report.scorecard import write_scorecard
+
+    written = write_scorecard(result, report)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    table = [
+        {
+            "window": f"{r['asset']} {r['window']}",
+            "bad debt dyn/static": f"{r['dynamic']['bad_debt']:.3%} / "
+            f"{r['static']['bad_debt']:.3%}",
+            "liquidated dyn/static": f"{r['dynamic']['liquidated']:.1%} / "
+            f"{r['static']['liquidated']:.1%}",
+            "by cuts": f"{r['dynamic']['param_liquidated']:.1%}",
+            "mean LTV dyn/static": f"{r['dynamic']['mean_ltv_bps']:.0f} / "
+            f"{r['static']['mean_ltv_bps']:.0f}",
+            "hindsight liq": _hindsight(r),
+            "dominates": "yes" if r["dominates"] else "no",
+        }
+        for r in rows
+    ]
+    _show_table(table, list(table[0]))
+    s = result["summary"]
+    click.echo(
+        f"dynamic dominates static in {s['dominated']} of {s['windows']} windows "
+        f"({s['years_dominated']}/{s['years']} years, {s['crashes_dominated']}/{s['crashes']} "
+        f"crashes); {seconds} s on {where}"
+    )
+    for line in skipped:
+        click.echo(f"skipped: {line}")
+    click.echo(f"report written to {written}")
+
+
+@main.command()
+@click.option(
+    "--assets", default=None, help="Comma-separated symbols (default: every shipped asset)."
+)
+@click.option(
+    "--static",
+    "statics",
+    multiple=True,
+    help="Baseline for an asset Aave does not list: SYMBOL=LTV,LT,LB (bps).",
+)
+@click.option("--candidates", type=int, default=12, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-years", type=int, default=1, show_default=True)
+@click.option(
+    "--folds",
+    default=None,
+    help="Comma-separated years whose fold to search (default: every year from the third).",
+)
+@click.option("--workers", type=int, default=2, show_default=True, help="Local Dask workers.")
+@click.option(
+    "--address", default=None, help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("settings/oracle-settings.json"),
+    show_default=True,
+)
+def calibrate(
+    assets: str | None,
+    statics: tuple[str, ...],
+    candidates: int,
+    seed: int,
+    train_years: int,
+    folds: str | None,
+    workers: int,
+    address: str | None,
+    out: Path,
+) -> None:
+    """Search model and policy settings walk-forward (training windows only) on a Dask cluster and
+    write the versioned settings file the keeper, backtest and evaluate load."""
+    import time
+
+    from oracle.evaluation import calibrate as search
+    from oracle.evaluation import settings as settings_file
+    from oracle.evaluation.cluster import engine
+    from oracle.evaluation.windows import ASSETS
+
+    symbols = (
+        [a.strip().upper() for a in assets.split(",")] if assets else [a.symbol for a in ASSETS]
+    )
+    overrides = _statics(statics)
+    if train_years < 1:
+        raise ConfigError("--train-years", "need at least 1")
+    try:
+        years = [int(y) for y in folds.split(",")] if folds else None
+    except ValueError:
+        raise ConfigError("--folds", f"expected comma-separated years, got {folds!r}") from None
+    plans, skipped = search.fold_plans(symbols, overrides, train_years, years)
+    began = time.perf_counter()
+    with engine(workers, address) as eng:
+        found = search.calibrate(plans, candidates, seed, eng)
+        where = eng.description
+    written = settings_file.write(
+        out, found, search.search_description(symbols, candidates, seed, train_years, overrides)
+    )
+    for fold in found:
+        assert fold.score is not None
+        chosen = fold.score["candidates"][fold.score["chosen"]]
+        click.echo(
+            f"{fold.label}: candidate {fold.score['chosen']} "
+            f"{json.dumps({**fold.model, **fold.policy}, sort_keys=True)}; training mean LTV "
+            f"{chosen['mean_ltv_bps']:.0f} vs {chosen['static_mean_ltv_bps']:.0f}, liquidated "
+            f"{chosen['liquidated']:.1%} vs {chosen['static_liquidated']:.1%}"
+            + ("" if chosen["admissible"] else " (no admissible candidate)")
+        )
+    for line in skipped:
+        click.echo(f"skipped: {line}")
+    click.echo(
+        f"settings written to {out} (sha256 {written.digest[:16]}…, modelVersion "
+        f"{written.model_version}); {time.perf_counter() - began:.1f} s on {where}"
+    )
+
+
+def _statics(items: tuple[str, ...]) -> dict[str, Any]:
+    """--static SYMBOL=LTV,LT,LB options as {SYMBOL: Params}."""
+    out = {}
+    for item in items:
+        symbol, sep, values = item.partition("=")
+        if not sep:
+            raise ConfigError("--static", f"expected SYMBOL=LTV,LT,LB, got {item!r}")
+        out[symbol.strip().upper()] = _static_values(values)
+    return out
+
+
+def _hindsight(row: dict[str, Any]) -> str:
+    best = row["hindsight"]["liquidated"]
+    if best is None:
+        return "none at this LTV"
+    return f"{best['liquidated']:.1%} @ {best['params']}"
 
 
 def _parse_time(value: str, key: str) -> int:

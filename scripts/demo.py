@@ -235,7 +235,7 @@ def baseline_comparison(bars, registry: RegistryClient) -> dict:
         epoch(START),
         epoch(END),
         "reference",
-        bars.low,
+        bars,
         pushed=pushed,
     )
     html = write_backtest_report(replayed, MARKET, HTML_REPORT)

@@ -31,11 +31,13 @@ a second.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from oracle.series import iso
 
 #: Debt per unit of collateral value, as a fraction of the LTV in force: the five arrivals a bar.
 USES = (0.82, 0.86, 0.90, 0.94, 0.98)
@@ -57,6 +59,9 @@ class ReferenceOutcome:
     daily_bad_debt_p95: float
     daily_bad_debt_p99: float
     max_lt_drop_7d_bps: int
+    #: [UTC day, liquidated, bad debt] for every day with a liquidation (fractions of all debt
+    #: originated): the liquidation events a report plots.
+    liquidation_days: list[list[Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -111,6 +116,7 @@ def simulate_reference(
     day_index = np.unique(days, return_inverse=True)[1]
     per_day = np.bincount(day_index[t_flag + 1], weights=bad, minlength=day_index.max() + 1)
     daily = per_day.astype(np.float64) / originated
+    liq_day = np.bincount(day_index[t_flag + 1], weights=d, minlength=day_index.max() + 1)
     return ReferenceOutcome(
         bad_debt=float(bad.sum()) / originated,
         liquidated=float(d.sum()) / originated,
@@ -122,6 +128,11 @@ def simulate_reference(
         daily_bad_debt_p95=float(np.percentile(daily, 95)),
         daily_bad_debt_p99=float(np.percentile(daily, 99)),
         max_lt_drop_7d_bps=max_drop(np.asarray(lt_bps, dtype=np.int64), 168),
+        liquidation_days=[
+            [iso(int(day) * 86_400)[:10], round(liq / originated, 6), round(b / originated, 6)]
+            for day, liq, b in zip(np.unique(days), liq_day, per_day, strict=True)
+            if liq > 0
+        ],
     )
 
 

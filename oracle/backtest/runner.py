@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from oracle.backtest.baselines import StaticParameters
+from oracle.backtest.realistic import RealisticSettings, simulate_realistic
 from oracle.backtest.reference import simulate_reference
 from oracle.backtest.simulator import Outcome, Population, simulate
 from oracle.errors import OracleError
+from oracle.feeds.marketdata import Bars
 from oracle.policy import OnChain, PolicySettings, decide
 from oracle.policy.rules import EMPTY, MarketState, apply_signed
 from oracle.risk import (
@@ -50,6 +52,7 @@ class BacktestSettings:
     guardrails: Guardrails = BLUE_CHIP_GUARDRAILS
     policy: PolicySettings = field(default_factory=PolicySettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    realistic: RealisticSettings = field(default_factory=RealisticSettings)
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,11 @@ def dynamic_path(
 
 def _in_force_per_bar(
     ts: np.ndarray, path: list[tuple[int, MarketState]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """LT (fraction) and LTV (bps) a read returns at each bar: the last state written at or before
-    the bar (the first also before its own time), its threshold ramp applied as the chain does
-    (`MarketState.threshold_at`, vectorised: integer arithmetic, rounded down toward the target)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LT (fraction), LTV and LB (bps) a read returns at each bar: the last state written at or
+    before the bar (the first also before its own time), its threshold ramp applied as the chain
+    does (`MarketState.threshold_at`, vectorised: integer arithmetic, rounded down toward the
+    target)."""
     times = np.array([t for t, _ in path])
     which = np.maximum(np.searchsorted(times, ts, side="right") - 1, 0)
 
@@ -154,7 +158,7 @@ def _in_force_per_bar(
     ramping = (t < end) & (start_value > target)
     span = np.where(ramping, end - start, 1)
     lt = np.where(ramping, target + (start_value - target) * (end - t) // span, target)
-    return lt / BPS, field("ltv_bps").astype(np.float64)
+    return lt / BPS, field("ltv_bps").astype(np.float64), field("liquidation_bonus_bps")
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ class Replay:
 
 
 #: The lending markets a replay can run: see the module docstring.
-SCENARIOS = ("legacy", "reference")
+SCENARIOS = ("legacy", "reference", "realistic")
 
 
 def run_backtest(
@@ -183,11 +187,11 @@ def run_backtest(
     start: int,
     end: int,
     scenario: str = "legacy",
-    low: np.ndarray | None = None,
+    bars: Bars | None = None,
 ) -> dict[str, Any]:
     """The summary (`--json`): {"window", "scenario", "static_source", "dynamic": {…, "path"},
     "static"}."""
-    return replay(series, static, s, start, end, scenario, low).summary
+    return replay(series, static, s, start, end, scenario, bars).summary
 
 
 def replay(
@@ -197,17 +201,18 @@ def replay(
     start: int,
     end: int,
     scenario: str = "legacy",
-    low: np.ndarray | None = None,
+    bars: Bars | None = None,
     pushed: list[tuple[int, MarketState]] | None = None,
 ) -> Replay:
-    """`low`: the bars' lows, aligned with `series` (the reference market needs them). `pushed`:
-    a parameter path a chain actually held (`RegistryClient.state_history`), replayed instead of
-    the one the engine and policy would compute."""
+    """`bars`: the OHLCV bars behind `series` (the reference and realistic markets need lows,
+    highs and volumes). `pushed`: a parameter path a chain actually held
+    (`RegistryClient.state_history`), replayed instead of the one the engine and policy would
+    compute."""
     if scenario not in SCENARIOS:
         raise OracleError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
-    if scenario == "reference" and (low is None or series.interval != 3_600):
+    if scenario != "legacy" and (bars is None or bars.interval != 3_600):
         raise OracleError(
-            "the reference market runs on hourly OHLC bars: give hourly bars with lows"
+            f"the {scenario} market runs on hourly OHLC bars: give hourly bars with lows"
         )
     sigma: list[tuple[int, float]] = []
     path = pushed if pushed else dynamic_path(series, start, end, s, sigma)
@@ -223,16 +228,20 @@ def replay(
     slippage = liquidity.slippage(impact, s.size).fraction
     delay_bars = max(0, s.delay // series.interval)
 
-    lt, ltv = _in_force_per_bar(ts, path)
+    lt, ltv, lb = _in_force_per_bar(ts, path)
     dyn = simulate(prices, lt, population, delay_bars, slippage)
     static_lt = np.full(len(ts), static.params.liquidation_threshold_bps / BPS)
     sta = simulate(prices, static_lt, population, delay_bars, slippage)
     static_ltv = np.full(len(ts), static.params.ltv_bps)
+    static_lb = np.full(len(ts), static.params.liquidation_bonus_bps)
     entries = _path_entries(ts, path)
-    if scenario == "reference":
-        assert low is not None
-        dyn_side = _reference_side(series, low, ts, ltv, lt, len(path), entries)
-        static_side = _reference_side(series, low, ts, static_ltv, static_lt, 0, None)
+    if scenario != "legacy":
+        assert bars is not None
+        window = (lo, hi)
+        dyn_side = market_side(bars, window, ltv, lt, lb, scenario, s)
+        dyn_side.update(updates=len(path), path=entries)
+        static_side = market_side(bars, window, static_ltv, static_lt, static_lb, scenario, s)
+        static_side["updates"] = 0
     else:
         dyn_side = _side(dyn, ltv, lt, len(path), entries).to_dict()
         static_side = _side(sta, static_ltv, static_lt, 0, None).to_dict()
@@ -244,6 +253,41 @@ def replay(
         "static": static_side,
     }
     return Replay(ts, prices, lt, ltv, static, sigma, dyn, sta, summary)
+
+
+def market_side(
+    bars: Bars,
+    window: tuple[int, int],
+    ltv: np.ndarray,
+    lt: np.ndarray,
+    lb: np.ndarray,
+    scenario: str,
+    s: BacktestSettings,
+) -> dict[str, Any]:
+    """One side's metrics in the reference or realistic market over bars[lo:hi], with the LTV,
+    the threshold in force (fraction) and the bonus (bps) at each of those bars."""
+    lo, hi = window
+    lt_bps = np.rint(np.asarray(lt) * BPS).astype(np.int64)
+    ts = bars.timestamps[lo:hi]
+    if scenario == "reference":
+        outcome: Any = simulate_reference(bars.low[lo:hi], bars.close[lo:hi], lt_bps, ltv, ts)
+    else:
+        outcome = simulate_realistic(
+            bars.low[lo:hi],
+            bars.high[lo:hi],
+            bars.close[lo:hi],
+            bars.volume[lo:hi],
+            lt_bps,
+            ltv,
+            lb,
+            ts,
+            s.realistic,
+        )
+    return {
+        **outcome.to_dict(),
+        "min_ltv_bps": int(np.min(ltv)),
+        "min_lt_bps": int(lt_bps.min()),
+    }
 
 
 def _path_entries(ts: np.ndarray, path: list[tuple[int, MarketState]]) -> list[dict[str, Any]]:
@@ -265,30 +309,6 @@ def _path_entries(ts: np.ndarray, path: list[tuple[int, MarketState]]) -> list[d
                 }
             )
     return out
-
-
-def _reference_side(
-    series: PriceSeries,
-    low: np.ndarray,
-    ts: np.ndarray,
-    ltv: np.ndarray,
-    lt: np.ndarray,
-    updates: int,
-    path: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """The reference market's metrics for one side, on the window's bars."""
-    lo, hi = np.searchsorted(series.timestamps, [ts[0], ts[-1] + 1])
-    lt_bps = np.rint(lt * BPS).astype(np.int64)
-    outcome = simulate_reference(low[lo:hi], series.close[lo:hi], lt_bps, ltv, ts)
-    side = {
-        **outcome.to_dict(),
-        "min_ltv_bps": int(ltv.min()),
-        "min_lt_bps": int(lt_bps.min()),
-        "updates": updates,
-    }
-    if path is not None:
-        side["path"] = path
-    return side
 
 
 def _side(

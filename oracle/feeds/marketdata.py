@@ -37,6 +37,25 @@ class Bars:
     def interval(self) -> int:
         return self.series.interval
 
+    def hourly(self) -> Bars:
+        """These bars as hourly OHLCV (open first, high max, low min, close last, volume sum), the
+        resolution the lending markets of the backtester run on; hourly or coarser bars as they
+        are."""
+        if self.interval >= 3_600:
+            return self
+        hour = self.timestamps // 3_600
+        first = np.flatnonzero(np.diff(hour, prepend=hour[0] - 1))  # first bar of each hour
+        last = np.append(first[1:] - 1, len(hour) - 1)
+        return Bars(
+            self.market,
+            hour[first] * 3_600,
+            self.open[first],
+            np.maximum.reduceat(self.high, first),
+            np.minimum.reduceat(self.low, first),
+            self.close[last],
+            np.add.reduceat(self.volume, first),
+        )
+
 
 def read_bars(path: Path, market: str) -> Bars:
     """A `timestamp,open,high,low,close,volume` CSV, optionally gzipped."""

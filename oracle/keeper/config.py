@@ -273,6 +273,9 @@ class KeeperConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
     reviews: Path = Path("reviews")  # where governance review reports are written
+    # a settings file from `oracle calibrate`: the keeper runs its latest fold (config values set
+    # here still win) and commits the file's hash in every batch's modelVersion
+    settings: Path | None = None
     markets: dict[str, KeeperMarketConfig] = Field(min_length=1)
 
 

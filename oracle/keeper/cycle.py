@@ -116,6 +116,7 @@ class Keeper:
         clock: Callable[[], int] | None = None,
         max_batch: int | None = None,
         on_proposal: Callable[[QueuedProposal], None] | None = None,
+        model_version: str = MODEL_VERSION,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -124,6 +125,10 @@ class Keeper:
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
         self.max_batch = max_batch  # None: from the block gas limit
         self.on_proposal = on_proposal  # called for each proposal queued (e.g. a ReviewWriter)
+        # committed in every batch: the engine's version, and the settings file's hash when the
+        # keeper runs calibrated settings (oracle.evaluation.settings.SettingsFile.model_version)
+        self.model_version = model_version
+        model_version_bytes(model_version)  # fails now, not at the first push, when too long
         self.clock = clock or (lambda: int(time.time()))
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
         self._cycle_block_time: int | None = None  # the latest block's time, read once per cycle
@@ -424,7 +429,7 @@ class Keeper:
             nonce=nonce,
             deadline=self._deadline(now),
             inputs_hash=committed,
-            model_version=model_version_bytes(MODEL_VERSION),
+            model_version=model_version_bytes(self.model_version),
             updates=tuple(updates),
         )
         path = FAST_PATH if kind == "update" else PROPOSAL_PATH
@@ -435,7 +440,7 @@ class Keeper:
             "nonce": nonce,
             "deadline": batch.deadline,
             "inputs_hash": inputs_hex,
-            "model_version": MODEL_VERSION,
+            "model_version": self.model_version,
             "updates": [
                 [
                     ("0x" + u.market.hex()),

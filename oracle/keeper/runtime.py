@@ -6,20 +6,23 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from oracle.chain import RegistryClient
 from oracle.errors import ConfigError, OracleError
+from oracle.evaluation import settings as settings_file
+from oracle.evaluation.settings import from_json
 from oracle.feeds.exchange import ExchangeSource
-from oracle.keeper.config import ChainConfig, OracleConfig
+from oracle.keeper.config import ChainConfig, KeeperConfig, OracleConfig
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.sources import health_policy, sources_for
 from oracle.keeper.store import Store
 from oracle.policy import PolicySettings
 from oracle.report.review import ReviewWriter
-from oracle.risk import ModelSettings
+from oracle.risk import MODEL_VERSION, ModelSettings
 from oracle.signing import Signer
 
 
@@ -68,6 +71,7 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
     if cfg.keeper is None:
         raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
     w3 = connect(cfg.chain)
+    base_model, policy, version = _calibrated(cfg.keeper)
     setups = []
     for market, km in cfg.keeper.markets.items():
         feeds = cfg.feeds.markets[market]
@@ -76,8 +80,8 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
             s for s in sources if isinstance(s, ExchangeSource) and s.name == km.history.source
         )
         try:
-            settings = ModelSettings(**km.model)
-        except TypeError as exc:
+            settings = replace(base_model, **from_json(km.model))
+        except (TypeError, ValueError) as exc:
             raise ConfigError(f"keeper.markets.{market}.model", str(exc)) from None
         setups.append(
             MarketSetup(
@@ -96,12 +100,30 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         Store(cfg.keeper.store),
         setups,
         health=health_policy(cfg.feeds),
-        policy=PolicySettings(**cfg.keeper.policy.model_dump()),
+        policy=policy,
+        model_version=version,
         feeds_timeout=cfg.feeds.timeout,
         batch_ttl=cfg.keeper.batch_ttl,
         clock=clock,
         on_proposal=ReviewWriter(cfg.keeper.reviews, w3),
     )
+
+
+def _calibrated(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySettings, str]:
+    """The model and policy settings the keeper runs and the modelVersion it commits: the settings
+    file's latest fold when one is configured (policy values set in the config still win), else
+    the code's defaults and the engine's version."""
+    set_here = keeper.policy.model_dump(include=keeper.policy.model_fields_set)
+    if keeper.settings is None:
+        return ModelSettings(), replace(PolicySettings(), **set_here), MODEL_VERSION
+    loaded = settings_file.load(keeper.settings)
+    fold = loaded.latest
+    try:
+        model = ModelSettings(**from_json(fold.model))
+        policy = replace(PolicySettings(**from_json(fold.policy)), **set_here)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("keeper.settings", str(exc)) from None
+    return model, policy, loaded.model_version
 
 
 def governance_sender(cfg: OracleConfig) -> LocalAccount | str:

@@ -75,16 +75,27 @@ def write_report(r: Replay, market: str, path: Path) -> Path:
     ax.set_title("Parameters in force")
     figures.append(("LTV and LT", fig))
 
+    legacy = r.summary["scenario"] == "legacy"
+    share = "initial debt" if legacy else "debt originated"
     for title, which in (
-        ("Liquidated (share of initial debt)", 0),
-        ("Bad debt (share of initial debt)", 1),
+        (f"Liquidated (share of {share})", 0),
+        (f"Bad debt (share of {share})", 1),
     ):
         fig, ax = plt.subplots(figsize=(9, 3))
-        ax.plot(dates, _cumulative(r, r.dynamic, which), label="dynamic")
-        ax.plot(dates, _cumulative(r, r.static_outcome, which), label="static", ls="--")
+        if legacy:
+            ax.plot(dates, _cumulative(r, r.dynamic, which), label="dynamic")
+            ax.plot(dates, _cumulative(r, r.static_outcome, which), label="static", ls="--")
+        else:  # the lending market the summary reports: its liquidations per UTC day
+            for side, ls in (("dynamic", "-"), ("static", "--")):
+                days = r.summary[side].get("liquidation_days") or []
+                when = np.array([d[0] for d in days], dtype="datetime64[D]")
+                ax.step(
+                    when, np.cumsum([d[1 + which] for d in days]), where="post", label=side, ls=ls
+                )
+            ax.set_xlim(dates[0], dates[-1])
         ax.legend(loc="upper left", fontsize=8)
         ax.set_title(title)
-        figures.append((title, fig))
+        figures.append((title.split(" (")[0], fig))
 
     for _, fig in figures:
         for ax in fig.axes:
@@ -92,9 +103,10 @@ def write_report(r: Replay, market: str, path: Path) -> Path:
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     s = r.summary
+    columns = COLUMNS if legacy else (*COLUMNS[:2], "param_liquidated", *COLUMNS[2:])
     rows = "".join(
         f"<tr><th>{side}</th>"
-        + "".join(f"<td>{html.escape(str(s[side][c]))}</td>" for c in COLUMNS)
+        + "".join(f"<td>{html.escape(str(s[side][c]))}</td>" for c in columns)
         + "</tr>"
         for side in ("dynamic", "static")
     )
@@ -111,8 +123,9 @@ def write_report(r: Replay, market: str, path: Path) -> Path:
 td,th{{padding:4px 10px;text-align:right}}</style>
 </head><body><h1>Backtest: {html.escape(market)}</h1>
 <p>Window {s["window"]["start"]} .. {s["window"]["end"]} ({s["window"]["bars"]} bars).
-Static baseline: {html.escape(s["static_source"])}. Amounts are shares of the initial debt.</p>
-<table><tr><th></th>{"".join(f"<th>{c}</th>" for c in COLUMNS)}</tr>{rows}</table>
+Static baseline: {html.escape(s["static_source"])}. Lending market: {s["scenario"]}; amounts are
+shares of the {share}.</p>
+<table><tr><th></th>{"".join(f"<th>{c}</th>" for c in columns)}</tr>{rows}</table>
 {images}</body></html>
 """
     )

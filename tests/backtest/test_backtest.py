@@ -119,7 +119,7 @@ def test_cli_json(eth_csv):
         "lb_bps",
         "lt_in_force_bps",
     }
-    assert result["scenario"] == "legacy"
+    assert result["scenario"] == "reference"  # the default lending market
     bad = backtest_cli(csv, "--static", "80,nope", check=False)
     assert bad.returncode == 1 and "--static" in bad.stderr
 
@@ -144,7 +144,7 @@ def test_the_backtester_reads_the_parameters_in_force_as_the_registry_does():
     path = dynamic_path(eth, start, end, BacktestSettings())
     assert any(state.ramp_end for _, state in path)  # the window holds ramps
     bars = eth.timestamps[(eth.timestamps >= start) & (eth.timestamps < end)]
-    lt, ltv = _in_force_per_bar(bars, path)
+    lt, ltv, _ = _in_force_per_bar(bars, path)
     times = [t for t, _ in path]
     for i, t in enumerate(bars):
         state = path[max(bisect.bisect_right(times, int(t)) - 1, 0)][1]
@@ -185,3 +185,17 @@ def test_a_window_inside_a_gap_names_the_gap_and_the_default_window_runs(eth_csv
     result = json.loads(backtest_cli(eth_csv, "--json").stdout)
     assert result["window"]["start"] == "2022-04-01T00:00:00Z"
     assert result["dynamic"]["updates"] > 0
+
+
+def test_cli_realistic_scenario_reads_in_dollars(eth_csv):
+    out = backtest_cli(
+        eth_csv, "--start", "2020-03-05", "--end", "2020-03-20", "--scenario", "realistic", "--json"
+    )
+    result = json.loads(out.stdout)
+    assert result["scenario"] == "realistic"
+    for side in ("dynamic", "static"):
+        s = result[side]
+        assert s["originated"] > 0 and s["borrowing_power"] > 0
+        assert abs(s["bad_debt_usd"] - s["bad_debt"] * s["originated"]) <= 0.01 * s["originated"]
+        assert s["penalty_usd"] >= 0 and 0 <= s["param_liquidated"] <= s["liquidated"]
+    assert result["static"]["updates"] == 0 < result["dynamic"]["updates"]

@@ -116,7 +116,7 @@ def test_black_thursday_in_the_reference_market():
         ts("2020-03-01T00:00:00"),
         ts("2020-04-01T00:00:00"),
         "reference",
-        eth.low,
+        eth,
     )
     dyn, sta = out["dynamic"], out["static"]
     assert out["scenario"] == "reference" and out["window"]["bars"] == 743  # one hour missing

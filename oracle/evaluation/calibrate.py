@@ -1,0 +1,237 @@
+"""`oracle calibrate`: a seeded search of model and policy settings on training windows only,
+written as walk-forward folds to a versioned settings file (`oracle.evaluation.settings`).
+
+Folds. For every calendar year Y from the third year of data on, a fold valid from 1 January Y is
+searched on the year windows that end by then (the `train_years` before Y, every asset with a
+baseline). A last fold, valid from the day after the data ends, is searched on the latest
+`train_years`: the keeper runs it. `oracle evaluate --settings` scores each window with the fold
+valid at its start, so no window is scored with settings that saw it.
+
+Candidates. The code's defaults, then `candidates − 1` points of a Latin hypercube over `SPACE`
+drawn with `seed` (scipy.stats.qmc): the same seed gives the same candidates, and since every
+candidate is scored on every training window and ranked by a total order, the same file, on one
+process or on any cluster.
+
+Objective (declared in the file). On a fold's training windows, with the static baseline (Aave v3's
+parameters, or `--static`) in the same reference market: a candidate is *admissible* when its mean
+bad debt and its mean liquidated debt over the windows are no higher than the baseline's. Among
+admissible candidates, the highest mean LTV wins (ties: the least debt liquidated by parameter cuts,
+then the lowest candidate index); when none is admissible, the smallest excess (liquidated excess +
+10 × bad-debt excess) wins. The defaults are candidate 0, so a fold never scores below them on its
+own training data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from oracle.backtest.baselines import StaticParameters
+from oracle.backtest.runner import BacktestSettings, replay
+from oracle.errors import ConfigError
+from oracle.evaluation.cluster import Engine
+from oracle.evaluation.scorecard import baseline, shipped_asset_bars
+from oracle.evaluation.settings import Fold, apply
+from oracle.evaluation.windows import Window, asset, windows_for
+from oracle.types import Params
+
+#: The searched settings: "owner.field" -> (low, high, type). Owner "model" is ModelSettings,
+#: "policy" PolicySettings. The ranges bracket the defaults (README "The model").
+SPACE: dict[str, tuple[float, float, type]] = {
+    "model.confidence": (0.95, 0.995, float),
+    "model.ltv_z": (0.5, 2.5, float),
+    "model.ltv_buffer": (3 * 3_600, 48 * 3_600, int),
+    "model.base_horizon": (3 * 3_600, 48 * 3_600, int),
+    "model.long_run_floor": (0.3, 1.0, float),
+    "policy.loosen_after_cycles": (1, 12, int),
+}
+OBJECTIVE = (
+    "admissible: mean bad debt and mean liquidated debt over the training windows <= the static "
+    "baseline's (reference market); rank admissible candidates by mean LTV (desc), then debt "
+    "liquidated by parameter cuts (asc), then index; none admissible: least liquidated excess + "
+    "10 x bad-debt excess"
+)
+BAD_DEBT_WEIGHT = 10.0
+
+
+def candidates(n: int, seed: int) -> list[dict[str, dict[str, Any]]]:
+    """Candidate 0 is the defaults ({} overrides); the rest a seeded Latin hypercube over SPACE."""
+    if n < 1:
+        raise ConfigError("--candidates", "need at least 1 candidate")
+    out: list[dict[str, dict[str, Any]]] = [{"model": {}, "policy": {}}]
+    if n == 1:
+        return out
+    points = qmc.LatinHypercube(d=len(SPACE), seed=seed).random(n - 1)
+    for row in points:
+        c: dict[str, dict[str, Any]] = {"model": {}, "policy": {}}
+        for u, (name, (low, high, kind)) in zip(row, SPACE.items(), strict=True):
+            owner, key = name.split(".")
+            value = low + float(u) * (high - low)
+            c[owner][key] = round(value) if kind is int else round(value, 4)
+        out.append(c)
+    return out
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate on one training window: a task for the cluster."""
+
+    candidate: int
+    overrides: dict[str, dict[str, Any]]
+    window: Window
+    file: str
+    static: StaticParameters
+
+
+def run_trial(t: Trial) -> dict[str, float]:
+    bars = shipped_asset_bars(t.file, f"{t.window.asset}/USDT")
+    s = apply(t.overrides, BacktestSettings())
+    out = replay(bars.series, t.static, s, t.window.start, t.window.end, "reference", bars).summary
+    d, st = out["dynamic"], out["static"]
+    return {
+        "bad_debt": d["bad_debt"],
+        "liquidated": d["liquidated"],
+        "param_liquidated": d["param_liquidated"],
+        "mean_ltv_bps": d["mean_ltv_bps"],
+        "static_bad_debt": st["bad_debt"],
+        "static_liquidated": st["liquidated"],
+        "static_mean_ltv_bps": st["mean_ltv_bps"],
+    }
+
+
+def rank(scores: list[list[dict[str, float]]]) -> tuple[int, list[dict[str, Any]]]:
+    """The winning candidate and every candidate's aggregate (see OBJECTIVE); `scores[c]` holds
+    candidate c's trial results."""
+    table = []
+    for c, trials in enumerate(scores):
+
+        def mean(key: str, trials: list[dict[str, float]] = trials) -> float:
+            return float(np.mean([t[key] for t in trials]))
+
+        liq_excess = mean("liquidated") - mean("static_liquidated")
+        bad_excess = mean("bad_debt") - mean("static_bad_debt")
+        table.append(
+            {
+                "candidate": c,
+                "admissible": liq_excess <= 0 and bad_excess <= 0,
+                "mean_ltv_bps": round(mean("mean_ltv_bps"), 1),
+                "static_mean_ltv_bps": round(mean("static_mean_ltv_bps"), 1),
+                "liquidated": round(mean("liquidated"), 6),
+                "static_liquidated": round(mean("static_liquidated"), 6),
+                "bad_debt": round(mean("bad_debt"), 6),
+                "static_bad_debt": round(mean("static_bad_debt"), 6),
+                "param_liquidated": round(mean("param_liquidated"), 6),
+                "excess": round(max(0.0, liq_excess) + BAD_DEBT_WEIGHT * max(0.0, bad_excess), 6),
+            }
+        )
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        if row["admissible"]:
+            return (0, -row["mean_ltv_bps"], row["param_liquidated"], row["candidate"])
+        return (1, row["excess"], -row["mean_ltv_bps"], row["candidate"])
+
+    best = min(table, key=key)
+    return int(best["candidate"]), table
+
+
+def _t(year: int) -> int:
+    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    valid_from: int
+    windows: tuple[tuple[Window, str, StaticParameters], ...]
+
+
+def fold_plans(
+    symbols: list[str],
+    statics: dict[str, Params],
+    train_years: int,
+    years: list[int] | None = None,
+) -> tuple[list[FoldPlan], list[str]]:
+    """Each fold's start and training windows (see the module docstring); and what was left out."""
+    per_asset: list[tuple[Window, str, StaticParameters]] = []
+    skipped: list[str] = []
+    last_bar = 0
+    for symbol in symbols:
+        a = asset(symbol)
+        static = baseline(a, statics)
+        bars = shipped_asset_bars(a.file, f"{a.symbol}/USDT")
+        last_bar = max(last_bar, int(bars.timestamps[-1]))
+        found, _ = windows_for(a.symbol, int(bars.timestamps[0]), int(bars.timestamps[-1]))
+        per_asset += [(w, a.file, static) for w in found if w.kind == "year"]
+    if not per_asset:
+        raise ConfigError("--assets", "no asset to calibrate on: " + "; ".join(skipped))
+    first_year = min(int(w.name) for w, _, _ in per_asset)
+    live = (last_bar // 86_400 + 1) * 86_400
+    starts = [_t(y) for y in (years or range(first_year + 2, _last_year(last_bar) + 1))]
+    plans = []
+    for valid_from in [*starts, live]:
+        since = valid_from - train_years * 366 * 86_400
+        chosen = tuple(x for x in per_asset if x[0].end <= valid_from and x[0].start >= since)
+        if chosen:
+            plans.append(FoldPlan(valid_from, chosen))
+        else:
+            skipped.append(
+                f"fold from {datetime.fromtimestamp(valid_from, UTC):%Y-%m-%d}: no "
+                "training window ends before it"
+            )
+    return plans, skipped
+
+
+def _last_year(t: int) -> int:
+    return datetime.fromtimestamp(t, UTC).year
+
+
+def calibrate(plans: list[FoldPlan], n: int, seed: int, eng: Engine) -> list[Fold]:
+    """Searches every fold (all trials of all folds in one map, for the cluster's sake)."""
+    cands = candidates(n, seed)
+    trials = [
+        Trial(c, overrides, w, file, static)
+        for plan in plans
+        for w, file, static in plan.windows
+        for c, overrides in enumerate(cands)
+    ]
+    results = eng.map(run_trial, trials)
+    folds = []
+    at = 0
+    for plan in plans:
+        k = len(plan.windows)
+        block = results[at : at + k * n]
+        at += k * n
+        per_candidate = [[block[i * n + c] for i in range(k)] for c in range(n)]
+        best, table = rank(per_candidate)
+        folds.append(
+            Fold(
+                valid_from=plan.valid_from,
+                trained_until=max(w.end for w, _, _ in plan.windows),
+                model=cands[best]["model"],
+                policy=cands[best]["policy"],
+                training=tuple(w.key for w, _, _ in plan.windows),
+                score={"chosen": best, "candidates": table},
+            )
+        )
+    return folds
+
+
+def search_description(
+    symbols: list[str], n: int, seed: int, train_years: int, statics: dict[str, Params]
+) -> dict[str, Any]:
+    """What goes into the file's `search` section: enough to re-run it (not where it ran)."""
+    return {
+        "engine": "dask.distributed",
+        "method": "defaults + seeded Latin hypercube (scipy.stats.qmc)",
+        "seed": seed,
+        "candidates": candidates(n, seed),
+        "space": {k: [lo, hi, kind.__name__] for k, (lo, hi, kind) in SPACE.items()},
+        "objective": OBJECTIVE,
+        "scenario": "reference",
+        "assets": symbols,
+        "train_years": train_years,
+        "statics": {k: str(v) for k, v in sorted(statics.items())},
+    }

@@ -1,0 +1,174 @@
+"""The versioned settings file `oracle calibrate` writes and the keeper, `backtest` and `evaluate`
+load.
+
+One file holds walk-forward folds: each fold's model and policy settings were searched on data that
+ended at `trained_until`, and apply to windows starting at or after `valid_from` (never earlier, so
+no window is scored with settings that saw it). The keeper runs the latest fold. The file's SHA-256
+goes on-chain inside `modelVersion` (`model_version`), so anyone can tell which settings produced a
+pushed value and fetch the file that hashes to it.
+
+Format (JSON, written canonically: sorted keys, two-space indent, UTF-8):
+
+    {"format": 1, "search": {…how it was searched…},
+     "folds": [{"valid_from": "2021-01-01T00:00:00Z", "trained_until": "…", "training": [...],
+                "model": {ModelSettings overrides}, "policy": {PolicySettings overrides},
+                "score": {...}}, …]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from oracle.backtest.runner import BacktestSettings
+from oracle.errors import ConfigError
+from oracle.policy import PolicySettings
+from oracle.risk import MODEL_VERSION, ModelSettings
+from oracle.series import iso
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Fold:
+    valid_from: int
+    trained_until: int
+    model: dict[str, Any]
+    policy: dict[str, Any]
+    training: tuple[str, ...] = ()
+    score: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid_from": iso(self.valid_from),
+            "trained_until": iso(self.trained_until),
+            "training": list(self.training),
+            "model": self.model,
+            "policy": self.policy,
+            "score": self.score,
+        }
+
+    @property
+    def label(self) -> str:
+        return (
+            f"fold from {iso(self.valid_from)[:10]} (trained before {iso(self.trained_until)[:10]})"
+        )
+
+
+def _time(value: Any, where: str) -> int:
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise ConfigError(where, f"{value!r} is not an ISO-8601 time") from None
+
+
+def _check_overrides(cls: type, values: Any, where: str) -> dict[str, Any]:
+    """Overrides must name fields of `cls` and build a valid instance (its own checks run)."""
+    if not isinstance(values, dict):
+        raise ConfigError(where, "expected a mapping of setting names to values")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(where, f"unknown setting(s) {', '.join(unknown)}")
+    try:
+        cls(**from_json(values))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(where, str(exc)) from None
+    return dict(values)
+
+
+def from_json(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no tuples: lists become tuples (ModelSettings.realized_windows)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class SettingsFile:
+    folds: tuple[Fold, ...]
+    search: dict[str, Any]
+    digest: str  # SHA-256 of the file's bytes, hex
+
+    @property
+    def latest(self) -> Fold:
+        return self.folds[-1]
+
+    def fold_for(self, start: int) -> Fold | None:
+        """The fold a window starting at `start` may use: the last one valid by then."""
+        valid = [f for f in self.folds if f.valid_from <= start]
+        return valid[-1] if valid else None
+
+    @property
+    def model_version(self) -> str:
+        """What the keeper commits on-chain: the engine's version and the file's hash (≤ 32 ASCII
+        characters, the contract's bytes32)."""
+        return f"{MODEL_VERSION}+{self.digest[:16]}"
+
+    def to_json(self) -> str:
+        return render(self.folds, self.search)
+
+
+def render(folds: tuple[Fold, ...] | list[Fold], search: dict[str, Any]) -> str:
+    body = {"format": FORMAT, "search": search, "folds": [f.to_dict() for f in folds]}
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def write(path: Path, folds: list[Fold], search: dict[str, Any]) -> SettingsFile:
+    text = render(folds, search)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return load(path)
+
+
+def load(path: Path) -> SettingsFile:
+    """Reads and checks a settings file; any defect is one ConfigError naming the file."""
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read the settings file: {exc.strerror}") from None
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(where, f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise ConfigError(where, f"not a settings file of format {FORMAT}")
+    folds: list[Fold] = []
+    for i, f in enumerate(body.get("folds") or []):
+        at = f"{where} folds[{i}]"
+        if not isinstance(f, dict):
+            raise ConfigError(at, "expected a mapping")
+        fold = Fold(
+            valid_from=_time(f.get("valid_from"), at),
+            trained_until=_time(f.get("trained_until"), at),
+            model=_check_overrides(ModelSettings, f.get("model", {}), f"{at}.model"),
+            policy=_check_overrides(PolicySettings, f.get("policy", {}), f"{at}.policy"),
+            training=tuple(f.get("training") or ()),
+            score=f.get("score"),
+        )
+        if fold.trained_until > fold.valid_from:
+            raise ConfigError(at, "trained_until is after valid_from: the fold saw its own data")
+        if folds and fold.valid_from <= folds[-1].valid_from:
+            raise ConfigError(at, "folds must be in increasing valid_from order")
+        folds.append(fold)
+    if not folds:
+        raise ConfigError(where, "the settings file holds no folds")
+    return SettingsFile(tuple(folds), body.get("search") or {}, hashlib.sha256(raw).hexdigest())
+
+
+def backtest_settings(fold: Fold | None, base: BacktestSettings | None = None) -> BacktestSettings:
+    """`base` (the defaults) with a fold's model and policy settings applied; None keeps `base`."""
+    base = base or BacktestSettings()
+    return base if fold is None else apply({"model": fold.model, "policy": fold.policy}, base)
+
+
+def apply(overrides: dict[str, dict[str, Any]], base: BacktestSettings) -> BacktestSettings:
+    """`base` with {"model": {…}, "policy": {…}} overrides applied."""
+    return replace(
+        base,
+        model=replace(base.model, **from_json(overrides.get("model", {}))),
+        policy=replace(base.policy, **from_json(overrides.get("policy", {}))),
+    )

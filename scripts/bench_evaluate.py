@@ -1,0 +1,105 @@
+"""Speed of the evaluation: backtests per second on one process against the local Dask cluster,
+and the wall time of the full walk-forward scorecard.
+
+1. Throughput. The same 12 backtests (replays of the engine and policy, reference market) of real
+   shipped data — ETH, BTC, LINK and UNI over each of the three 2021–2022 crash windows their data
+   covers — run in this process (baseline) and on a local Dask cluster of `--workers` worker
+   processes, started before the clock starts (its start-up is printed apart). Medians of `--runs`.
+   Prints {"workers": N, "backtests_per_s": X, "baseline_backtests_per_s": B, "speedup": Y, …}.
+2. The scorecard: `oracle evaluate` over every shipped asset × every calendar year plus the crash
+   windows, on the local cluster, HTML report included, as an operator runs it. Prints
+   {"scorecard_seconds": S, …}.
+
+Run with `make bench-evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from oracle.evaluation.calibrate import Trial, run_trial
+from oracle.evaluation.cluster import engine
+from oracle.evaluation.scorecard import plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def trials() -> list[Trial]:
+    tasks, _ = plan(["ETH", "BTC", "LINK", "UNI"], None, {}, kinds=("crash",))
+    chosen = [t for t in tasks if t.window.name[:4] in ("2021", "2022")]
+    return [Trial(0, {"model": {}, "policy": {}}, t.window, t.file, t.static) for t in chosen]
+
+
+def throughput(workers: int, runs: int) -> dict:
+    work = trials()
+    for t in work:  # warm the file cache of this process (the workers read theirs once, too)
+        run_trial(t)
+        break
+    samples = []
+    with engine(1) as serial:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            serial.map(run_trial, work)
+            samples.append(time.perf_counter() - t0)
+    baseline = statistics.median(samples)
+    t0 = time.perf_counter()
+    with engine(workers) as cluster:
+        started = time.perf_counter() - t0
+        cluster.map(run_trial, work[: cluster.workers])  # each worker reads its data once
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            cluster.map(run_trial, work)
+            samples.append(time.perf_counter() - t0)
+    seconds = statistics.median(samples)
+    return {
+        "workers": workers,
+        "backtests": len(work),
+        "backtests_per_s": round(len(work) / seconds, 2),
+        "baseline_backtests_per_s": round(len(work) / baseline, 2),
+        "speedup": round(baseline / seconds, 2),
+        "cluster_start_s": round(started, 2),
+        "runs": runs,
+    }
+
+
+def scorecard(workers: int) -> dict:
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [
+            sys.executable, "-m", "oracle.cli", "evaluate",
+            "--workers", str(workers), "--json", "--report", str(ROOT / "reports/scorecard.html"),
+        ],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    summary = json.loads(out.stdout)["summary"]
+    return {
+        "scorecard_seconds": round(seconds, 1),
+        "windows": summary["windows"],
+        "dominated": summary["dominated"],
+        "workers": workers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-scorecard", action="store_true")
+    args = parser.parse_args()
+    print(json.dumps(throughput(args.workers, args.runs)), flush=True)
+    if not args.skip_scorecard:
+        print(json.dumps(scorecard(args.workers)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

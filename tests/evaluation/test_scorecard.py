@@ -1,0 +1,136 @@
+"""The scorecard's rules: windows, the dominance criterion, the static grid and hindsight, and one
+real window scored end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from oracle.backtest.baselines import aave_v3
+from oracle.errors import ConfigError
+from oracle.evaluation import settings as settings_file
+from oracle.evaluation.scorecard import (
+    dominates,
+    grid,
+    hindsight,
+    plan,
+    score_window,
+    summarise,
+)
+from oracle.evaluation.settings import Fold
+from oracle.evaluation.windows import ASSETS, CRASHES, HISTORY, windows_for
+from oracle.risk import ModelSettings
+from oracle.types import BPS, Params
+from tests.helpers.time import DAY, ts
+
+
+def side(bad: float, liq: float, ltv: float) -> dict:
+    return {"bad_debt": bad, "liquidated": liq, "mean_ltv_bps": ltv}
+
+
+def test_dominance_criterion_edges():
+    static = side(0.001, 0.40, 8_050)
+    # bad debt above 0.01 %: the dynamic side must halve it
+    assert dominates(side(0.0005, 0.40, 7_950), static)[0]
+    won, misses = dominates(side(0.00051, 0.40, 7_950), static)
+    assert not won and misses[0].startswith("bad debt")
+    # below 0.01 %: at most the static one is enough
+    assert dominates(side(0.00005, 0.40, 8_050), side(0.00005, 0.40, 8_050))[0]
+    # liquidated debt may not exceed, mean LTV may be 100 bps lower, not more
+    assert not dominates(side(0.0, 0.4001, 8_050), static)[0]
+    won, misses = dominates(side(0.0, 0.40, 7_949), static)
+    assert not won and misses == ["mean LTV 7949 < 8050 - 100"]
+
+
+def test_grid_leaves_room_for_the_bonus():
+    for bonus in (500, 1_000):
+        points = grid(bonus)
+        assert points and all(p.valid for p in points)
+        assert all(p.liquidation_threshold_bps * (BPS + bonus) <= BPS * BPS for p in points)
+    assert len(grid(1_000)) < len(grid(500))  # a larger bonus rules out the highest thresholds
+
+
+def test_hindsight_is_the_best_static_at_the_dynamic_borrowing_power():
+    frontier = [
+        {
+            "ltv_bps": 6_000,
+            "lt_bps": 8_000,
+            "liquidated": 0.1,
+            "bad_debt": 0.0,
+            "mean_ltv_bps": 6_000,
+        },
+        {
+            "ltv_bps": 7_000,
+            "lt_bps": 7_500,
+            "liquidated": 0.5,
+            "bad_debt": 0.0,
+            "mean_ltv_bps": 7_000,
+        },
+        {
+            "ltv_bps": 7_000,
+            "lt_bps": 9_000,
+            "liquidated": 0.2,
+            "bad_debt": 0.01,
+            "mean_ltv_bps": 7_000,
+        },
+    ]
+    h = hindsight(frontier, 6_500)  # the 6000 LTV point lends less than the dynamic path
+    assert h["liquidated"]["params"] == "7000/9000" and h["bad_debt"]["params"] == "7000/7500"
+    assert hindsight(frontier, 7_500) == {"liquidated": None, "bad_debt": None}
+
+
+def test_windows_start_after_the_engines_history_and_name_what_is_left_out():
+    first, last = ts("2020-08-11T06:00:00"), ts("2022-10-31T23:00:00")  # SOL's shipped range
+    found, skipped = windows_for("SOL", first, last)
+    years = [w for w in found if w.kind == "year"]
+    assert [w.name for w in years] == ["2020", "2021", "2022"]
+    assert years[0].start == first + HISTORY and years[-1].end == last + 3_600
+    crashes = [w.name for w in found if w.kind == "crash"]
+    assert crashes == ["2021-05-19 crash", "2022-05 LUNA/UST", "2022-06 stETH/3AC"]
+    assert any("Black Thursday" in s for s in skipped) and any("USDC depeg" in s for s in skipped)
+    black = next(c for c in CRASHES if "Black" in c.name)
+    eth, _ = windows_for("ETH", ts("2017-08-17T05:00:00"), ts("2023-03-31T23:00:00"))
+    w = next(w for w in eth if w.name == black.name)
+    assert w.start == black.start - 14 * DAY and w.end == black.end + 7 * DAY
+
+
+def test_plan_baselines_and_walk_forward_settings(tmp_path):
+    tasks, _ = plan(["SOL"], None, {}, kinds=("crash",))
+    assert {t.static.source for t in tasks} == {
+        "Aave v3 Ethereum LINK, 2023-10-31 (stand-in: Aave lists SOL nowhere)"
+    }
+    tasks, _ = plan(["SOL"], None, {"SOL": Params(5_000, 6_000, 1_000)}, kinds=("crash",))
+    assert {t.static.source for t in tasks} == {"--static"} and len(tasks) == 3
+    with pytest.raises(ConfigError, match="no shipped data for 'DOGE'"):
+        plan(["DOGE"], None, {})
+    assert {a.symbol for a in ASSETS} == {"BTC", "ETH", "LINK", "SOL", "UNI", "AAVE", "USDC"}
+    # each window runs the fold valid at its start, or the defaults before the first fold
+    folds = [Fold(ts("2022-01-01T00:00:00"), ts("2022-01-01T00:00:00"), {"ltv_z": 2.0}, {})]
+    loaded = settings_file.write(tmp_path / "s.json", folds, {})
+    tasks, _ = plan(["ETH"], loaded, {})
+    by_name = {t.window.name: t for t in tasks}
+    assert by_name["2021"].settings_label.startswith("code defaults")
+    assert by_name["2021"].settings.model.ltv_z == ModelSettings().ltv_z
+    assert by_name["2022"].settings.model.ltv_z == 2.0
+    assert by_name["2022-05 LUNA/UST"].settings_label.startswith("fold from 2022-01-01")
+
+
+def test_a_real_crash_window_end_to_end():
+    tasks, _ = plan(["ETH"], None, {}, kinds=("crash",))
+    task = next(t for t in tasks if "Black Thursday" in t.window.name)
+    row = score_window(task)
+    json.dumps(row)  # the row travels from a worker and into --json
+    assert row["static_source"].startswith("Aave v3 Ethereum WETH")
+    assert row["settings"].startswith("code defaults")
+    d, s = row["dynamic"], row["static"]
+    assert s["mean_ltv_bps"] == aave_v3("ETH").params.ltv_bps
+    assert 0 <= d["param_liquidated"] <= d["liquidated"] <= 1
+    assert row["dominates"] == dominates(d, s)[0] and bool(row["misses"]) != row["dominates"]
+    # the frontier holds every grid point, and the hindsight choice is on it
+    assert len(row["frontier"]) == len(grid(500))
+    h = row["hindsight"]["liquidated"]
+    assert h is None or h["mean_ltv_bps"] >= d["mean_ltv_bps"]
+    # Black Thursday: the static baseline leaves bad debt; liquidation events are dated
+    assert s["bad_debt"] > 0 and s["liquidation_days"][0][0].startswith("2020-")
+    assert summarise([row])["windows"] == 1
