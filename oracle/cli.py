@@ -586,7 +586,7 @@ def evaluate(
         raise ConfigError("--assets", "no window to score: " + "; ".join(skipped))
     began = time.perf_counter()
     with engine(workers, address) as eng:
-        rows = eng.map(score_window, tasks)
+        rows = eng.map(score_window, tasks, cost=lambda t: t.window.end - t.window.start)
         where = eng.description
     seconds = round(time.perf_counter() - began, 1)
     result: dict[str, Any] = {

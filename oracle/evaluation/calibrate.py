@@ -2,10 +2,10 @@
 written as walk-forward folds to a versioned settings file (`oracle.evaluation.settings`).
 
 Folds. For every calendar year Y from the third year of data on, a fold valid from 1 January Y is
-searched on the year windows that end by then (the `train_years` before Y, every asset with a
-baseline). A last fold, valid from the day after the data ends, is searched on the latest
-`train_years`: the keeper runs it. `oracle evaluate --settings` scores each window with the fold
-valid at its start, so no window is scored with settings that saw it.
+searched on the year windows of the `train_years` calendar years before Y (every asset). A last
+fold, valid from the day after the data ends, is searched on the windows of that year and the
+`train_years` before it that end by then: the keeper runs it. `oracle evaluate --settings` scores
+each window with the fold valid at its start, so no window is scored with settings that saw it.
 
 Candidates. The code's defaults, then `candidates − 1` points of a Latin hypercube over `SPACE`
 drawn with `seed` (scipy.stats.qmc): the same seed gives the same candidates, and since every
@@ -85,6 +85,11 @@ class Trial:
     window: Window
     file: str
     static: StaticParameters
+
+
+def trial_cost(t: Trial) -> float:
+    """A trial's expected run time: its window's length (one engine run per hour)."""
+    return float(t.window.end - t.window.start)
 
 
 def run_trial(t: Trial) -> dict[str, float]:
@@ -172,8 +177,8 @@ def fold_plans(
     starts = [_t(y) for y in (years or range(first_year + 2, _last_year(last_bar) + 1))]
     plans = []
     for valid_from in [*starts, live]:
-        since = valid_from - train_years * 366 * 86_400
-        chosen = tuple(x for x in per_asset if x[0].end <= valid_from and x[0].start >= since)
+        since = _last_year(valid_from) - train_years  # the first calendar year trained on
+        chosen = tuple(x for x in per_asset if x[0].end <= valid_from and int(x[0].name) >= since)
         if chosen:
             plans.append(FoldPlan(valid_from, chosen))
         else:
@@ -197,7 +202,7 @@ def calibrate(plans: list[FoldPlan], n: int, seed: int, eng: Engine) -> list[Fol
         for w, file, static in plan.windows
         for c, overrides in enumerate(cands)
     ]
-    results = eng.map(run_trial, trials)
+    results = eng.map(run_trial, trials, cost=trial_cost)
     folds = []
     at = 0
     for plan in plans:

@@ -59,25 +59,25 @@ class Fold:
         )
 
 
-def _time(value: Any, where: str) -> int:
+def _time(value: Any) -> int:
     try:
         return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
     except ValueError:
-        raise ConfigError(where, f"{value!r} is not an ISO-8601 time") from None
+        raise ValueError(f"{value!r} is not an ISO-8601 time") from None
 
 
 def _check_overrides(cls: type, values: Any, where: str) -> dict[str, Any]:
     """Overrides must name fields of `cls` and build a valid instance (its own checks run)."""
     if not isinstance(values, dict):
-        raise ConfigError(where, "expected a mapping of setting names to values")
+        raise ValueError(f"{where}: expected a mapping of setting names to values")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(where, f"unknown setting(s) {', '.join(unknown)}")
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     try:
         cls(**from_json(values))
     except (TypeError, ValueError) as exc:
-        raise ConfigError(where, str(exc)) from None
+        raise ValueError(f"{where}: {exc}") from None
     return dict(values)
 
 
@@ -123,39 +123,46 @@ def write(path: Path, folds: list[Fold], search: dict[str, Any]) -> SettingsFile
     return load(path)
 
 
-def load(path: Path) -> SettingsFile:
-    """Reads and checks a settings file; any defect is one ConfigError naming the file."""
-    where = str(path)
+def load(path: Path, key: str = "--settings") -> SettingsFile:
+    """Reads and checks a settings file; any defect is one ConfigError naming `key` (the option or
+    config key that gave the path), the file and the defect."""
+
+    def fail(where: str, message: str) -> ConfigError:
+        return ConfigError(key, f"{where}: {message}")
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(where, f"cannot read the settings file: {exc.strerror}") from None
+        raise fail(str(path), f"cannot read the settings file: {exc.strerror}") from None
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise ConfigError(where, f"not JSON: {exc}") from None
+        raise fail(str(path), f"not JSON: {exc}") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise ConfigError(where, f"not a settings file of format {FORMAT}")
+        raise fail(str(path), f"not a settings file of format {FORMAT}")
     folds: list[Fold] = []
     for i, f in enumerate(body.get("folds") or []):
-        at = f"{where} folds[{i}]"
+        at = f"{path} folds[{i}]"
         if not isinstance(f, dict):
-            raise ConfigError(at, "expected a mapping")
-        fold = Fold(
-            valid_from=_time(f.get("valid_from"), at),
-            trained_until=_time(f.get("trained_until"), at),
-            model=_check_overrides(ModelSettings, f.get("model", {}), f"{at}.model"),
-            policy=_check_overrides(PolicySettings, f.get("policy", {}), f"{at}.policy"),
-            training=tuple(f.get("training") or ()),
-            score=f.get("score"),
-        )
+            raise fail(at, "expected a mapping")
+        try:
+            fold = Fold(
+                valid_from=_time(f.get("valid_from")),
+                trained_until=_time(f.get("trained_until")),
+                model=_check_overrides(ModelSettings, f.get("model", {}), "model"),
+                policy=_check_overrides(PolicySettings, f.get("policy", {}), "policy"),
+                training=tuple(f.get("training") or ()),
+                score=f.get("score"),
+            )
+        except ValueError as exc:
+            raise fail(at, str(exc)) from None
         if fold.trained_until > fold.valid_from:
-            raise ConfigError(at, "trained_until is after valid_from: the fold saw its own data")
+            raise fail(at, "trained_until is after valid_from: the fold saw its own data")
         if folds and fold.valid_from <= folds[-1].valid_from:
-            raise ConfigError(at, "folds must be in increasing valid_from order")
+            raise fail(at, "folds must be in increasing valid_from order")
         folds.append(fold)
     if not folds:
-        raise ConfigError(where, "the settings file holds no folds")
+        raise fail(str(path), "the settings file holds no folds")
     return SettingsFile(tuple(folds), body.get("search") or {}, hashlib.sha256(raw).hexdigest())
 
 

@@ -71,7 +71,7 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
     if cfg.keeper is None:
         raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
     w3 = connect(cfg.chain)
-    base_model, policy, version = _calibrated(cfg.keeper)
+    base_model, policy, version = calibrated_settings(cfg.keeper)
     setups = []
     for market, km in cfg.keeper.markets.items():
         feeds = cfg.feeds.markets[market]
@@ -109,14 +109,14 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
     )
 
 
-def _calibrated(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySettings, str]:
+def calibrated_settings(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySettings, str]:
     """The model and policy settings the keeper runs and the modelVersion it commits: the settings
     file's latest fold when one is configured (policy values set in the config still win), else
     the code's defaults and the engine's version."""
     set_here = keeper.policy.model_dump(include=keeper.policy.model_fields_set)
     if keeper.settings is None:
         return ModelSettings(), replace(PolicySettings(), **set_here), MODEL_VERSION
-    loaded = settings_file.load(keeper.settings)
+    loaded = settings_file.load(keeper.settings, "keeper.settings")
     fold = loaded.latest
     try:
         model = ModelSettings(**from_json(fold.model))

@@ -15,13 +15,18 @@ from pathlib import Path
 
 import yaml
 
+from oracle.evaluation import settings as settings_file
+from oracle.evaluation.settings import Fold
 from oracle.keeper.config import parse_config
 from oracle.keeper.cycle import Keeper
+from oracle.keeper.runtime import calibrated_settings
 from oracle.markets import market_id
 from oracle.policy import PolicySettings
+from oracle.signing import model_version_bytes
 from oracle.snapshot import HealthPolicy
 from tests.helpers.cli import oracle
 from tests.helpers.markets import MARKET
+from tests.helpers.time import ts
 
 
 def test_init_writes_a_valid_config(tmp_path):
@@ -91,9 +96,16 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
         while client.nonce() < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert client.nonce() == 1  # the first cycle ran and pushed
-        metrics = (
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        )
+
+        def scrape() -> str:
+            url = f"http://127.0.0.1:{port}/metrics"
+            return urllib.request.urlopen(url, timeout=5).read().decode()
+
+        # the push is mined before the cycle that sent it finishes and counts itself
+        metrics = scrape()
+        while 'status="done"' not in metrics and time.monotonic() < deadline:
+            time.sleep(0.2)
+            metrics = scrape()
         assert 'oracle_cycles_total{status="done"} 1.0' in metrics
         assert 'oracle_pushes_total{kind="update",status="mined"} 1.0' in metrics
         proc.send_signal(signal.SIGTERM)
@@ -181,3 +193,28 @@ def test_a_read_only_store_is_refused_and_loses_nothing(deployment):
     after.close()
     out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)  # writable again: it resumes
     assert "pushes" in out and client.nonce() >= 1
+
+
+def test_a_calibrated_keeper_commits_its_settings_file_hash(deployment, tmp_path):
+    # The operator points the keeper at `oracle calibrate`'s file: it runs the latest fold and
+    # every batch's modelVersion names the file, so anyone can tell which settings pushed a value.
+    cfg, client, env = deployment
+    folds = [Fold(ts("2021-01-01T00:00:00"), ts("2021-01-01T00:00:00"), {"ltv_z": 2.0}, {})]
+    loaded = settings_file.write(tmp_path / "settings.json", folds, {"seed": 0})
+    data = yaml.safe_load(cfg.read_text())
+    data["keeper"]["settings"] = str(tmp_path / "settings.json")
+    data["keeper"]["policy"] = {"loosen_after_cycles": 4}  # set in the config: wins over the file
+    cfg.write_text(yaml.safe_dump(data))
+    model, policy, version = calibrated_settings(parse_config(data).keeper)
+    assert (
+        model.ltv_z == 2.0 and policy.loosen_after_cycles == 4 and version == loaded.model_version
+    )
+    out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
+    assert [p["status"] for p in out["pushes"]] == ["mined"]
+    [event] = client.contract.events.BatchSubmitted().get_logs(from_block=0)
+    assert bytes(event["args"]["modelVersion"]) == model_version_bytes(loaded.model_version)
+    (tmp_path / "settings.json").write_text("{not json")
+    broken = oracle(cfg, "once", check=False, env=env)
+    assert broken.returncode == 1 and "'keeper.settings': " in broken.stderr
+    assert "settings.json: not JSON" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and client.nonce() == 1
