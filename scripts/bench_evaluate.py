@@ -1,10 +1,11 @@
 """Speed of the evaluation: backtests per second on one process against the local Dask cluster,
 and the wall time of the full walk-forward scorecard.
 
-1. Throughput. The same 17 backtests (replays of the engine and policy, reference market) of real
-   shipped data — ETH, BTC, LINK, SOL, UNI and AAVE over the 2021–2022 crash windows their data
-   covers — run in this process (baseline) and on a local Dask cluster of `--workers` worker
-   processes, started before the clock starts (its start-up is printed apart). Medians of `--runs`.
+1. Throughput. The same 25 backtests (replays of the engine and policy, reference market) of real
+   shipped data — every shipped asset over every named crash window its data covers — run in this
+   process (baseline) and on a local Dask cluster of `--workers` worker processes, started before
+   the clock starts (its start-up is printed apart); both read their data first, submitted longest
+   first. Medians of `--runs`.
    Prints {"workers": N, "backtests_per_s": X, "baseline_backtests_per_s": B, "speedup": Y, …}.
 2. The scorecard: `oracle evaluate` over every shipped asset × every calendar year plus the crash
    windows, on the local cluster, HTML report included, as an operator runs it. Prints
@@ -28,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from oracle.evaluation.calibrate import Trial, run_trial, trial_cost
 from oracle.evaluation.cluster import engine
 from oracle.evaluation.scorecard import plan, shipped_asset_bars
+from oracle.evaluation.windows import ASSETS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def trials() -> list[Trial]:
-    tasks, _ = plan(["ETH", "BTC", "LINK", "SOL", "UNI", "AAVE"], None, {}, kinds=("crash",))
-    chosen = [t for t in tasks if t.window.name[:4] in ("2021", "2022")]
-    return [Trial(0, {"model": {}, "policy": {}}, t.window, t.file, t.static) for t in chosen]
+    tasks, _ = plan([a.symbol for a in ASSETS], None, {}, kinds=("crash",))
+    return [Trial(0, {"model": {}, "policy": {}}, t.window, t.file, t.static) for t in tasks]
 
 
 def _read_data() -> None:
@@ -97,7 +98,7 @@ def scorecard(workers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-scorecard", action="store_true")
     args = parser.parse_args()
     print(json.dumps(throughput(args.workers, args.runs)), flush=True)
