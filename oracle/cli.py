@@ -573,20 +573,19 @@ def evaluate(
     from oracle.evaluation import settings as settings_file
     from oracle.evaluation.cluster import engine
     from oracle.evaluation.scorecard import plan, score_window, summarise
-    from oracle.evaluation.windows import ASSETS
+    from oracle.evaluation.windows import cost
 
-    symbols = (
-        [a.strip().upper() for a in assets.split(",")] if assets else [a.symbol for a in ASSETS]
-    )
-    overrides = _statics(statics)
+    symbols = _symbols(assets)
+    overrides = _statics(statics, symbols)
     loaded = settings_file.load(settings_path) if settings_path else None
     which = {"all": ("year", "crash"), "years": ("year",), "crashes": ("crash",)}[kinds]
     tasks, skipped = plan(symbols, loaded, overrides, scenario, which)
     if not tasks:
         raise ConfigError("--assets", "no window to score: " + "; ".join(skipped))
+    settings_file.check_writable(report, "--report")
     began = time.perf_counter()
     with engine(workers, address) as eng:
-        rows = eng.map(score_window, tasks, cost=lambda t: t.window.end - t.window.start)
+        rows = eng.map(score_window, tasks, cost=lambda t: cost(t.window))
         where = eng.description
     seconds = round(time.perf_counter() - began, 1)
     result: dict[str, Any] = {
@@ -678,12 +677,9 @@ def calibrate(
     from oracle.evaluation import calibrate as search
     from oracle.evaluation import settings as settings_file
     from oracle.evaluation.cluster import engine
-    from oracle.evaluation.windows import ASSETS
 
-    symbols = (
-        [a.strip().upper() for a in assets.split(",")] if assets else [a.symbol for a in ASSETS]
-    )
-    overrides = _statics(statics)
+    symbols = _symbols(assets)
+    overrides = _statics(statics, symbols)
     if train_years < 1:
         raise ConfigError("--train-years", "need at least 1")
     try:
@@ -691,6 +687,7 @@ def calibrate(
     except ValueError:
         raise ConfigError("--folds", f"expected comma-separated years, got {folds!r}") from None
     plans, skipped = search.fold_plans(symbols, overrides, train_years, years)
+    settings_file.check_writable(out, "--out")
     began = time.perf_counter()
     with engine(workers, address) as eng:
         found = search.calibrate(plans, candidates, seed, eng)
@@ -705,8 +702,9 @@ def calibrate(
             f"{fold.label}: candidate {fold.score['chosen']} "
             f"{json.dumps({**fold.model, **fold.policy}, sort_keys=True)}; training mean LTV "
             f"{chosen['mean_ltv_bps']:.0f} vs {chosen['static_mean_ltv_bps']:.0f}, liquidated "
-            f"{chosen['liquidated']:.1%} vs {chosen['static_liquidated']:.1%}"
-            + ("" if chosen["admissible"] else " (no admissible candidate)")
+            f"{chosen['liquidated']:.1%} vs {chosen['static_liquidated']:.1%}, dominates "
+            f"{chosen['dominated']} of {len(fold.training)} training window(s)"
+            + ("" if chosen["admissible"] else " (not admissible)")
         )
     for line in skipped:
         click.echo(f"skipped: {line}")
@@ -716,14 +714,26 @@ def calibrate(
     )
 
 
-def _statics(items: tuple[str, ...]) -> dict[str, Any]:
-    """--static SYMBOL=LTV,LT,LB options as {SYMBOL: Params}."""
+def _symbols(assets: str | None) -> list[str]:
+    """--assets as shipped symbols, each once, in the order given (default: all)."""
+    from oracle.evaluation.windows import ASSETS, asset
+
+    if not assets:
+        return [a.symbol for a in ASSETS]
+    return list(dict.fromkeys(asset(a.strip()).symbol for a in assets.split(",") if a.strip()))
+
+
+def _statics(items: tuple[str, ...], symbols: list[str]) -> dict[str, Any]:
+    """--static SYMBOL=LTV,LT,LB options as {SYMBOL: Params}, each for a selected asset."""
     out = {}
     for item in items:
         symbol, sep, values = item.partition("=")
         if not sep:
             raise ConfigError("--static", f"expected SYMBOL=LTV,LT,LB, got {item!r}")
-        out[symbol.strip().upper()] = _static_values(values)
+        symbol = symbol.strip().upper()
+        if symbol not in symbols:
+            raise ConfigError("--static", f"{symbol} is not among the assets: {', '.join(symbols)}")
+        out[symbol] = _static_values(values)
     return out
 
 

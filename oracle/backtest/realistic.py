@@ -14,16 +14,18 @@ and never depend on the prices or parameters: two runs with the same seed — th
 static side of a comparison — see the same borrowers (common random numbers), so the difference
 between them is the parameters' alone. Each position has
 
-- a debt d = D · s in dollars, with D = `market_debt_usd` / (`arrivals_per_bar` ·
-  `mean_term_bars`), so that by Little's law the open debt in steady state is `market_debt_usd`
-  ($100M default: a mid-sized Aave collateral market), and s lognormal with mean 1 and σ =
+- collateral worth V = D · s in dollars when it opens, with D = `market_debt_usd` /
+  (`arrivals_per_bar` · `mean_term_bars` · E[u] · `reference_ltv_bps`), so that by Little's law
+  the open debt in steady state is `market_debt_usd` when the LTV in force is `reference_ltv_bps`
+  (7,500) ($100M default: a mid-sized Aave collateral market), and s lognormal with mean 1 and σ =
   `size_sigma` (1.0: median 0.61, 1 in 1,000 above 13: small accounts, where gas bites, and
   whales, where price impact does);
 - a use u ~ Beta(`leverage_a`, `leverage_b`) = Beta(5, 2) of its borrowing capacity at opening:
-  collateral = d / (u · LTV_t · close_t). Mean 0.71, mode 0.8, 86 % of borrowers between 0.5 and
-  0.95, 3 % above 0.95: most borrowers keep a cushion, a few run at the limit. The demand is fixed
-  in dollars, so a lower LTV shows as more collateral posted for the same debt (see
-  `mean_collateral_usd`), not as a smaller market — bad debt compares between parameter paths;
+  debt d = u · LTV_t · V. Mean 0.71, mode 0.8, 86 % of borrowers between 0.5 and 0.95, 3 % above
+  0.95: most borrowers keep a cushion, a few run at the limit. The demand is fixed in collateral:
+  a borrower brings what it has, so a lower LTV lends less — the open debt and the borrowing power
+  fall with it — and a higher one lends more. That is the trade-off the parameters set: a market
+  where the demand was fixed in dollars would make any LTV cut free;
 - a term, geometric with mean `mean_term_bars` (336 h = 14 days, the reference market's term): a
   constant repayment hazard, as for open-ended loans;
 - a type: a share `topup_share` (0.5) are active borrowers who top up (step c), the rest never do.
@@ -127,7 +129,8 @@ NEVER = np.iinfo(np.int64).max // 2
 class RealisticSettings:
     """The realistic market's knobs; the module docstring gives the reason for each default."""
 
-    market_debt_usd: float = 100e6  # steady-state open debt the arrivals are scaled to (dollars)
+    market_debt_usd: float = 100e6  # steady-state open debt at `reference_ltv_bps` (dollars)
+    reference_ltv_bps: int = 7_500  # the LTV at which the market's open debt is market_debt_usd
     arrivals_per_bar: int = 4  # positions opening at each bar's close
     mean_term_bars: float = 336.0  # mean of the geometric term: repayment hazard 1/336 a bar
     warm_start: bool = True  # a steady-state book opens at bar 0
@@ -151,6 +154,8 @@ class RealisticSettings:
         problems = []
         if not (math.isfinite(self.market_debt_usd) and self.market_debt_usd > 0):
             problems.append("market_debt_usd must be positive")
+        if not 0 < self.reference_ltv_bps <= 10_000:
+            problems.append("reference_ltv_bps must be in (0, 10000]")
         if self.arrivals_per_bar < 1:
             problems.append("arrivals_per_bar must be at least 1")
         if not (math.isfinite(self.mean_term_bars) and self.mean_term_bars >= 1):
@@ -309,7 +314,10 @@ def simulate_realistic(
     rng = np.random.default_rng(s.seed)
     use = np.clip(rng.beta(s.leverage_a, s.leverage_b, total), 1e-6, 1.0)
     size = np.exp(s.size_sigma * rng.standard_normal(total) - s.size_sigma**2 / 2)
-    debt_draw = s.market_debt_usd / (k * s.mean_term_bars) * size
+    mean_use = s.leverage_a / (s.leverage_a + s.leverage_b)
+    value_draw = (
+        s.market_debt_usd / (k * s.mean_term_bars * mean_use * s.reference_ltv_bps / 10_000) * size
+    )
     active_draw = rng.random(total) < s.topup_share
     term = rng.geometric(1.0 / s.mean_term_bars, total).astype(np.int64)
 
@@ -431,10 +439,11 @@ def simulate_realistic(
         if ltv_t > 0:
             new = slice(m, m + count)
             drawn_slice = slice(drawn, drawn + count)
-            d_new = debt_draw[drawn_slice]
-            r[new] = 1.0 / (use[drawn_slice] * ltv_t * closes[t])
+            v_new = value_draw[drawn_slice]
+            d_new = use[drawn_slice] * ltv_t * v_new
             debt[new] = d_new
-            coll[new] = r[new] * d_new
+            coll[new] = v_new / closes[t]
+            r[new] = coll[new] / d_new
             lt_open[new] = lt_t
             repay_at[new] = t + term[drawn_slice]
             flag_at[new] = -1

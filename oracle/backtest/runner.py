@@ -4,8 +4,9 @@ population opened at the window's start, `simulator`) or `reference` (borrowers 
 hour under the fixed rules of `reference`).
 
 The dynamic side is the product's own code: every `cycle` seconds the engine runs on the trailing
-`history` of bars (resampled to hourly closes when the data is finer, which is what a keeper reads
-from its venues), and `oracle.policy.decide` moves the simulated on-chain values within the
+`history` of bars closed by then (resampled to hourly closes when the data is finer, which is what a
+keeper reads from its venues; a bar's timestamp is its open, so the bar opening at the cycle's time
+is not read), and `oracle.policy.decide` moves the simulated on-chain values within the
 guardrails — steps, bounds, loosening persistence and cooldown, deadband — with threshold cuts
 ramped like the contract ramps them. Feed health is taken as OK (the history is the feed).
 """
@@ -99,7 +100,9 @@ def dynamic_path(
     path: list[tuple[int, MarketState]] = []
     for now in range(start, end, s.cycle):
         try:  # inside a data gap the history is short: the engine refuses, the keeper holds
-            window = hourly.until(now).last(s.history)
+            # only bars closed by `now`: a bar's timestamp is its open, its close comes an
+            # interval later (reading the bar that opens at `now` saw an hour ahead)
+            window = hourly.until(now - hourly.interval).last(s.history)
             price = float(window.close[-1])
             pool = ConstantProductPool(
                 series.market, s.pool_depth, s.pool_depth * price, s.pool_fee
@@ -214,6 +217,8 @@ def replay(
         raise OracleError(
             f"the {scenario} market runs on hourly OHLC bars: give hourly bars with lows"
         )
+    if bars is not None and not np.array_equal(bars.timestamps, series.timestamps):
+        raise OracleError("the bars and the series must be the same bars (bars.series)")
     sigma: list[tuple[int, float]] = []
     path = pushed if pushed else dynamic_path(series, start, end, s, sigma)
     lo = int(np.searchsorted(series.timestamps, start))

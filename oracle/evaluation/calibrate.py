@@ -12,13 +12,14 @@ drawn with `seed` (scipy.stats.qmc): the same seed gives the same candidates, an
 candidate is scored on every training window and ranked by a total order, the same file, on one
 process or on any cluster.
 
-Objective (declared in the file). On a fold's training windows, with the static baseline (Aave v3's
-parameters, or `--static`) in the same reference market: a candidate is *admissible* when its mean
-bad debt and its mean liquidated debt over the windows are no higher than the baseline's. Among
-admissible candidates, the highest mean LTV wins (ties: the least debt liquidated by parameter cuts,
-then the lowest candidate index); when none is admissible, the smallest excess (liquidated excess +
-10 × bad-debt excess) wins. The defaults are candidate 0, so a fold never scores below them on its
-own training data.
+Objective (declared in the file, `OBJECTIVE`). On a fold's training windows, with the static
+baseline (Aave v3's parameters, or `--static`) in the same reference market: first, the most
+windows the dynamic path dominates by the scorecard's own criterion (`scorecard.dominates`), so the
+search aims at what `evaluate` scores. Then a candidate is *admissible* when its mean bad debt and
+its mean liquidated debt over the windows are no higher than the baseline's; among admissible
+candidates the highest mean LTV wins (then the least debt liquidated by parameter cuts); among the
+others the smallest excess (liquidated excess + 10 × bad-debt excess); last, the lowest index. The
+defaults are candidate 0, so a fold never scores below them on its own training data.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from oracle.backtest.baselines import StaticParameters
 from oracle.backtest.runner import BacktestSettings, replay
 from oracle.errors import ConfigError
 from oracle.evaluation.cluster import Engine
-from oracle.evaluation.scorecard import baseline, shipped_asset_bars
+from oracle.evaluation.scorecard import baseline, dominates, shipped_asset_bars
 from oracle.evaluation.settings import Fold, apply
-from oracle.evaluation.windows import Window, asset, windows_for
+from oracle.evaluation.windows import Window, asset, cost, windows_for, year_start
 from oracle.types import Params
 
 #: The searched settings: "owner.field" -> (low, high, type). Owner "model" is ModelSettings,
@@ -50,10 +51,11 @@ SPACE: dict[str, tuple[float, float, type]] = {
     "policy.loosen_after_cycles": (1, 12, int),
 }
 OBJECTIVE = (
-    "admissible: mean bad debt and mean liquidated debt over the training windows <= the static "
-    "baseline's (reference market); rank admissible candidates by mean LTV (desc), then debt "
-    "liquidated by parameter cuts (asc), then index; none admissible: least liquidated excess + "
-    "10 x bad-debt excess"
+    "most training windows where the dynamic path dominates the static baseline (the scorecard's "
+    "criterion, reference market); then admissible before not (mean bad debt and mean liquidated "
+    "debt over the windows <= the baseline's); admissible: highest mean LTV, then least debt "
+    "liquidated by parameter cuts; not admissible: least liquidated excess + 10 x bad-debt "
+    "excess, then highest mean LTV; then the lowest candidate index"
 )
 BAD_DEBT_WEIGHT = 10.0
 
@@ -88,8 +90,7 @@ class Trial:
 
 
 def trial_cost(t: Trial) -> float:
-    """A trial's expected run time: its window's length (one engine run per hour)."""
-    return float(t.window.end - t.window.start)
+    return cost(t.window)
 
 
 def run_trial(t: Trial) -> dict[str, float]:
@@ -98,6 +99,7 @@ def run_trial(t: Trial) -> dict[str, float]:
     out = replay(bars.series, t.static, s, t.window.start, t.window.end, "reference", bars).summary
     d, st = out["dynamic"], out["static"]
     return {
+        "dominates": float(dominates(d, st)[0]),
         "bad_debt": d["bad_debt"],
         "liquidated": d["liquidated"],
         "param_liquidated": d["param_liquidated"],
@@ -122,6 +124,7 @@ def rank(scores: list[list[dict[str, float]]]) -> tuple[int, list[dict[str, Any]
         table.append(
             {
                 "candidate": c,
+                "dominated": int(sum(t["dominates"] for t in trials)),
                 "admissible": liq_excess <= 0 and bad_excess <= 0,
                 "mean_ltv_bps": round(mean("mean_ltv_bps"), 1),
                 "static_mean_ltv_bps": round(mean("static_mean_ltv_bps"), 1),
@@ -136,15 +139,13 @@ def rank(scores: list[list[dict[str, float]]]) -> tuple[int, list[dict[str, Any]
 
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
         if row["admissible"]:
-            return (0, -row["mean_ltv_bps"], row["param_liquidated"], row["candidate"])
-        return (1, row["excess"], -row["mean_ltv_bps"], row["candidate"])
+            rest: tuple[Any, ...] = (0, -row["mean_ltv_bps"], row["param_liquidated"])
+        else:
+            rest = (1, row["excess"], -row["mean_ltv_bps"])
+        return (-row["dominated"], *rest, row["candidate"])
 
     best = min(table, key=key)
     return int(best["candidate"]), table
-
-
-def _t(year: int) -> int:
-    return int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,21 @@ def fold_plans(
         static = baseline(a, statics)
         bars = shipped_asset_bars(a.file, f"{a.symbol}/USDT")
         last_bar = max(last_bar, int(bars.timestamps[-1]))
-        found, _ = windows_for(a.symbol, int(bars.timestamps[0]), int(bars.timestamps[-1]))
+        found, _ = windows_for(a.symbol, bars.timestamps)
         per_asset += [(w, a.file, static) for w in found if w.kind == "year"]
     if not per_asset:
-        raise ConfigError("--assets", "no asset to calibrate on: " + "; ".join(skipped))
+        raise ConfigError("--assets", "no year window of these assets to calibrate on")
     first_year = min(int(w.name) for w, _, _ in per_asset)
     live = (last_bar // 86_400 + 1) * 86_400
-    starts = [_t(y) for y in (years or range(first_year + 2, _last_year(last_bar) + 1))]
+    chosen_years = sorted(set(years)) if years else range(first_year + 2, _last_year(last_bar) + 1)
+    starts = [year_start(y) for y in chosen_years]
+    late = [y for y in chosen_years if year_start(y) >= live]
+    if late:
+        raise ConfigError(
+            "--folds",
+            f"{late[0]}: the data ends {datetime.fromtimestamp(last_bar, UTC):%Y-%m-%d}; the fold "
+            "after it is the keeper's and always searched",
+        )
     plans = []
     for valid_from in [*starts, live]:
         since = _last_year(valid_from) - train_years  # the first calendar year trained on
@@ -194,22 +203,19 @@ def _last_year(t: int) -> int:
 
 
 def calibrate(plans: list[FoldPlan], n: int, seed: int, eng: Engine) -> list[Fold]:
-    """Searches every fold (all trials of all folds in one map, for the cluster's sake)."""
+    """Searches every fold. Each (candidate, window) runs once, in one map over the cluster, even
+    when folds share training windows (the keeper's fold shares the last year's)."""
     cands = candidates(n, seed)
-    trials = [
-        Trial(c, overrides, w, file, static)
-        for plan in plans
-        for w, file, static in plan.windows
-        for c, overrides in enumerate(cands)
-    ]
-    results = eng.map(run_trial, trials, cost=trial_cost)
-    folds = []
-    at = 0
+    unique: dict[tuple[int, str], Trial] = {}
     for plan in plans:
-        k = len(plan.windows)
-        block = results[at : at + k * n]
-        at += k * n
-        per_candidate = [[block[i * n + c] for i in range(k)] for c in range(n)]
+        for w, file, static in plan.windows:
+            for c, overrides in enumerate(cands):
+                unique.setdefault((c, w.key), Trial(c, overrides, w, file, static))
+    ran = eng.map(run_trial, list(unique.values()), cost=trial_cost)
+    results = dict(zip(unique, ran, strict=True))
+    folds = []
+    for plan in plans:
+        per_candidate = [[results[(c, w.key)] for w, _, _ in plan.windows] for c in range(n)]
         best, table = rank(per_candidate)
         folds.append(
             Fold(
@@ -218,7 +224,7 @@ def calibrate(plans: list[FoldPlan], n: int, seed: int, eng: Engine) -> list[Fol
                 model=cands[best]["model"],
                 policy=cands[best]["policy"],
                 training=tuple(w.key for w, _, _ in plan.windows),
-                score={"chosen": best, "candidates": table},
+                score={"chosen": best, "backtests": len(unique), "candidates": table},
             )
         )
     return folds

@@ -109,15 +109,17 @@ def engine(workers: int = 2, address: str | None = None) -> Iterator[Engine]:
             client = Client(cluster)
         else:
             client = Client(address, timeout=10)
-    except OSError as exc:
+    except (OSError, ValueError, TypeError) as exc:
         if cluster is not None:
             cluster.close()
-        raise ConfigError(
-            "--address", f"cannot reach a Dask scheduler at {address}: {exc}"
-        ) from None
+        if address is None:
+            raise ConfigError("--workers", f"cannot start a local Dask cluster: {exc}") from None
+        reason = f"cannot reach a Dask scheduler at {address}: {exc}"
+        raise ConfigError("--address", reason) from None
     try:
-        info = client.scheduler_info()
-        n = len(info.get("workers", {}))
+        n = len(client.scheduler_info().get("workers", {}))
+        if n == 0:
+            raise ConfigError("--address", f"the Dask scheduler at {address} has no workers")
         pids = [int(p) for p in client.run(_pid).values()]
         yield Engine(n, address, client, pids)
     finally:

@@ -43,10 +43,16 @@ GRID_GAP_BPS = (250, 500, 1_000, 2_000)
 MAX_GRID_LT_BPS = 9_500
 
 
-def grid(bonus_bps: int) -> list[Params]:
-    """Static (LTV, LT) pairs of the grid whose LT leaves room for the bonus (LT·(1+LB) ≤ 1)."""
+def grid(bonus_bps: int, at_ltv: float | None = None) -> list[Params]:
+    """Static (LTV, LT) pairs of the grid whose LT leaves room for the bonus (LT·(1+LB) ≤ 1).
+    `at_ltv`: the dynamic path's mean LTV, rounded up to 50 bps, is added to the grid's LTVs, so
+    the hindsight choice is measured at the dynamic path's borrowing power, not up to 499 bps
+    above it."""
+    ltvs = set(GRID_LTV_BPS)
+    if at_ltv is not None:
+        ltvs.add(min(MAX_GRID_LT_BPS - GRID_GAP_BPS[0], int(-(-at_ltv // 50) * 50)))
     out = []
-    for ltv in GRID_LTV_BPS:
+    for ltv in sorted(ltvs):
         for gap in GRID_GAP_BPS:
             lt = ltv + gap
             if lt <= MAX_GRID_LT_BPS and lt * (BPS + bonus_bps) <= BPS * BPS:
@@ -101,7 +107,7 @@ def score_window(task: WindowTask) -> dict[str, Any]:
     lo, hi = np.searchsorted(bars.timestamps, [w.start, w.end])
     frontier = []
     n = hi - lo
-    for p in grid(task.static.params.liquidation_bonus_bps):
+    for p in grid(task.static.params.liquidation_bonus_bps, dynamic["mean_ltv_bps"]):
         side = market_side(
             bars,
             (int(lo), int(hi)),
@@ -176,6 +182,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             float(np.median([r["dynamic"]["param_liquidated"] for r in rows])), 6
         ),
         "median_mean_ltv_diff_bps": round(med("mean_ltv_bps"), 1),
+        "means": {k: _means([r for r in rows if r["kind"] == k]) for k in ("year", "crash")},
+    }
+
+
+def _means(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each side's mean over windows of the metrics the README's scorecard table quotes."""
+    keys = ("bad_debt", "liquidated", "param_liquidated", "mean_ltv_bps")
+    return {
+        side: {k: round(float(np.mean([r[side][k] for r in rows])), 6) for k in keys}
+        for side in ("dynamic", "static")
+        if rows
     }
 
 
@@ -208,7 +225,7 @@ def plan(
         a = asset(symbol)
         static = baseline(a, statics)
         bars = shipped_asset_bars(a.file, f"{a.symbol}/USDT")
-        found, left_out = windows_for(a.symbol, int(bars.timestamps[0]), int(bars.timestamps[-1]))
+        found, left_out = windows_for(a.symbol, bars.timestamps)
         skipped.extend(left_out)
         for w in found:
             if w.kind not in kinds:

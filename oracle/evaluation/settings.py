@@ -116,11 +116,34 @@ def render(folds: tuple[Fold, ...] | list[Fold], search: dict[str, Any]) -> str:
     return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
-def write(path: Path, folds: list[Fold], search: dict[str, Any]) -> SettingsFile:
+def write(
+    path: Path, folds: list[Fold], search: dict[str, Any], key: str = "--out"
+) -> SettingsFile:
+    """Writes the file atomically (a temporary file renamed over it): a failed run never leaves a
+    half-written or invalid file where a keeper reads one."""
     text = render(folds, search)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return load(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        load(tmp, key)  # what is written must load
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(key, f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return load(path, key)
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Fails now, not after minutes of computing, when `path` cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.with_name(path.name + ".tmp").open("w"):
+            pass
+        path.with_name(path.name + ".tmp").unlink()
+    except OSError as exc:
+        raise ConfigError(key, f"cannot write {path}: {exc.strerror}") from None
 
 
 def load(path: Path, key: str = "--settings") -> SettingsFile:

@@ -12,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
+from oracle.backtest.runner import BacktestSettings
 from oracle.errors import ConfigError
 
 DAY = 86_400
-#: The engine's trailing history (BacktestSettings.history): no parameters before that much data.
-HISTORY = 90 * DAY
+#: The engine's trailing history: no parameters before that much data.
+HISTORY: int = BacktestSettings.history
 #: A year window shorter than this says too little to score (the last, partial years).
 MIN_DAYS = 28
 
@@ -59,6 +62,17 @@ def _t(day: str) -> int:
     return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
 
 
+def year_start(year: int) -> int:
+    """1 January of `year`, 00:00 UTC, in unix seconds."""
+    return _t(f"{year}-01-01")
+
+
+def cost(w: Window) -> float:
+    """A window's expected scoring time, for scheduling the longest first: one engine run per
+    hour of it."""
+    return float(w.end - w.start)
+
+
 @dataclass(frozen=True)
 class Crash:
     name: str
@@ -93,27 +107,46 @@ class Window:
         return f"{self.asset} {self.name}"
 
 
-def windows_for(symbol: str, first_bar: int, last_bar: int) -> tuple[list[Window], list[str]]:
-    """The windows of an asset whose bars run first_bar .. last_bar, and the ones left out (why)."""
+def windows_for(symbol: str, timestamps: np.ndarray) -> tuple[list[Window], list[str]]:
+    """The windows of an asset whose hourly bars open at `timestamps`, and the ones left out (why).
+
+    A year needs `MIN_DAYS` days of bars after the engine's history; a crash window needs bars for
+    at least half of the two weeks before the crash (the borrowers the crash meets) and during it:
+    a crash that falls in a gap of the data is not scored as if it had been survived."""
+    first_bar, last_bar = int(timestamps[0]), int(timestamps[-1])
     earliest, stop = first_bar + HISTORY, last_bar + 3_600
+
+    def bars(start: int, end: int) -> int:
+        lo, hi = np.searchsorted(timestamps, [start, end])
+        return int(hi - lo)
+
     out: list[Window] = []
     skipped: list[str] = []
     first_year = datetime.fromtimestamp(first_bar, UTC).year
     last_year = datetime.fromtimestamp(last_bar, UTC).year
     for year in range(first_year, last_year + 1):
-        start = max(_t(f"{year}-01-01"), earliest)
-        end = min(_t(f"{year + 1}-01-01"), stop)
-        if end - start < MIN_DAYS * DAY:
+        start = max(year_start(year), earliest)
+        end = min(year_start(year + 1), stop)
+        have = bars(start, end) if end > start else 0
+        if have < MIN_DAYS * 24:
             skipped.append(
-                f"{symbol} {year}: {max(0, end - start) // DAY} day(s) after the engine's 90-day "
-                f"history (at least {MIN_DAYS} needed)"
+                f"{symbol} {year}: {have // 24} day(s) of bars after the engine's 90-day history "
+                f"(at least {MIN_DAYS} needed)"
             )
             continue
         out.append(Window(symbol, str(year), "year", start, end))
     for crash in CRASHES:
-        start, end = crash.start - BEFORE_CRASH, crash.end + AFTER_CRASH
+        start, end = max(crash.start - BEFORE_CRASH, earliest), min(crash.end + AFTER_CRASH, stop)
         if crash.start < earliest or crash.start > last_bar:
             skipped.append(f"{symbol} {crash.name}: no data or under 90 days of history before it")
             continue
-        out.append(Window(symbol, crash.name, "crash", max(start, earliest), min(end, stop)))
+        before, during = bars(start, crash.start), bars(crash.start, crash.end)
+        if before < (crash.start - start) // 3_600 // 2 or during == 0:
+            skipped.append(
+                f"{symbol} {crash.name}: the data has bars for {before} of the "
+                f"{(crash.start - start) // 3_600} hours before the crash and {during} of its "
+                f"{(crash.end - crash.start) // 3_600} (a gap: SOURCES.md)"
+            )
+            continue
+        out.append(Window(symbol, crash.name, "crash", start, end))
     return out, skipped

@@ -273,8 +273,8 @@ class KeeperConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
     reviews: Path = Path("reviews")  # where governance review reports are written
-    # a settings file from `oracle calibrate`: the keeper runs its latest fold (config values set
-    # here still win) and commits the file's hash in every batch's modelVersion
+    # a settings file from `oracle calibrate`: the keeper runs its latest fold and commits the
+    # file's hash in every batch's modelVersion (the config may repeat its values, not change them)
     settings: Path | None = None
     markets: dict[str, KeeperMarketConfig] = Field(min_length=1)
 
@@ -345,6 +345,9 @@ keeper:
   metrics_port: 9108
   # governance review reports
   reviews: {reviews}
+  # calibrated settings from `oracle calibrate` (its latest fold runs; its hash goes on-chain in
+  # modelVersion); with a file, remove the policy line above or repeat the file's values
+  # settings: settings/oracle-settings.json
   markets:
     ETH/USDT:
       # ETH that may need liquidating at once

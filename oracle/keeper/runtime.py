@@ -111,8 +111,9 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
 
 def calibrated_settings(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySettings, str]:
     """The model and policy settings the keeper runs and the modelVersion it commits: the settings
-    file's latest fold when one is configured (policy values set in the config still win), else
-    the code's defaults and the engine's version."""
+    file's latest fold when one is configured, else the code's defaults (with the config's policy
+    values) and the engine's version. With a file, the config may repeat its values but not
+    change them: the hash committed on-chain must describe the settings that run."""
     set_here = keeper.policy.model_dump(include=keeper.policy.model_fields_set)
     if keeper.settings is None:
         return ModelSettings(), replace(PolicySettings(), **set_here), MODEL_VERSION
@@ -120,9 +121,24 @@ def calibrated_settings(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySett
     fold = loaded.latest
     try:
         model = ModelSettings(**from_json(fold.model))
-        policy = replace(PolicySettings(**from_json(fold.policy)), **set_here)
+        policy = PolicySettings(**from_json(fold.policy))
     except (TypeError, ValueError) as exc:
         raise ConfigError("keeper.settings", str(exc)) from None
+    for name, value in set_here.items():
+        if getattr(policy, name) != value:
+            raise ConfigError(
+                f"keeper.policy.{name}",
+                f"{value} here, {getattr(policy, name)} in {keeper.settings}: remove one, so that "
+                "the modelVersion committed on-chain names the settings that run",
+            )
+    for market, km in keeper.markets.items():
+        for name, value in km.model.items():
+            if getattr(model, name, value) != value:
+                raise ConfigError(
+                    f"keeper.markets.{market}.model.{name}",
+                    f"{value} here, {getattr(model, name)} in {keeper.settings}: remove one, so "
+                    "that the modelVersion committed on-chain names the settings that run",
+                )
     return model, policy, loaded.model_version
 
 

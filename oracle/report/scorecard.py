@@ -28,7 +28,7 @@ matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.pyplot as plt
 import numpy as np
 
-from oracle.evaluation.scorecard import shipped_asset_bars
+from oracle.evaluation.scorecard import LTV_TOLERANCE_BPS, MATERIAL_BAD_DEBT, shipped_asset_bars
 from oracle.evaluation.windows import asset
 
 DYNAMIC, STATIC, HINDSIGHT = "#1f77b4", "#d62728", "#2ca02c"
@@ -181,7 +181,10 @@ def _timeline(r: dict[str, Any]) -> str:
                 label=f"{side} liquidated",
             )
     ax.set_ylabel("liquidated %/day", fontsize=8)
-    ax.legend(fontsize=7, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left")
+    else:
+        ax.text(0.01, 0.5, "no liquidations on either side", transform=ax.transAxes, fontsize=8)
     for ax in axes:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.25)
@@ -241,8 +244,8 @@ def write_scorecard(result: dict[str, Any], target: Path) -> Path:
         f"{html.escape(str(result['settings']['file'] or 'code defaults'))}. "
         f"{s['seconds']} s on {html.escape(s['engine'])}.</p>",
         "<p>Dominates: dynamic bad debt at most the static one (at most half of it where the "
-        "static one exceeds 0.01 %), liquidated debt at most the static one, mean LTV at least "
-        "the static one minus 100 bps.</p>",
+        f"static one exceeds {MATERIAL_BAD_DEBT:.2%}), liquidated debt at most the static one, "
+        f"mean LTV at least the static one minus {LTV_TOLERANCE_BPS} bps.</p>",
         _table(rows),
     ]
     if result.get("skipped"):

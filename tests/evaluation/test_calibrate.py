@@ -31,8 +31,9 @@ def test_candidates_are_seeded_and_start_with_the_defaults():
         PolicySettings(**cand["policy"])
 
 
-def trial(liq, bad, ltv, param=0.0, s_liq=0.5, s_bad=0.001, s_ltv=8_000):
+def trial(liq, bad, ltv, param=0.0, s_liq=0.5, s_bad=0.001, s_ltv=8_000, dominates=0.0):
     return {
+        "dominates": dominates,
         "liquidated": liq,
         "bad_debt": bad,
         "mean_ltv_bps": ltv,
@@ -53,6 +54,13 @@ def test_rank_prefers_admissible_borrowing_power_then_least_excess():
     assert best == 1 and [r["admissible"] for r in table] == [True, True, False]
     best, _ = rank([[trial(0.6, 0.0, 8_000)], [trial(0.55, 0.0, 6_000)]])
     assert best == 1  # none admissible: the smaller excess
+    # first of all: the most training windows won by the scorecard's own criterion
+    scores = [
+        [trial(0.4, 0.0, 7_000), trial(0.4, 0.0, 7_000)],
+        [trial(0.6, 0.0, 8_000, dominates=1.0), trial(0.6, 0.0, 8_000)],
+    ]
+    best, table = rank(scores)
+    assert best == 1 and [r["dominated"] for r in table] == [0, 1]
 
 
 def test_a_seeded_search_on_a_two_worker_cluster_gives_the_same_file_twice(tmp_path):
@@ -174,5 +182,7 @@ def test_evaluate_command_json(tmp_path):
     assert result["summary"]["dominated"] == sum(r["dominates"] for r in result["windows"])
     html = (tmp_path / "s.html").read_text()
     assert "Walk-forward scorecard" in html and html.count("<img") == 2 + len(keys)
-    bad = run("evaluate", "--assets", "ETH", "--static", "SOL=1,2")
+    bad = run("evaluate", "--assets", "ETH", "--static", "ETH=1,2")
     assert bad.returncode == 1 and "'--static': expected LTV,LT,LB" in bad.stderr
+    bad = run("evaluate", "--assets", "ETH", "--static", "SOL=5300,6800,700")
+    assert bad.returncode == 1 and "SOL is not among the assets: ETH" in bad.stderr

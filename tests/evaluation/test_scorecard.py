@@ -16,10 +16,11 @@ from oracle.evaluation.scorecard import (
     hindsight,
     plan,
     score_window,
+    shipped_asset_bars,
     summarise,
 )
 from oracle.evaluation.settings import Fold
-from oracle.evaluation.windows import ASSETS, CRASHES, HISTORY, windows_for
+from oracle.evaluation.windows import ASSETS, CRASHES, HISTORY, asset, windows_for
 from oracle.risk import ModelSettings
 from oracle.types import BPS, Params
 from tests.helpers.time import DAY, ts
@@ -49,6 +50,8 @@ def test_grid_leaves_room_for_the_bonus():
         assert points and all(p.valid for p in points)
         assert all(p.liquidation_threshold_bps * (BPS + bonus) <= BPS * BPS for p in points)
     assert len(grid(1_000)) < len(grid(500))  # a larger bonus rules out the highest thresholds
+    extra = {p.ltv_bps for p in grid(500, 5_419.0)} - {p.ltv_bps for p in grid(500)}
+    assert extra == {5_450}
 
 
 def test_hindsight_is_the_best_static_at_the_dynamic_borrowing_power():
@@ -80,19 +83,38 @@ def test_hindsight_is_the_best_static_at_the_dynamic_borrowing_power():
     assert hindsight(frontier, 7_500) == {"liquidated": None, "bad_debt": None}
 
 
+def shipped_times(symbol: str):
+    a = asset(symbol)
+    return shipped_asset_bars(a.file, f"{symbol}/USDT").timestamps
+
+
 def test_windows_start_after_the_engines_history_and_name_what_is_left_out():
-    first, last = ts("2020-08-11T06:00:00"), ts("2022-10-31T23:00:00")  # SOL's shipped range
-    found, skipped = windows_for("SOL", first, last)
+    sol = shipped_times("SOL")  # 2020-08-11 06:00 .. 2022-10-31 23:00
+    found, skipped = windows_for("SOL", sol)
     years = [w for w in found if w.kind == "year"]
     assert [w.name for w in years] == ["2020", "2021", "2022"]
-    assert years[0].start == first + HISTORY and years[-1].end == last + 3_600
+    assert years[0].start == int(sol[0]) + HISTORY and years[-1].end == int(sol[-1]) + 3_600
     crashes = [w.name for w in found if w.kind == "crash"]
     assert crashes == ["2021-05-19 crash", "2022-05 LUNA/UST", "2022-06 stETH/3AC"]
     assert any("Black Thursday" in s for s in skipped) and any("USDC depeg" in s for s in skipped)
     black = next(c for c in CRASHES if "Black" in c.name)
-    eth, _ = windows_for("ETH", ts("2017-08-17T05:00:00"), ts("2023-03-31T23:00:00"))
+    eth, _ = windows_for("ETH", shipped_times("ETH"))
     w = next(w for w in eth if w.name == black.name)
     assert w.start == black.start - 14 * DAY and w.end == black.end + 7 * DAY
+
+
+def test_a_crash_inside_a_gap_of_the_data_is_not_scored():
+    # Binance's USDC/USDT trades again only from 2023-03-11 14:00, mid-depeg, after five months
+    # without bars: no borrower was there before the crash, so the window would say nothing.
+    found, skipped = windows_for("USDC", shipped_times("USDC"))
+    assert "2023-03 USDC depeg" not in [w.name for w in found]
+    [why] = [s for s in skipped if "USDC depeg" in s]
+    assert "bars for 0 of the 336 hours before the crash" in why
+    # a year whose bars fall in a gap is left out the same way
+    times = shipped_times("ETH")
+    gapped = times[(times < ts("2022-10-01T00:00:00")) | (times >= ts("2023-03-25T00:00:00"))]
+    _, skipped = windows_for("ETH", gapped)
+    assert any(s.startswith("ETH 2023: 7 day(s) of bars") for s in skipped)
 
 
 def test_plan_baselines_and_walk_forward_settings(tmp_path):
@@ -128,9 +150,10 @@ def test_a_real_crash_window_end_to_end():
     assert 0 <= d["param_liquidated"] <= d["liquidated"] <= 1
     assert row["dominates"] == dominates(d, s)[0] and bool(row["misses"]) != row["dominates"]
     # the frontier holds every grid point, and the hindsight choice is on it
-    assert len(row["frontier"]) == len(grid(500))
+    assert len(row["frontier"]) == len(grid(500, d["mean_ltv_bps"]))
     h = row["hindsight"]["liquidated"]
-    assert h is None or h["mean_ltv_bps"] >= d["mean_ltv_bps"]
+    # measured at the dynamic path's borrowing power: the grid holds its LTV rounded up to 50
+    assert d["mean_ltv_bps"] <= h["mean_ltv_bps"] < d["mean_ltv_bps"] + 50
     # Black Thursday: the static baseline leaves bad debt; liquidation events are dated
     assert s["bad_debt"] > 0 and s["liquidation_days"][0][0].startswith("2020-")
     assert summarise([row])["windows"] == 1

@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
+from oracle.errors import ConfigError
 from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import Fold
 from oracle.keeper.config import parse_config
@@ -203,12 +205,18 @@ def test_a_calibrated_keeper_commits_its_settings_file_hash(deployment, tmp_path
     loaded = settings_file.write(tmp_path / "settings.json", folds, {"seed": 0})
     data = yaml.safe_load(cfg.read_text())
     data["keeper"]["settings"] = str(tmp_path / "settings.json")
-    data["keeper"]["policy"] = {"loosen_after_cycles": 4}  # set in the config: wins over the file
+    # the config may repeat what the file runs, never change it: the hash must name what runs
+    data["keeper"]["policy"] = {"loosen_after_cycles": 4}
+    with pytest.raises(ConfigError, match=r"keeper.policy.loosen_after_cycles.*4 here, 3 in"):
+        calibrated_settings(parse_config(data).keeper)
+    data["keeper"]["policy"] = {"loosen_after_cycles": 3}
+    data["keeper"]["markets"][MARKET]["model"] = {"ltv_z": 1.0}
+    with pytest.raises(ConfigError, match=r"model.ltv_z': 1.0 here, 2.0 in"):
+        calibrated_settings(parse_config(data).keeper)
+    data["keeper"]["markets"][MARKET]["model"] = {"ltv_z": 2.0}
     cfg.write_text(yaml.safe_dump(data))
     model, policy, version = calibrated_settings(parse_config(data).keeper)
-    assert (
-        model.ltv_z == 2.0 and policy.loosen_after_cycles == 4 and version == loaded.model_version
-    )
+    assert model.ltv_z == 2.0 and policy == PolicySettings() and version == loaded.model_version
     out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
     assert [p["status"] for p in out["pushes"]] == ["mined"]
     [event] = client.contract.events.BatchSubmitted().get_logs(from_block=0)
