@@ -186,3 +186,18 @@ def test_evaluate_command_json(tmp_path):
     assert bad.returncode == 1 and "'--static': expected LTV,LT,LB" in bad.stderr
     bad = run("evaluate", "--assets", "ETH", "--static", "SOL=5300,6800,700")
     assert bad.returncode == 1 and "SOL is not among the assets: ETH" in bad.stderr
+
+
+def _fails(x: int) -> int:
+    raise RuntimeError(f"task {x} failed")
+
+
+def test_a_failing_task_stops_the_cluster_and_its_workers():
+    pids = []
+    with pytest.raises(RuntimeError, match=r"task \d failed"), engine(workers=2) as eng:
+        pids = eng.worker_pids
+        eng.map(_fails, [1, 2])
+    assert len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
