@@ -21,7 +21,10 @@ when they opened: liquidations caused by a parameter cut, not by the price alone
 `mean_ltv_bps`, the mean of LTV_t over the window's bars. Also: `daily_bad_debt_p95` and
 `daily_bad_debt_p99`, the 95th and 99th percentiles of the bad debt created per UTC day (the
 VaR-style convention risk managers publish; days without bars do not count), and
-`max_lt_drop_7d_bps`, the largest fall of the threshold in force within any 7 days (168 bars).
+`max_lt_drop_7d_bps`, the largest fall of the threshold in force within any 7 days (168 bars); and
+book-keeping the rules do not decide, in the debt asset: bad and liquidated debt, the penalty (the
+bonus a liquidator keeps of the collateral beyond the debt, given the bonus in force), the
+borrowing power (time-weighted Σ open collateral · close · LTV in force) and the open debt.
 
 A position opened at bar o can be flagged only at bars o+1 … o+336 (it opens after step (c) of its
 own bar and is repaid at step (b) of bar o+337), so each cohort's first flag is a search in one
@@ -59,6 +62,16 @@ class ReferenceOutcome:
     daily_bad_debt_p95: float
     daily_bad_debt_p99: float
     max_lt_drop_7d_bps: int
+    #: In the debt asset (dollars for the shipped USDT-quoted bars): bad and liquidated debt, the
+    #: penalty (the bonus a liquidator keeps of the collateral beyond the debt, capped by what the
+    #: collateral holds; 0 without `lb_bps`) and its fraction of debt originated, the borrowing
+    #: power (time-weighted Σ open collateral · close · LTV in force) and the open debt.
+    bad_debt_usd: float = 0.0
+    liquidated_usd: float = 0.0
+    penalty_usd: float = 0.0
+    penalty: float = 0.0
+    borrowing_power: float = 0.0
+    mean_open_debt_usd: float = 0.0
     #: [UTC day, liquidated, bad debt] for every day with a liquidation (fractions of all debt
     #: originated): the liquidation events a report plots.
     liquidation_days: list[list[Any]] = field(default_factory=list)
@@ -71,8 +84,12 @@ class ReferenceOutcome:
             "param_liquidated",
             "daily_bad_debt_p95",
             "daily_bad_debt_p99",
+            "penalty",
         ):
             out[key] = round(out[key], 6)
+        for key in ("bad_debt_usd", "liquidated_usd", "penalty_usd", "borrowing_power"):
+            out[key] = round(out[key], 2)
+        out["mean_open_debt_usd"] = round(out["mean_open_debt_usd"], 2)
         out["mean_ltv_bps"] = round(out["mean_ltv_bps"], 1)
         return out
 
@@ -83,10 +100,12 @@ def simulate_reference(
     lt_bps: np.ndarray,
     ltv_bps: np.ndarray,
     timestamps: np.ndarray | None = None,
+    lb_bps: np.ndarray | None = None,
 ) -> ReferenceOutcome:
     """The reference market over bars with lows `low` and closes `close`, the threshold in force
     `lt_bps` and the LTV `ltv_bps` at each bar (basis points, one value per bar). `timestamps`
-    (bar open times) place bad debt in UTC days; without them bar i is taken as i hours in."""
+    (bar open times) place bad debt in UTC days; without them bar i is taken as i hours in.
+    `lb_bps`, the bonus at each bar, only prices the penalty (the rules do not use it)."""
     n = len(close)
     if not (len(low) == len(lt_bps) == len(ltv_bps) == n) or n < 2:
         raise ValueError("low, close, lt_bps and ltv_bps need one value per bar, at least 2 bars")
@@ -117,6 +136,16 @@ def simulate_reference(
     per_day = np.bincount(day_index[t_flag + 1], weights=bad, minlength=day_index.max() + 1)
     daily = per_day.astype(np.float64) / originated
     liq_day = np.bincount(day_index[t_flag + 1], weights=d, minlength=day_index.max() + 1)
+    # The penalty: what the liquidator keeps of the collateral beyond the debt, up to the bonus.
+    bonus = 0.0 if lb_bps is None else np.asarray(lb_bps, dtype=np.float64)[t_flag + 1] / 10_000
+    penalty = float(np.minimum(bonus * d, np.maximum(0.0, price - d)).sum())
+    # The open book at each close: a position opens at the close of its bar o and leaves at step (a)
+    # of bar f+1 (liquidated) or (b) of bar o+337 (repaid); flagged too late, it stays to the end.
+    repaid = np.arange(n)[:, None] + TERM + 1
+    leaves = np.where(flagged, np.where(executes, flag_bar + 1, n), repaid)
+    opens = np.repeat(np.arange(n), len(USES))
+    units = _running(n, opens, leaves.ravel(), np.ones(opens.size))
+    open_debt = _running(n, opens, leaves.ravel(), debt.ravel())
     return ReferenceOutcome(
         bad_debt=float(bad.sum()) / originated,
         liquidated=float(d.sum()) / originated,
@@ -128,12 +157,26 @@ def simulate_reference(
         daily_bad_debt_p95=float(np.percentile(daily, 95)),
         daily_bad_debt_p99=float(np.percentile(daily, 99)),
         max_lt_drop_7d_bps=max_drop(np.asarray(lt_bps, dtype=np.int64), 168),
+        bad_debt_usd=float(bad.sum()),
+        liquidated_usd=float(d.sum()),
+        penalty_usd=penalty,
+        penalty=penalty / originated,
+        borrowing_power=float(np.mean(units * close * ltv)),
+        mean_open_debt_usd=float(np.mean(open_debt)),
         liquidation_days=[
             [iso(int(day) * 86_400)[:10], round(liq / originated, 6), round(b / originated, 6)]
             for day, liq, b in zip(np.unique(days), liq_day, per_day, strict=True)
             if liq > 0
         ],
     )
+
+
+def _running(n: int, starts: np.ndarray, stops: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ weights of the intervals [start, stop) that hold each of bars 0 … n−1."""
+    change = np.zeros(n + 1)
+    np.add.at(change, starts, weights)
+    np.add.at(change, np.minimum(stops, n), -weights)
+    return np.cumsum(change[:n])
 
 
 def max_drop(values: np.ndarray, window: int) -> int:

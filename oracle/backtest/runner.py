@@ -275,7 +275,7 @@ def market_side(
     lt_bps = np.rint(np.asarray(lt) * BPS).astype(np.int64)
     ts = bars.timestamps[lo:hi]
     if scenario == "reference":
-        outcome: Any = simulate_reference(bars.low[lo:hi], bars.close[lo:hi], lt_bps, ltv, ts)
+        outcome: Any = simulate_reference(bars.low[lo:hi], bars.close[lo:hi], lt_bps, ltv, ts, lb)
     else:
         outcome = simulate_realistic(
             bars.low[lo:hi],

@@ -19,10 +19,12 @@ TERM = 336
 EXECUTION_DISCOUNT = 0.01
 
 
-def event_loop(low, close, lt_bps, ltv_bps):
-    """The rules of issue 15, bar by bar, position by position (no vectorisation)."""
+def event_loop(low, close, lt_bps, ltv_bps, lb_bps=None, extras=None):
+    """The rules of issue 15, bar by bar, position by position (no vectorisation). `extras`, a
+    dict, receives the book-keeping the rules do not decide: penalty, borrowing power, open debt."""
     open_positions = []  # [open bar, debt, LT at open, flagged at or None]
-    originated = bad = liquidated = param = 0.0
+    originated = bad = liquidated = param = penalty = 0.0
+    power, open_debt = [], []
     daily: dict[int, float] = {}
     count = 0
     n = len(close)
@@ -33,6 +35,8 @@ def event_loop(low, close, lt_bps, ltv_bps):
             if flagged is not None and flagged + 1 == t:
                 price = low[t] * (1 - EXECUTION_DISCOUNT)
                 bad += max(0.0, debt - price)
+                if lb_bps is not None:
+                    penalty += min(lb_bps[t] / 10_000 * debt, max(0.0, price - debt))
                 daily[t // 24] = daily.get(t // 24, 0.0) + max(0.0, debt - price)
                 liquidated += debt
                 count += 1
@@ -49,8 +53,12 @@ def event_loop(low, close, lt_bps, ltv_bps):
             debt = u * ltv_bps[t] / 10_000 * close[t]
             originated += debt
             open_positions.append([t, debt, lt_bps[t] / 10_000, None])
+        power.append(len(open_positions) * close[t] * ltv_bps[t] / 10_000)
+        open_debt.append(sum(p[1] for p in open_positions))
     days = [daily.get(day, 0.0) / originated for day in range((n - 1) // 24 + 1)]
     drop = max([0] + [lt_bps[i] - lt_bps[j] for j in range(n) for i in range(max(0, j - 168), j)])
+    if extras is not None:
+        extras.update(penalty=penalty, power=np.mean(power), open_debt=np.mean(open_debt))
     return bad / originated, liquidated / originated, param / originated, count, days, drop
 
 
@@ -67,8 +75,14 @@ def path(seed: int, n: int):
 @given(st.integers(0, 10_000), st.integers(2, 900))
 def test_vectorised_equals_the_rules_bar_by_bar(seed, n):
     low, close, lt, ltv = path(seed, n)
-    out = simulate_reference(low, close, lt, ltv)
-    bad, liquidated, param, count, days, drop = event_loop(low, close, lt, ltv)
+    lb = np.random.default_rng(seed).integers(0, 1_500, n)
+    out = simulate_reference(low, close, lt, ltv, None, lb)
+    extras: dict = {}
+    bad, liquidated, param, count, days, drop = event_loop(low, close, lt, ltv, lb, extras)
+    assert np.isclose(out.penalty_usd, extras["penalty"])
+    assert np.isclose(out.borrowing_power, extras["power"])
+    assert np.isclose(out.mean_open_debt_usd, extras["open_debt"])
+    assert np.isclose(out.bad_debt_usd, out.bad_debt * out.originated)
     assert out.liquidations == count
     assert np.isclose(out.bad_debt, bad) and np.isclose(out.liquidated, liquidated)
     assert np.isclose(out.param_liquidated, param)
