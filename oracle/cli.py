@@ -624,7 +624,8 @@ def evaluate(
     click.echo(
         f"dynamic dominates static in {s['dominated']} of {s['windows']} windows "
         f"({s['years_dominated']}/{s['years']} years, {s['crashes_dominated']}/{s['crashes']} "
-        f"crashes); {seconds} s on {where}"
+        f"crashes); the static parameters against themselves: {s['static_against_itself']} "
+        f"(ties count); {seconds} s on {where}"
     )
     for line in skipped:
         click.echo(f"skipped: {line}")

@@ -172,6 +172,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "windows": len(rows),
         "dominated": sum(r["dominates"] for r in rows),
+        # The same criterion with the static side in place of the dynamic one: ties count, so
+        # keeping the baseline wins every window whose static bad debt is immaterial. The line any
+        # dynamic path must beat before "dominates" says more than "changes nothing".
+        "static_against_itself": sum(dominates(r["static"], r["static"])[0] for r in rows),
         "years": sum(r["kind"] == "year" for r in rows),
         "years_dominated": sum(r["dominates"] and r["kind"] == "year" for r in rows),
         "crashes": sum(r["kind"] == "crash" for r in rows),

@@ -240,7 +240,9 @@ def write_scorecard(result: dict[str, Any], target: Path) -> Path:
         "<h1>Walk-forward scorecard</h1>",
         f"<p id='summary'>Dynamic dominates static in <b>{s['dominated']} of {s['windows']}</b> "
         f"windows ({s['years_dominated']}/{s['years']} years, {s['crashes_dominated']}/"
-        f"{s['crashes']} crashes). Scenario: {html.escape(result['scenario'])}. Settings: "
+        f"{s['crashes']} crashes); the static parameters scored against themselves: "
+        f"{s['static_against_itself']} (ties count, so that is what changing nothing scores). "
+        f"Scenario: {html.escape(result['scenario'])}. Settings: "
         f"{html.escape(str(result['settings']['file'] or 'code defaults'))}. "
         f"{s['seconds']} s on {html.escape(s['engine'])}.</p>",
         "<p>Dominates: dynamic bad debt at most the static one (at most half of it where the "

@@ -31,6 +31,9 @@ def side(bad: float, liq: float, ltv: float) -> dict:
 
 
 def test_dominance_criterion_edges():
+    # ties count: the baseline scored against itself wins when its bad debt is immaterial
+    assert dominates(side(0.00005, 0.4, 8_050), side(0.00005, 0.4, 8_050))[0]
+    assert not dominates(side(0.001, 0.4, 8_050), side(0.001, 0.4, 8_050))[0]
     static = side(0.001, 0.40, 8_050)
     # bad debt above 0.01 %: the dynamic side must halve it
     assert dominates(side(0.0005, 0.40, 7_950), static)[0]
@@ -156,4 +159,7 @@ def test_a_real_crash_window_end_to_end():
     assert d["mean_ltv_bps"] <= h["mean_ltv_bps"] < d["mean_ltv_bps"] + 50
     # Black Thursday: the static baseline leaves bad debt; liquidation events are dated
     assert s["bad_debt"] > 0 and s["liquidation_days"][0][0].startswith("2020-")
-    assert summarise([row])["windows"] == 1
+    summary = summarise([row])
+    assert summary["windows"] == 1
+    # Black Thursday leaves static bad debt above 0.01 %: the baseline cannot win it by a tie
+    assert summary["static_against_itself"] == 0
