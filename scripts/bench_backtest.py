@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from oracle.backtest.baselines import aave_v3
-from oracle.backtest.runner import BacktestSettings, run_backtest
+from oracle.backtest.runner import BacktestSettings, replay
 from oracle.series import PriceSeries
 
 RUNS = 3
@@ -42,7 +42,7 @@ def main() -> None:
         samples, result = [], {}
         for _ in range(RUNS):
             t0 = time.perf_counter()
-            result = run_backtest(series, static, settings, start, end)
+            result = replay(series, static, settings, start, end).summary
             samples.append(time.perf_counter() - t0)
         return statistics.median(samples), result
 

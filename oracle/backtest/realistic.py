@@ -116,7 +116,7 @@ from typing import Any
 
 import numpy as np
 
-from oracle.backtest.reference import max_drop
+from oracle.backtest.reference import max_drop, rounded
 from oracle.series import iso
 
 #: Bars in the window over which `max_lt_drop_7d_bps` is measured (7 days of hourly bars).
@@ -214,17 +214,7 @@ class RealisticOutcome:
     liquidation_days: list[list[Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key in (
-            "bad_debt",
-            "liquidated",
-            "param_liquidated",
-            "daily_bad_debt_p95",
-            "daily_bad_debt_p99",
-            "penalty",
-        ):
-            out[key] = round(out[key], 6)
-        for key in (
+        dollars = (
             "originated",
             "bad_debt_usd",
             "liquidated_usd",
@@ -234,10 +224,8 @@ class RealisticOutcome:
             "mean_open_debt_usd",
             "mean_collateral_usd",
             "open_shortfall_usd",
-        ):
-            out[key] = round(out[key], 2)
-        out["mean_ltv_bps"] = round(out["mean_ltv_bps"], 1)
-        return out
+        )
+        return rounded(asdict(self), dollars)
 
 
 def pool_proceeds(depth_usd: float, price: float, fee: float, sold: np.ndarray) -> np.ndarray:

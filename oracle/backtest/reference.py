@@ -77,21 +77,30 @@ class ReferenceOutcome:
     liquidation_days: list[list[Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key in (
-            "bad_debt",
-            "liquidated",
-            "param_liquidated",
-            "daily_bad_debt_p95",
-            "daily_bad_debt_p99",
-            "penalty",
-        ):
-            out[key] = round(out[key], 6)
-        for key in ("bad_debt_usd", "liquidated_usd", "penalty_usd", "borrowing_power"):
-            out[key] = round(out[key], 2)
-        out["mean_open_debt_usd"] = round(out["mean_open_debt_usd"], 2)
-        out["mean_ltv_bps"] = round(out["mean_ltv_bps"], 1)
-        return out
+        dollars = ("bad_debt_usd", "liquidated_usd", "penalty_usd", "borrowing_power")
+        return rounded(asdict(self), (*dollars, "mean_open_debt_usd"))
+
+
+#: The outcome fields that are fractions of all debt originated (both lending markets).
+FRACTIONS = (
+    "bad_debt",
+    "liquidated",
+    "param_liquidated",
+    "daily_bad_debt_p95",
+    "daily_bad_debt_p99",
+    "penalty",
+)
+
+
+def rounded(values: dict[str, Any], dollars: tuple[str, ...]) -> dict[str, Any]:
+    """An outcome as a report prints it (both lending markets): fractions to 6 places, the
+    `dollars` fields to cents, the mean LTV to 0.1 bps."""
+    for key in FRACTIONS:
+        values[key] = round(values[key], 6)
+    for key in dollars:
+        values[key] = round(values[key], 2)
+    values["mean_ltv_bps"] = round(values["mean_ltv_bps"], 1)
+    return values
 
 
 def simulate_reference(

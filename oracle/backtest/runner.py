@@ -174,27 +174,13 @@ class Replay:
     dynamic_ltv: np.ndarray
     static: StaticParameters
     sigma: list[tuple[int, float]]  # (cycle time, annualised σ the engine used)
-    dynamic: Outcome
-    static_outcome: Outcome
+    dynamic: Outcome | None  # the legacy simulator's outcomes (None in the other markets)
+    static_outcome: Outcome | None
     summary: dict[str, Any]
 
 
 #: The lending markets a replay can run: see the module docstring.
 SCENARIOS = ("legacy", "reference", "realistic")
-
-
-def run_backtest(
-    series: PriceSeries,
-    static: StaticParameters,
-    s: BacktestSettings,
-    start: int,
-    end: int,
-    scenario: str = "legacy",
-    bars: Bars | None = None,
-) -> dict[str, Any]:
-    """The summary (`--json`): {"window", "scenario", "static_source", "dynamic": {…, "path"},
-    "static"}."""
-    return replay(series, static, s, start, end, scenario, bars).summary
 
 
 def replay(
@@ -210,7 +196,8 @@ def replay(
     """`bars`: the OHLCV bars behind `series` (the reference and realistic markets need lows,
     highs and volumes). `pushed`: a parameter path a chain actually held
     (`RegistryClient.state_history`), replayed instead of the one the engine and policy would
-    compute."""
+    compute. `.summary` is what `oracle backtest --json` prints: {"window", "scenario",
+    "static_source", "dynamic": {…, "path"}, "static"}."""
     if scenario not in SCENARIOS:
         raise OracleError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     if scenario != "legacy" and (bars is None or bars.interval != 3_600):
@@ -226,20 +213,12 @@ def replay(
     ts, prices = series.timestamps[lo:hi], series.close[lo:hi]
     if len(ts) < 2:
         raise OracleError("the window holds fewer than 2 bars")
-    # Positions must be valid under both sides when they open: size them on the lower first LTV.
-    opening_ltv = min(static.params.ltv_bps, path[0][1].ltv_bps)
-    population = Population.spread(float(prices[0]), opening_ltv, s.borrowers, s.min_use, s.max_use)
-    impact = ConstantProductPool(series.market, s.pool_depth, s.pool_depth, s.pool_fee)
-    slippage = liquidity.slippage(impact, s.size).fraction
-    delay_bars = max(0, s.delay // series.interval)
-
     lt, ltv, lb = _in_force_per_bar(ts, path)
-    dyn = simulate(prices, lt, population, delay_bars, slippage)
     static_lt = np.full(len(ts), static.params.liquidation_threshold_bps / BPS)
-    sta = simulate(prices, static_lt, population, delay_bars, slippage)
     static_ltv = np.full(len(ts), static.params.ltv_bps)
     static_lb = np.full(len(ts), static.params.liquidation_bonus_bps)
     entries = _path_entries(ts, path)
+    dyn = sta = None  # the legacy simulator's outcomes, which only its report plots
     if scenario != "legacy":
         assert bars is not None
         window = (lo, hi)
@@ -248,6 +227,16 @@ def replay(
         static_side = market_side(bars, window, static_ltv, static_lt, static_lb, scenario, s)
         static_side["updates"] = 0
     else:
+        # Positions must be valid under both sides when they open: sized on the lower first LTV.
+        opening_ltv = min(static.params.ltv_bps, path[0][1].ltv_bps)
+        population = Population.spread(
+            float(prices[0]), opening_ltv, s.borrowers, s.min_use, s.max_use
+        )
+        impact = ConstantProductPool(series.market, s.pool_depth, s.pool_depth, s.pool_fee)
+        slippage = liquidity.slippage(impact, s.size).fraction
+        delay_bars = max(0, s.delay // series.interval)
+        dyn = simulate(prices, lt, population, delay_bars, slippage)
+        sta = simulate(prices, static_lt, population, delay_bars, slippage)
         dyn_side = _side(dyn, ltv, lt, len(path), entries).to_dict()
         static_side = _side(sta, static_ltv, static_lt, 0, None).to_dict()
     summary = {

@@ -34,10 +34,11 @@ from scipy.stats import qmc
 from oracle.backtest.baselines import StaticParameters
 from oracle.backtest.runner import BacktestSettings, replay
 from oracle.errors import ConfigError
+from oracle.evaluation import scorecard
 from oracle.evaluation.cluster import Engine
-from oracle.evaluation.scorecard import baseline, dominates, shipped_asset_bars
+from oracle.evaluation.scorecard import dominates, shipped_asset_bars
 from oracle.evaluation.settings import Fold, apply
-from oracle.evaluation.windows import Window, asset, cost, windows_for, year_start
+from oracle.evaluation.windows import Window, asset, cost, year_start
 from oracle.types import Params
 
 #: The searched settings: "owner.field" -> (low, high, type). Owner "model" is ModelSettings,
@@ -161,18 +162,15 @@ def fold_plans(
     years: list[int] | None = None,
 ) -> tuple[list[FoldPlan], list[str]]:
     """Each fold's start and training windows (see the module docstring); and what was left out."""
-    per_asset: list[tuple[Window, str, StaticParameters]] = []
-    skipped: list[str] = []
-    last_bar = 0
-    for symbol in symbols:
-        a = asset(symbol)
-        static = baseline(a, statics)
-        bars = shipped_asset_bars(a.file, f"{a.symbol}/USDT")
-        last_bar = max(last_bar, int(bars.timestamps[-1]))
-        found, _ = windows_for(a.symbol, bars.timestamps)
-        per_asset += [(w, a.file, static) for w in found if w.kind == "year"]
+    tasks, _ = scorecard.plan(symbols, None, statics, kinds=("year",))  # the scorecard's windows
+    per_asset = [(t.window, t.file, t.static) for t in tasks]
     if not per_asset:
         raise ConfigError("--assets", "no year window of these assets to calibrate on")
+    skipped: list[str] = []
+    last_bar = max(
+        int(shipped_asset_bars(asset(x).file, f"{asset(x).symbol}/USDT").timestamps[-1])
+        for x in symbols
+    )
     first_year = min(int(w.name) for w, _, _ in per_asset)
     live = (last_bar // 86_400 + 1) * 86_400
     chosen_years = sorted(set(years)) if years else range(first_year + 2, _last_year(last_bar) + 1)

@@ -138,10 +138,10 @@ def write(
 def check_writable(path: Path, key: str) -> None:
     """Fails now, not after minutes of computing, when `path` cannot be written."""
     try:
+        probe = path.with_name(path.name + ".tmp")  # the name `write` uses, so nothing is left
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.with_name(path.name + ".tmp").open("w"):
-            pass
-        path.with_name(path.name + ".tmp").unlink()
+        probe.touch()
+        probe.unlink()
     except OSError as exc:
         raise ConfigError(key, f"cannot write {path}: {exc.strerror}") from None
 

@@ -83,6 +83,7 @@ def write_report(r: Replay, market: str, path: Path) -> Path:
     ):
         fig, ax = plt.subplots(figsize=(9, 3))
         if legacy:
+            assert r.dynamic is not None and r.static_outcome is not None
             ax.plot(dates, _cumulative(r, r.dynamic, which), label="dynamic")
             ax.plot(dates, _cumulative(r, r.static_outcome, which), label="static", ls="--")
         else:  # the lending market the summary reports: its liquidations per UTC day

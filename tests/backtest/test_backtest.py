@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.backtest.baselines import aave_v3
-from oracle.backtest.runner import BacktestSettings, _in_force_per_bar, dynamic_path, run_backtest
+from oracle.backtest.runner import BacktestSettings, _in_force_per_bar, dynamic_path, replay
 from oracle.backtest.simulator import Population, simulate
 from oracle.errors import ConfigError
 from oracle.feeds.marketdata import DATA_DIR, shipped
@@ -64,13 +64,13 @@ def test_static_baseline_is_aave_v3_weth():
 
 def test_black_thursday_dynamic_has_less_bad_debt():
     eth = shipped("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
-    out = run_backtest(
+    out = replay(
         eth,
         aave_v3("ETH"),
         BacktestSettings(),
         ts("2020-03-01T00:00:00"),
         ts("2020-04-01T00:00:00"),
-    )
+    ).summary
     dyn, sta = out["dynamic"], out["static"]
     assert sta["bad_debt"] > 0 and dyn["bad_debt"] < sta["bad_debt"]
     assert dyn["min_lt_bps"] < sta["min_lt_bps"] and dyn["updates"] > 0

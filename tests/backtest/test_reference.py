@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from oracle.backtest.baselines import aave_v3
 from oracle.backtest.reference import simulate_reference
-from oracle.backtest.runner import BacktestSettings, run_backtest
+from oracle.backtest.runner import BacktestSettings, replay
 from oracle.feeds.marketdata import shipped_bars
 from tests.helpers.time import ts
 
@@ -123,7 +123,7 @@ def test_a_cut_that_liquidates_is_counted_as_caused_by_the_parameter():
 
 def test_black_thursday_in_the_reference_market():
     eth = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
-    out = run_backtest(
+    out = replay(
         eth.series,
         aave_v3("ETH"),
         BacktestSettings(),
@@ -131,7 +131,7 @@ def test_black_thursday_in_the_reference_market():
         ts("2020-04-01T00:00:00"),
         "reference",
         eth,
-    )
+    ).summary
     dyn, sta = out["dynamic"], out["static"]
     assert out["scenario"] == "reference" and out["window"]["bars"] == 743  # one hour missing
     assert sta["bad_debt"] > 0 and dyn["bad_debt"] < sta["bad_debt"]
