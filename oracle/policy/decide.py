@@ -18,6 +18,14 @@ Per market, in order (every decision carries its reason):
    no guardrail profile is held with an alert: signed proposals for it are refused on-chain, and
    bringing a market on is governance's own act.
 
+The two levers move at different speeds (step 3½, after loosening and before the deadband). The LTV
+governs only new borrowing and tightens at once. The threshold governs the positions already open,
+so a cut is slow: it waits while a threshold ramp is in progress on-chain, moves at most
+`threshold_step_bps` per ramp, and — when the consumer's open positions are given — no further than
+makes `max_induced_share` of open debt liquidatable at the current price (`impact`). A target more
+than `governance_cut_bps` below the threshold in force also goes to governance, with the impact
+table, since only governance may liquidate borrowers by decree.
+
 The bounds, steps and intervals are the registry's own rules, mirrored in `oracle.policy.rules`:
 the policy never signs what the chain will refuse for a reason it can read in advance.
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from oracle.policy.impact import OpenPositions
 from oracle.policy.rules import clamp_bounds, clamp_steps
 from oracle.snapshot import Health
 from oracle.types import Guardrails, Params
@@ -52,6 +61,8 @@ class OnChain:
     queued: Params | None = None  # the market's latest proposal, while it is queued and unexpired
     queued_by_governance: bool = False  # that proposal is governance's own (propose)
     chain_time: int | None = None  # the latest block's timestamp (None: the policy's `now`)
+    threshold_ramp_end: int = 0  # the end of the threshold ramp in progress (0: none)
+    threshold_in_force: int | None = None  # the threshold a read returns now (None: the target)
 
     def clock(self, now: int) -> int:
         """The time the registry's intervals are judged at: the chain's, which can lag the
@@ -67,6 +78,19 @@ class PolicySettings:
     #: A new proposal supersedes the keeper's queued one (restarting its timelock) only when its
     #: target differs from it by more than this in some field.
     proposal_band_bps: int = 500
+    #: The threshold's slow path: the largest fast-path cut per ramp (the contract ramps each cut
+    #: in over the profile's `threshold_ramp_duration`; the next waits for it to finish).
+    threshold_step_bps: int = 100
+    #: The most open debt (share) one fast-path threshold cut may make liquidatable at once.
+    max_induced_share: float = 0.01
+    #: A threshold target further than this below the one in force also goes to governance.
+    governance_cut_bps: int = 300
+
+    def __post_init__(self) -> None:
+        if self.threshold_step_bps < 0 or self.governance_cut_bps < 0:
+            raise ValueError("threshold_step_bps and governance_cut_bps must be >= 0")
+        if not 0 <= self.max_induced_share <= 1:
+            raise ValueError(f"max_induced_share must be in [0, 1], got {self.max_induced_share}")
 
 
 @dataclass(frozen=True)
@@ -90,10 +114,22 @@ def decide(
     loosen_streak: int,
     now: int,
     settings: PolicySettings,
+    positions: OpenPositions | None = None,
 ) -> Decision:
-    """`loosen_streak`: how many consecutive earlier cycles asked to loosen this market."""
+    """`loosen_streak`: how many consecutive earlier cycles asked to loosen this market.
+    `positions`: the consumer's open positions at the current price, which size threshold cuts
+    (None: cuts are paced by `threshold_step_bps` alone)."""
     d = _decide(
-        market, recommendation, refusal, health, health_reasons, chain, loosen_streak, now, settings
+        market,
+        recommendation,
+        refusal,
+        health,
+        health_reasons,
+        chain,
+        loosen_streak,
+        now,
+        settings,
+        positions,
     )
     return _within_chain_limits(d, chain, now, settings)
 
@@ -108,6 +144,7 @@ def _decide(
     loosen_streak: int,
     now: int,
     settings: PolicySettings,
+    positions: OpenPositions | None,
 ) -> Decision:
     if health == Health.FAILED:
         why = "; ".join(health_reasons) or "feeds failed"
@@ -145,7 +182,21 @@ def _decide(
         elif chain.clock(now) < cooldown_end:
             target = target.tighter_of(current)
             reasons.append(f"loosening held: on-chain cooldown until {cooldown_end}")
+    deep_cut = None
+    if target.liquidation_threshold_bps < current.liquidation_threshold_bps:
+        lt, why, deep_cut = _slow_threshold(target, current, chain, now, settings, positions)
+        if lt != target.liquidation_threshold_bps:
+            target = Params(target.ltv_bps, lt, target.liquidation_bonus_bps)
+            reasons.append(why)
     if _within(target, current, settings.deadband_bps):
+        if deep_cut is not None:
+            return Decision(
+                market,
+                Action.PROPOSE,
+                "; ".join([*reasons, "within the deadband", deep_cut[1]]),
+                proposal=deep_cut[0],
+                loosening_wanted=wanted,
+            )
         if now - chain.updated_at >= settings.heartbeat_after:
             return Decision(
                 market,
@@ -176,9 +227,59 @@ def _decide(
             market, bounded, target, "; ".join([*reasons, "target outside the guardrail bounds"])
         )
     why = "step-limited toward the target" if bounded != target else "within the guardrails"
+    if deep_cut is not None:
+        reasons.append(deep_cut[1])
     return Decision(
-        market, Action.UPDATE, "; ".join([*reasons, why]), update=bounded, loosening_wanted=wanted
+        market,
+        Action.UPDATE,
+        "; ".join([*reasons, why]),
+        update=bounded,
+        proposal=None if deep_cut is None else deep_cut[0],
+        loosening_wanted=wanted,
     )
+
+
+def _slow_threshold(
+    target: Params,
+    current: Params,
+    chain: OnChain,
+    now: int,
+    settings: PolicySettings,
+    positions: OpenPositions | None,
+) -> tuple[int, str, tuple[Params, str] | None]:
+    """The threshold the fast path may cut to now, why, and (for a deep cut) the proposal and
+    its impact for governance. See the module docstring, step 3½."""
+    wanted = target.liquidation_threshold_bps
+    stored = current.liquidation_threshold_bps
+    in_force = stored if chain.threshold_in_force is None else chain.threshold_in_force
+    deep = None
+    if in_force - wanted > settings.governance_cut_bps:
+        impact = "" if positions is None else f" (impact {positions.table(in_force)})"
+        share = (
+            "" if positions is None else f", {positions.induced(in_force, wanted):.2%} of open debt"
+        )
+        deep = (
+            target,
+            f"threshold cut to {wanted} exceeds {settings.governance_cut_bps} bps{share}: "
+            f"proposed to governance{impact}",
+        )
+    if chain.threshold_ramp_end > chain.clock(now):
+        return (
+            stored,
+            f"threshold cut waits for the ramp in progress (until {chain.threshold_ramp_end})",
+            deep,
+        )
+    lt = max(wanted, stored - settings.threshold_step_bps)
+    why = f"threshold cut paced to {settings.threshold_step_bps} bps per ramp"
+    if positions is not None:
+        sized = positions.deepest_cut(in_force, lt, settings.max_induced_share)
+        if sized > lt:
+            lt = sized
+            why = (
+                f"threshold cut sized to {lt}: at most {settings.max_induced_share:.2%} of open "
+                "debt liquidatable by the cut"
+            )
+    return lt, why, deep
 
 
 def _outside(market: str, update: Params | None, target: Params, reason: str) -> Decision:

@@ -13,7 +13,15 @@ from tests.helpers.guardrails import TEST_GUARDRAILS
 G = TEST_GUARDRAILS
 NOW = 1_700_000_000
 CURRENT = Params(7000, 8000, 500)
-S = PolicySettings(deadband_bps=25, heartbeat_after=6 * 3600, loosen_after_cycles=3)
+#: These tests are about the other rules: the threshold's slow path (test_slow_threshold.py) is
+#: opened wide so that a threshold cut moves like any other field.
+S = PolicySettings(
+    deadband_bps=25,
+    heartbeat_after=6 * 3600,
+    loosen_after_cycles=3,
+    threshold_step_bps=10_000,
+    governance_cut_bps=10_000,
+)
 
 
 def chain(values=CURRENT, updated_at=NOW - 600, last_loosen_at=NOW - 2 * 86_400, g=G):

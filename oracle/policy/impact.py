@@ -1,0 +1,80 @@
+"""The liquidation impact of a threshold cut on the positions a consumer holds open.
+
+A position becomes liquidatable when its debt exceeds collateral value × LT, that is when its
+*loan ratio* (debt / collateral value at the current price) exceeds LT. Cutting the threshold from
+L to L' < L therefore makes exactly the open debt with a loan ratio in (L', L] liquidatable at once:
+the cut itself, not the price, liquidates it. The policy sizes every fast-path threshold cut so
+that this share stays under a ceiling (`PolicySettings.max_induced_share`); the rest of a deeper cut
+goes to governance with this table.
+
+The positions are read at the edge (the backtest's lending market, a consumer's accounts); this
+module only does the arithmetic, so the policy stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from oracle.types import BPS
+
+
+@dataclass(frozen=True)
+class OpenPositions:
+    """A consumer's open positions at the current price: each one's loan ratio (debt divided by
+    collateral value, in bps, unbounded above) and its debt (any unit, the same for all)."""
+
+    loan_ratio_bps: np.ndarray
+    debt: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.loan_ratio_bps.shape != self.debt.shape:
+            raise ValueError("one loan ratio and one debt per position")
+
+    @property
+    def total_debt(self) -> float:
+        return float(self.debt.sum())
+
+    def induced(self, threshold_bps: int, new_threshold_bps: int) -> float:
+        """The share of open debt a cut from `threshold_bps` to `new_threshold_bps` makes
+        liquidatable at the current price (0 for a raise, or with no debt open)."""
+        total = self.total_debt
+        if new_threshold_bps >= threshold_bps or total <= 0:
+            return 0.0
+        r = self.loan_ratio_bps
+        hit = (r > new_threshold_bps) & (r <= threshold_bps)
+        return float(self.debt[hit].sum()) / total
+
+    def deepest_cut(self, threshold_bps: int, floor_bps: int, max_share: float) -> int:
+        """The lowest threshold in [floor_bps, threshold_bps] whose cut from `threshold_bps` makes
+        at most `max_share` of open debt liquidatable (whole bps)."""
+        if self.induced(threshold_bps, floor_bps) <= max_share:
+            return floor_bps
+        # The induced share only grows as the new threshold falls: the answer is just above the
+        # loan ratio at which the cumulative debt (from the threshold down) passes the ceiling.
+        r, d = self.loan_ratio_bps, self.debt
+        inside = (r <= threshold_bps) & (r > floor_bps)
+        order = np.argsort(-r[inside], kind="stable")
+        ratios, cumulative = r[inside][order], np.cumsum(d[inside][order]) / self.total_debt
+        first_over = int(np.argmax(cumulative > max_share))
+        return min(threshold_bps, int(np.ceil(ratios[first_over])))
+
+    def table(
+        self, threshold_bps: int, cuts_bps: tuple[int, ...] = (50, 100, 200, 300, 500, 1_000)
+    ) -> list[tuple[int, float]]:
+        """(new threshold, share of open debt it makes liquidatable) for cuts of `cuts_bps` from
+        `threshold_bps`: the impact table a governance proposal carries."""
+        return [
+            (threshold_bps - c, round(self.induced(threshold_bps, threshold_bps - c), 6))
+            for c in cuts_bps
+            if threshold_bps - c > 0
+        ]
+
+    @staticmethod
+    def from_book(collateral: np.ndarray, debt: np.ndarray, price: float) -> OpenPositions:
+        """Positions with `collateral` units (each) and `debt` at `price` per unit."""
+        value = np.asarray(collateral, dtype=np.float64) * price
+        with np.errstate(divide="ignore"):
+            ratio = np.where(value > 0, np.asarray(debt) / value * BPS, np.inf)
+        return OpenPositions(ratio, np.asarray(debt, dtype=np.float64))

@@ -1,0 +1,80 @@
+"""The threshold's slow path: LTV tightens at once, a threshold cut waits for the ramp in progress,
+is paced, is sized by the liquidations it would cause on open positions, and a deep one goes to
+governance with its impact table."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle.policy import Action, OnChain, PolicySettings, decide
+from oracle.policy.impact import OpenPositions
+from oracle.snapshot import Health
+from oracle.types import Params
+from tests.helpers.guardrails import TEST_GUARDRAILS
+
+G = TEST_GUARDRAILS
+NOW = 1_700_000_000
+CURRENT = Params(7000, 8000, 500)
+S = PolicySettings(
+    loosen_after_cycles=1, threshold_step_bps=100, max_induced_share=0.01, governance_cut_bps=300
+)
+
+
+def chain(**kw: object) -> OnChain:
+    return OnChain(CURRENT, NOW - 7_200, NOW - 2 * 86_400, G, last_change_at=NOW - 7_200, **kw)  # type: ignore[arg-type]
+
+
+def run(rec: Params, c: OnChain | None = None, positions: OpenPositions | None = None):
+    return decide("ETH/USD", rec, None, Health.OK, (), c or chain(), 0, NOW, S, positions)
+
+
+def test_ltv_tightens_at_once_while_the_threshold_cut_is_paced():
+    d = run(Params(6000, 7900, 500))
+    assert d.action == Action.UPDATE and d.update == Params(6000, 7900, 500)
+    d = run(Params(6000, 7850, 500))
+    assert d.update == Params(6000, 7900, 500) and "paced to 100 bps" in d.reason
+    assert d.proposal is None  # 150 bps: within the fast path's reach over two ramps
+
+
+def test_a_threshold_cut_waits_for_the_ramp_in_progress():
+    d = run(Params(6000, 7900, 500), chain(threshold_ramp_end=NOW + 600, threshold_in_force=8050))
+    assert d.update == Params(6000, 8000, 500)
+    assert "waits for the ramp in progress" in d.reason
+
+
+def test_a_deep_cut_goes_to_governance_with_its_impact():
+    book = OpenPositions.from_book(np.ones(4), np.array([79.0, 77.0, 60.0, 40.0]), 100.0)
+    d = run(Params(6500, 7000, 500), positions=book)
+    assert d.action == Action.UPDATE and d.proposal == Params(6500, 7000, 500)
+    assert "proposed to governance" in d.reason and "(7700, 0.308594)" in d.reason
+    # One step (100 bps) liquidates nobody: the 7,900 position sits exactly at the new threshold.
+    assert d.update is not None and d.update.liquidation_threshold_bps == 7900
+    assert d.update.ltv_bps == 6500  # the LTV moves in full
+
+
+def test_impact_counts_the_debt_between_the_new_and_the_old_threshold():
+    book = OpenPositions.from_book(np.ones(4), np.array([79.0, 77.0, 60.0, 40.0]), 100.0)
+    assert book.induced(8000, 7800) == 79 / 256
+    assert book.induced(8000, 7000) == (79 + 77) / 256
+    assert book.induced(8000, 8100) == 0.0
+    assert book.table(8000, (100, 300)) == [(7900, 0.0), (7700, round(79 / 256, 6))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.1, 10), st.floats(0, 10)), min_size=1, max_size=40),
+    st.integers(1_000, 9_000),
+    st.integers(0, 3_000),
+    st.floats(0, 0.5),
+)
+def test_the_sized_cut_never_liquidates_more_than_the_ceiling(rows, threshold, depth, ceiling):
+    collateral, debt = (np.array(c) for c in zip(*rows, strict=True))
+    book = OpenPositions.from_book(collateral, debt, 1.0)
+    floor = max(1, threshold - depth)
+    lt = book.deepest_cut(threshold, floor, ceiling)
+    assert floor <= lt <= threshold
+    assert book.induced(threshold, lt) <= ceiling + 1e-12
+    if lt > floor:  # and it is the deepest such cut, to the bps
+        assert book.induced(threshold, lt - 1) > ceiling
