@@ -625,7 +625,10 @@ def evaluate(
         f"dynamic dominates static in {s['dominated']} of {s['windows']} windows "
         f"({s['years_dominated']}/{s['years']} years, {s['crashes_dominated']}/{s['crashes']} "
         f"crashes); the static parameters against themselves: {s['static_against_itself']} "
-        f"(ties count); {seconds} s on {where}"
+        f"(ties count); on or beyond the best-static frontier in {s['on_frontier']} (static: "
+        f"{s['static_on_frontier']}); parameter cuts liquidate over 1 % of debt in "
+        f"{s['param_liquidated_over_ceiling']}; largest 7-day threshold fall "
+        f"{s['max_lt_drop_7d_bps']} bps; {seconds} s on {where}"
     )
     for line in skipped:
         click.echo(f"skipped: {line}")

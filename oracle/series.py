@@ -102,6 +102,16 @@ class PriceSeries:
         vol = None if self.volume is None else self.volume[:n]
         return PriceSeries(self.market, self.timestamps[:n], self.close[:n], vol)
 
+    def daily(self) -> PriceSeries:
+        """The last close of each UTC day that has a bar, stamped at the day's start (volumes
+        summed): the daily closes a multi-year memory is kept in."""
+        day = self.timestamps // 86_400
+        last = np.flatnonzero(np.diff(day, append=day[-1] + 1))
+        volume = None
+        if self.volume is not None:
+            volume = np.add.reduceat(self.volume, np.concatenate(([0], last[:-1] + 1)))
+        return PriceSeries(self.market, day[last] * 86_400, self.close[last], volume)
+
     def last(self, seconds: int) -> PriceSeries:
         """The trailing window of `seconds` ending at the last bar."""
         start = int(np.searchsorted(self.timestamps, self.timestamps[-1] - seconds, side="right"))

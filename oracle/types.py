@@ -109,6 +109,6 @@ BLUE_CHIP_GUARDRAILS = Guardrails(
     max_tighten_step_bps=1_500,
     max_loosen_step_bps=300,
     min_loosen_interval=86_400,
-    threshold_ramp_duration=2 * 3_600,
+    threshold_ramp_duration=24 * 3_600,
     min_update_interval=1_800,
 )

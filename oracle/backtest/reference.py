@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from oracle.policy.impact import OpenPositions
 from oracle.series import iso
 
 #: Debt per unit of collateral value, as a fraction of the LTV in force: the five arrivals a bar.
@@ -193,3 +194,29 @@ def max_drop(values: np.ndarray, window: int) -> int:
     padded = np.concatenate([np.full(window, values[0]), values])
     earlier_max = sliding_window_view(padded, window + 1)[:, :-1].max(axis=1)
     return int(max(0, (earlier_max - values).max()))
+
+
+class ReferenceBook:
+    """The reference market's open positions, bar by bar, as a keeper would read them from the
+    consumer: what sizes a threshold cut in the backtest (`oracle.policy.impact`). It follows the
+    rules above — a cohort of `USES` opens at each close, a position leaves when it is flagged
+    (step c) or repaid (step b) — with the LTV and threshold in force given bar by bar."""
+
+    def __init__(self) -> None:
+        self._bar = 0
+        self._open_at = np.zeros(0, dtype=np.int64)
+        self._debts = np.zeros(0)
+
+    def step(self, low: float, close: float, lt_bps: int, ltv_bps: int) -> None:
+        """One bar: repay the cohorts past their term, drop what this bar's low flags under the
+        threshold in force, open this bar's cohort at its close."""
+        keep = (self._bar - self._open_at <= TERM) & (self._debts <= low * lt_bps / 10_000)
+        self._open_at, self._debts = self._open_at[keep], self._debts[keep]
+        cohort = np.array(USES) * ltv_bps / 10_000 * close
+        self._open_at = np.concatenate([self._open_at, np.full(len(USES), self._bar)])
+        self._debts = np.concatenate([self._debts, cohort])
+        self._bar += 1
+
+    def positions(self, price: float) -> OpenPositions:
+        """The open positions (1 unit of collateral each) at `price`."""
+        return OpenPositions.from_book(np.ones(len(self._debts)), self._debts, price)

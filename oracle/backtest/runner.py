@@ -20,7 +20,7 @@ import numpy as np
 
 from oracle.backtest.baselines import StaticParameters
 from oracle.backtest.realistic import RealisticSettings, simulate_realistic
-from oracle.backtest.reference import simulate_reference
+from oracle.backtest.reference import ReferenceBook, simulate_reference
 from oracle.backtest.simulator import Outcome, Population, simulate
 from oracle.errors import OracleError
 from oracle.feeds.marketdata import Bars
@@ -91,14 +91,31 @@ def dynamic_path(
     end: int,
     s: BacktestSettings,
     sigma: list[tuple[int, float]] | None = None,
+    lows: np.ndarray | None = None,
 ) -> list[tuple[int, MarketState]]:
     """(time, the market's on-chain state) after every change the policy makes, from `start`.
-    The state moves by the registry's own rules (`oracle.policy.rules`), ramps included."""
+    The state moves by the registry's own rules (`oracle.policy.rules`), ramps included.
+
+    The consumer is the reference market (`ReferenceBook`): its positions, opened from `start` under
+    the values in force, are what the policy sizes threshold cuts by. `lows`: the bars' lows (one
+    per bar of `series`; without them the closes stand in)."""
     hourly = _hourly(series) if s.resample else series
+    if lows is None or len(lows) != len(hourly.close):
+        lows = hourly.close
     state = replace(EMPTY, guardrail_profile=1)
     streak = 0
     path: list[tuple[int, MarketState]] = []
+    book = ReferenceBook()
+    k = int(np.searchsorted(hourly.timestamps, start))
+    days = hourly.daily() if s.model.memory_confidence > 0 else None
     for now in range(start, end, s.cycle):
+        while k < len(hourly.timestamps) and hourly.timestamps[k] <= now - hourly.interval:
+            if state.is_set:  # the bar has closed: the consumer's book moves under the values
+                t = int(hourly.timestamps[k])
+                book.step(
+                    float(lows[k]), float(hourly.close[k]), state.threshold_at(t), state.ltv_bps
+                )
+            k += 1
         try:  # inside a data gap the history is short: the engine refuses, the keeper holds
             # only bars closed by `now`: a bar's timestamp is its open, its close comes an
             # interval later (reading the bar that opens at `now` saw an hour ahead)
@@ -107,7 +124,9 @@ def dynamic_path(
             pool = ConstantProductPool(
                 series.market, s.pool_depth, s.pool_depth * price, s.pool_fee
             )
-            params = compute_market(MarketInput(window, pool, s.size, s.model))
+            params = compute_market(
+                MarketInput(window, pool, s.size, s.model, memory=_memory(days, now, s.model))
+            )
             if sigma is not None:
                 sigma.append((now, params.explanation.sigma_annualised))
             rec: Params | None = params.params
@@ -122,11 +141,18 @@ def dynamic_path(
             Health.OK,
             (),
             OnChain(
-                on_chain, state.updated_at, state.last_loosen_at, s.guardrails, state.last_change_at
+                on_chain,
+                state.updated_at,
+                state.last_loosen_at,
+                s.guardrails,
+                state.last_change_at,
+                threshold_ramp_end=state.ramp_end,
+                threshold_in_force=state.threshold_at(now) if state.is_set else None,
             ),
             streak,
             now,
             s.policy,
+            book.positions(float(hourly.close[k - 1])) if state.is_set and k else None,
         )
         streak = streak + 1 if d.loosening_wanted else 0
         if d.update is not None:
@@ -136,6 +162,17 @@ def dynamic_path(
     if not path:
         raise OracleError("the keeper never produced parameters over this window")
     return path
+
+
+def _memory(days: PriceSeries | None, now: int, model: ModelSettings) -> PriceSeries | None:
+    """The daily closes of the `memory_days` complete UTC days before `now` (None: the memory is
+    off, or under two days of it)."""
+    if days is None:
+        return None
+    memory = days.until(now // 86_400 * 86_400 - 1)
+    if len(memory.close) < 2:
+        return None
+    return memory.last(model.memory_days * 86_400)
 
 
 def _in_force_per_bar(
@@ -207,7 +244,8 @@ def replay(
     if bars is not None and not np.array_equal(bars.timestamps, series.timestamps):
         raise OracleError("the bars and the series must be the same bars (bars.series)")
     sigma: list[tuple[int, float]] = []
-    path = pushed if pushed else dynamic_path(series, start, end, s, sigma)
+    lows = None if bars is None else bars.low
+    path = pushed if pushed else dynamic_path(series, start, end, s, sigma, lows)
     lo = int(np.searchsorted(series.timestamps, start))
     hi = int(np.searchsorted(series.timestamps, end))
     ts, prices = series.timestamps[lo:hi], series.close[lo:hi]

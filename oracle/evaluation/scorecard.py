@@ -141,9 +141,29 @@ def score_window(task: WindowTask) -> dict[str, Any]:
         "static": static,
         "hindsight": hindsight(frontier, dynamic["mean_ltv_bps"]),
         "frontier": frontier,
+        "on_frontier": on_frontier(dynamic, frontier),
+        "static_on_frontier": on_frontier(static, frontier),
         "dominates": won,
         "misses": misses,
     }
+
+
+#: The ceiling on the debt parameter cuts may liquidate in a window (issue 16).
+MAX_PARAM_LIQUIDATED = 0.01
+
+
+def on_frontier(side: dict[str, Any], frontier: list[dict[str, Any]]) -> bool:
+    """Whether no static grid choice lending at least as much (mean LTV) does at least as well on
+    both liquidated and bad debt and strictly better on one: the side is on or beyond the
+    best-static-in-hindsight frontier."""
+    liq, bad = side["liquidated"], side["bad_debt"]
+    return not any(
+        f["mean_ltv_bps"] >= side["mean_ltv_bps"]
+        and f["liquidated"] <= liq
+        and f["bad_debt"] <= bad
+        and (f["liquidated"] < liq or f["bad_debt"] < bad)
+        for f in frontier
+    )
 
 
 def hindsight(frontier: list[dict[str, Any]], mean_ltv_bps: float) -> dict[str, Any]:
@@ -176,6 +196,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         # keeping the baseline wins every window whose static bad debt is immaterial. The line any
         # dynamic path must beat before "dominates" says more than "changes nothing".
         "static_against_itself": sum(dominates(r["static"], r["static"])[0] for r in rows),
+        "on_frontier": sum(r["on_frontier"] for r in rows),
+        "static_on_frontier": sum(r["static_on_frontier"] for r in rows),
+        "param_liquidated_over_ceiling": sum(
+            r["dynamic"]["param_liquidated"] > MAX_PARAM_LIQUIDATED for r in rows
+        ),
+        "max_lt_drop_7d_bps": max(r["dynamic"]["max_lt_drop_7d_bps"] for r in rows),
         "years": sum(r["kind"] == "year" for r in rows),
         "years_dominated": sum(r["dominates"] and r["kind"] == "year" for r in rows),
         "crashes": sum(r["kind"] == "crash" for r in rows),

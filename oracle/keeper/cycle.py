@@ -345,6 +345,8 @@ class Keeper:
             None if pending is None else pending.params,
             pending is not None and not pending.from_signers,
             chain_time,
+            state.ramp_end,
+            state.threshold_at(chain_time) if state.is_set else None,
         )
 
     def _latest_block_time(self) -> int:

@@ -272,7 +272,10 @@ def _slow_threshold(
     lt = max(wanted, stored - settings.threshold_step_bps)
     why = f"threshold cut paced to {settings.threshold_step_bps} bps per ramp"
     if positions is not None:
-        sized = positions.deepest_cut(in_force, lt, settings.max_induced_share)
+        # The move the engine's own LTV buffer covers: a cut must not leave more than the ceiling
+        # of open debt within that move of the new threshold (and not of the old).
+        move = 1.0 - target.ltv_bps / wanted
+        sized = positions.deepest_cut(in_force, lt, settings.max_induced_share, move)
         if sized > lt:
             lt = sized
             why = (

@@ -36,25 +36,30 @@ class OpenPositions:
     def total_debt(self) -> float:
         return float(self.debt.sum())
 
-    def induced(self, threshold_bps: int, new_threshold_bps: int) -> float:
-        """The share of open debt a cut from `threshold_bps` to `new_threshold_bps` makes
-        liquidatable at the current price (0 for a raise, or with no debt open)."""
+    def induced(self, threshold_bps: int, new_threshold_bps: int, move: float = 0.0) -> float:
+        """The share of open debt a cut from `threshold_bps` to `new_threshold_bps` exposes: the
+        positions not liquidatable now that the new threshold would liquidate at the current price
+        or after a fall of `move` (0 for a raise, or with no debt open). With a move, a position
+        within the move of both thresholds counts too: on the way down it meets the new one first,
+        so the cut, not the price, liquidates it."""
         total = self.total_debt
         if new_threshold_bps >= threshold_bps or total <= 0:
             return 0.0
         r = self.loan_ratio_bps
-        hit = (r > new_threshold_bps) & (r <= threshold_bps)
+        hit = (r > new_threshold_bps * (1.0 - move)) & (r <= threshold_bps)
         return float(self.debt[hit].sum()) / total
 
-    def deepest_cut(self, threshold_bps: int, floor_bps: int, max_share: float) -> int:
-        """The lowest threshold in [floor_bps, threshold_bps] whose cut from `threshold_bps` makes
-        at most `max_share` of open debt liquidatable (whole bps)."""
-        if self.induced(threshold_bps, floor_bps) <= max_share:
+    def deepest_cut(
+        self, threshold_bps: int, floor_bps: int, max_share: float, move: float = 0.0
+    ) -> int:
+        """The lowest threshold in [floor_bps, threshold_bps] whose cut from `threshold_bps`
+        exposes at most `max_share` of open debt (`induced`, whole bps)."""
+        if self.induced(threshold_bps, floor_bps, move) <= max_share:
             return floor_bps
-        # The induced share only grows as the new threshold falls: the answer is just above the
-        # loan ratio at which the cumulative debt (from the threshold down) passes the ceiling.
-        r, d = self.loan_ratio_bps, self.debt
-        inside = (r <= threshold_bps) & (r > floor_bps)
+        # The exposed share only grows as the new threshold falls: the answer is just above the
+        # (move-adjusted) loan ratio at which the cumulative debt passes the ceiling.
+        r, d = self.loan_ratio_bps / (1.0 - move), self.debt
+        inside = (self.loan_ratio_bps <= threshold_bps) & (r > floor_bps)
         order = np.argsort(-r[inside], kind="stable")
         ratios, cumulative = r[inside][order], np.cumsum(d[inside][order]) / self.total_debt
         first_over = int(np.argmax(cumulative > max_share))

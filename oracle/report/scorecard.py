@@ -242,6 +242,10 @@ def write_scorecard(result: dict[str, Any], target: Path) -> Path:
         f"windows ({s['years_dominated']}/{s['years']} years, {s['crashes_dominated']}/"
         f"{s['crashes']} crashes); the static parameters scored against themselves: "
         f"{s['static_against_itself']} (ties count, so that is what changing nothing scores). "
+        f"On or beyond the best-static-in-hindsight frontier: <b>{s['on_frontier']}</b> "
+        f"(the static parameters: {s['static_on_frontier']}). Windows where parameter cuts "
+        f"liquidate over 1 % of debt: <b>{s['param_liquidated_over_ceiling']}</b>; the largest "
+        f"fall of the threshold in force within 7 days: {s['max_lt_drop_7d_bps']} bps. "
         f"Scenario: {html.escape(result['scenario'])}. Settings: "
         f"{html.escape(str(result['settings']['file'] or 'code defaults'))}. "
         f"{s['seconds']} s on {html.escape(s['engine'])}.</p>",

@@ -11,7 +11,7 @@ import numpy as np
 
 from oracle.errors import RiskInputError
 from oracle.risk import derive as derivation
-from oracle.risk import liquidity, tail, volatility
+from oracle.risk import liquidity, moves, tail, volatility
 from oracle.risk.inputs import MarketInput, ModelSettings
 from oracle.risk.scratch import SCRATCH
 from oracle.series import PriceSeries, iso
@@ -47,6 +47,8 @@ class Explanation:
     worst_scenarios: tuple[tuple[str, float], ...]  # (window start, loss), worst first
     slippage: liquidity.Slippage
     derived: derivation.Derived
+    tail_memory: float = 0.0  # M: ES of the falls within the horizon over the memory (0: off)
+    historical_fall: float = 0.0  # the q-quantile of falls within T_buffer (0: off)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,8 +120,25 @@ def compute_market(inp: MarketInput) -> MarketParameters:
     # Residual i is the return into bar i+1, so a window starting at residual i starts at bar i.
     worst = tuple((iso(prices.timestamps[i]), round(v, 6)) for i, v in loss.worst)
 
+    fall_q = 0.0
+    if settings.ltv_fall_quantile > 0:
+        fall_q = moves.fall_quantile(
+            prices.close, max(1, settings.ltv_buffer // interval), settings.ltv_fall_quantile
+        )
+    memory_loss = 0.0
+    if inp.memory is not None and settings.memory_confidence > 0:
+        memory_loss = moves.fall_expected_shortfall(
+            inp.memory.close, -(-horizon // 86_400), settings.memory_confidence
+        )
     derived = derivation.derive(
-        market, loss.expected_shortfall, max(0.0, slip.fraction), vol.sigma, interval, settings
+        market,
+        loss.expected_shortfall,
+        max(0.0, slip.fraction),
+        vol.sigma,
+        interval,
+        settings,
+        fall_q,
+        memory_loss,
     )
     explanation = Explanation(
         market=market,
@@ -136,6 +155,8 @@ def compute_market(inp: MarketInput) -> MarketParameters:
         worst_scenarios=worst,
         slippage=slip,
         derived=derived,
+        tail_memory=memory_loss,
+        historical_fall=fall_q,
     )
     return MarketParameters(market, *derived.params.as_tuple(), explanation)
 

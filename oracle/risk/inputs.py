@@ -102,7 +102,13 @@ class ModelSettings:
     max_threshold_bps: int = 9500
     min_threshold_bps: int = 1000  # below this the market is unfit as collateral: NoSafeParameters
     ltv_z: float = 1.645  # one-sided 95 % move between borrowing and liquidation eligibility
-    ltv_buffer: int = 12 * 3600  # T_buffer: time the LTV gap must cover
+    ltv_buffer: int = 48 * 3600  # T_buffer: time the LTV gap must cover
+    #: q of the historical falls within T_buffer the LTV gap must also cover (0: σ buffer only)
+    ltv_fall_quantile: float = 0.85
+    #: The threshold's tail memory (`moves`): α of the expected shortfall of the falls within the
+    #: liquidation horizon over `memory_days` of daily closes (the caller supplies them; 0: off).
+    memory_confidence: float = 0.99
+    memory_days: int = 4 * 365
     volatility_model: str = "ewma"  # or "garch" (needs the `arch` package)
 
     def __post_init__(self) -> None:
@@ -121,6 +127,10 @@ class ModelSettings:
             problems.append("need 0 < min_threshold_bps < max_threshold_bps <= 10000")
         if not 0 <= self.max_missing_recent < 1:
             problems.append("max_missing_recent must be in [0, 1)")
+        if not 0 <= self.memory_confidence < 1 or self.memory_days < 1:
+            problems.append("need 0 <= memory_confidence < 1 and memory_days >= 1")
+        if not 0 <= self.ltv_fall_quantile < 1:
+            problems.append(f"ltv_fall_quantile must be in [0, 1), got {self.ltv_fall_quantile}")
         if self.student_t_dof <= 2:
             problems.append("student_t_dof must be above 2 (finite variance)")
         if self.volatility_model not in ("ewma", "garch"):
@@ -148,6 +158,9 @@ class MarketInput:
     size: float
     settings: ModelSettings = field(default_factory=ModelSettings)
     implied_vol: float | None = None
+    #: Daily closes over the last `settings.memory_days` (the threshold's tail memory; None: the
+    #: memory is off and the threshold covers the recent tail only).
+    memory: PriceSeries | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.size) and self.size > 0):
@@ -160,6 +173,10 @@ class MarketInput:
             raise RiskInputError(
                 self.market, f"implied volatility must be positive, got {self.implied_vol}"
             )
+        if self.memory is not None and (
+            self.memory.market != self.market or self.memory.interval != 86_400
+        ):
+            raise RiskInputError(self.market, "the tail memory must be this market's daily closes")
         if self.liquidity.market != self.market:
             raise RiskInputError(
                 self.market, f"liquidity describes {self.liquidity.market}, not {self.market}"
@@ -201,6 +218,10 @@ class MarketInput:
         part(repr(float(self.size)).encode())
         part(repr(self.implied_vol).encode())
         part(self.settings.canonical_json)
+        if self.memory is not None:  # appended only when given: hashes without it are unchanged
+            part(b"memory")
+            part(self.memory.timestamps.astype("<i8", copy=False))
+            part(self.memory.close.astype("<f8", copy=False))
         return h.digest()
 
 

@@ -18,6 +18,7 @@ from oracle.backtest.runner import BacktestSettings, _in_force_per_bar, dynamic_
 from oracle.backtest.simulator import Population, simulate
 from oracle.errors import ConfigError
 from oracle.feeds.marketdata import DATA_DIR, shipped
+from oracle.policy import PolicySettings
 from oracle.types import BPS, Params
 from tests.helpers.time import ts
 
@@ -141,7 +142,9 @@ def test_the_backtester_reads_the_parameters_in_force_as_the_registry_does():
     # written at or before it: ramps included, to the basis point.
     eth = shipped("ohlcv/1h/ETHUSDT.csv.gz", "ETH/USDT")
     start, end = ts("2020-03-10T00:00:00"), ts("2020-03-16T00:00:00")
-    path = dynamic_path(eth, start, end, BacktestSettings())
+    # Threshold cuts not held back by the open positions' exposure, so the window holds ramps.
+    s = BacktestSettings(policy=PolicySettings(max_induced_share=1.0))
+    path = dynamic_path(eth, start, end, s)
     assert any(state.ramp_end for _, state in path)  # the window holds ramps
     bars = eth.timestamps[(eth.timestamps >= start) & (eth.timestamps < end)]
     lt, ltv, _ = _in_force_per_bar(bars, path)
@@ -154,7 +157,7 @@ def test_the_backtester_reads_the_parameters_in_force_as_the_registry_does():
 
 def test_cli_reference_scenario_and_a_path_readable_bar_by_bar(eth_csv):
     out = backtest_cli(
-        eth_csv, "--start", "2020-03-10", "--end", "2020-03-16", "--scenario", "reference", "--json"
+        eth_csv, "--start", "2020-02-27", "--end", "2020-03-21", "--scenario", "reference", "--json"
     )
     result = json.loads(out.stdout)
     assert result["scenario"] == "reference"

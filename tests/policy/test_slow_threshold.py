@@ -49,8 +49,10 @@ def test_a_deep_cut_goes_to_governance_with_its_impact():
     d = run(Params(6500, 7000, 500), positions=book)
     assert d.action == Action.UPDATE and d.proposal == Params(6500, 7000, 500)
     assert "proposed to governance" in d.reason and "(7700, 0.308594)" in d.reason
-    # One step (100 bps) liquidates nobody: the 7,900 position sits exactly at the new threshold.
-    assert d.update is not None and d.update.liquidation_threshold_bps == 7900
+    # One step (100 bps) liquidates nobody today, but the 79 and 77 positions are within the
+    # engine's own buffer (1 - 6,500 / 7,000) of it: the cut waits for them to leave.
+    assert d.update is not None and d.update.liquidation_threshold_bps == 8000
+    assert "at most 1.00% of open debt" in d.reason
     assert d.update.ltv_bps == 6500  # the LTV moves in full
 
 
@@ -68,13 +70,22 @@ def test_impact_counts_the_debt_between_the_new_and_the_old_threshold():
     st.integers(1_000, 9_000),
     st.integers(0, 3_000),
     st.floats(0, 0.5),
+    st.floats(0, 0.5),
 )
-def test_the_sized_cut_never_liquidates_more_than_the_ceiling(rows, threshold, depth, ceiling):
+def test_the_sized_cut_never_exposes_more_than_the_ceiling(rows, threshold, depth, ceiling, move):
     collateral, debt = (np.array(c) for c in zip(*rows, strict=True))
     book = OpenPositions.from_book(collateral, debt, 1.0)
     floor = max(1, threshold - depth)
-    lt = book.deepest_cut(threshold, floor, ceiling)
+    lt = book.deepest_cut(threshold, floor, ceiling, move)
     assert floor <= lt <= threshold
-    assert book.induced(threshold, lt) <= ceiling + 1e-12
+    assert book.induced(threshold, lt, move) <= ceiling + 1e-12
     if lt > floor:  # and it is the deepest such cut, to the bps
-        assert book.induced(threshold, lt - 1) > ceiling
+        assert book.induced(threshold, lt - 1, move) > ceiling
+
+
+def test_a_fall_of_the_buffer_counts_the_positions_it_would_bring_into_the_band():
+    book = OpenPositions.from_book(np.ones(3), np.array([75.0, 72.0, 50.0]), 100.0)
+    assert book.induced(8000, 7900) == 0.0  # nothing liquidatable at today's price
+    # After a 10 % fall, 75 and 72 sit at 8,333 and 8,000: the first crosses both thresholds
+    # (it meets 7,900 first on the way down), the second only the new one; 50 neither.
+    assert book.induced(8000, 7900, 0.10) == (75 + 72) / 197

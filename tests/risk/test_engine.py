@@ -176,4 +176,5 @@ def test_inputs_hash_is_pinned():
     assert inp.inputs_hash().hex() == PINNED_HASH
 
 
-PINNED_HASH = "2cce5be51d7f713810efa3d00d8a9bd5dc324ad018de1bb9c6edf47f1aad3f91"
+#: Re-pinned for model v2: its new settings (historical falls, tail memory) are hashed settings.
+PINNED_HASH = "615540c4df64f6251750e9a40cde3bbffc3bd11b080d5d10dad24226808293b0"

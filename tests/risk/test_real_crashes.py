@@ -57,7 +57,8 @@ def test_usdc_gets_far_tighter_parameters_during_the_depeg(usdc_usd_1m):
     before = params("2023-03-09T00:00:00")
     during = params("2023-03-11T06:00:00")  # USDC at ~0.96 USD, heading for 0.875
     day_after = params("2023-03-12T00:00:00")
-    assert before.liquidation_threshold_bps >= 9_400 and before.ltv_bps >= 9_200
+    # Calm: the 48-hour buffer (model v2) still leaves a stablecoin over 91 % LTV.
+    assert before.liquidation_threshold_bps >= 9_400 and before.ltv_bps >= 9_100
     assert during.ltv_bps < before.ltv_bps - 900
     assert day_after.liquidation_threshold_bps < before.liquidation_threshold_bps - 1_500
     assert day_after.ltv_bps < before.ltv_bps - 2_500
