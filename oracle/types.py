@@ -96,9 +96,17 @@ class Guardrails:
         return astuple(self)
 
 
-#: The blue-chip profile the demo deploys and the backtester simulates: bounds wide enough for a
-#: crash (LTV 10–85 %, LT 20–90 %, LB 1–15 %), at most 15 % tighter or 3 % looser per update and
-#: one change per half hour, loosening at most daily, threshold cuts ramped over two hours.
+#: The blue-chip profile we recommend for production; the demo deploys it, the backtester and
+#: the scorecard simulate it, the development deploy (`oracle.devnet.registry`) assigns it. Why:
+#: - bounds wide enough for a crash (LTV 10–85 %, LT 20–90 %, LB 1–15 %): the fast path can cut the
+#:   LTV as far as a crash needs; what it cannot do to the threshold, the policy's slow path
+#:   forbids and governance decides;
+#: - at most 15 % tighter per update, one change per half hour: the LTV, which only governs new
+#:   borrowing, reaches a crash's level within hours;
+#: - at most 3 % looser per update, loosening at most daily: a bounce cannot undo a cut in a day;
+#: - threshold cuts ramped in over 24 hours: each cut reaches the open positions gradually, like
+#:   Euler's ramps, and the keeper's next cut waits for the ramp (`PolicySettings`): with 100 bps
+#:   per ramp, at most 700 bps in any 7 days on the fast path.
 BLUE_CHIP_GUARDRAILS = Guardrails(
     min_ltv_bps=1_000,
     max_ltv_bps=8_500,

@@ -41,6 +41,7 @@ from oracle.keeper.scheduler import KeeperService
 from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.report.backtest import write_report as write_backtest_report
+from oracle.risk import ModelSettings
 from oracle.signing import Signer
 from oracle.types import BLUE_CHIP_GUARDRAILS
 
@@ -145,7 +146,15 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         [signer],
         gov,
         Store(STORE),
-        [MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)],
+        [
+            MarketSetup(
+                MARKET,
+                sources,
+                lambda: sources[0].history("1h", 1_000),
+                size=1_000.0,
+                memory=lambda: sources[0].history("1d", ModelSettings().memory_days),
+            )
+        ],
         clock=lambda: clock["now"],
     )
     service = KeeperService(

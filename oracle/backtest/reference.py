@@ -217,6 +217,6 @@ class ReferenceBook:
         self._debts = np.concatenate([self._debts, cohort])
         self._bar += 1
 
-    def positions(self, price: float) -> OpenPositions:
+    def positions(self, price: float, stress_move: float = 0.0) -> OpenPositions:
         """The open positions (1 unit of collateral each) at `price`."""
-        return OpenPositions.from_book(np.ones(len(self._debts)), self._debts, price)
+        return OpenPositions.from_book(np.ones(len(self._debts)), self._debts, price, stress_move)

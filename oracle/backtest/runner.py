@@ -131,8 +131,10 @@ def dynamic_path(
                 sigma.append((now, params.explanation.sigma_annualised))
             rec: Params | None = params.params
             refusal = None
+            ex = params.explanation
+            stress = max(ex.tail.expected_shortfall, ex.tail_memory)
         except OracleError as exc:
-            rec, refusal = None, str(exc)
+            rec, refusal, stress = None, str(exc), 0.0
         on_chain = state.params if state.is_set else None
         d = decide(
             series.market,
@@ -152,7 +154,7 @@ def dynamic_path(
             streak,
             now,
             s.policy,
-            book.positions(float(hourly.close[k - 1])) if state.is_set and k else None,
+            book.positions(float(hourly.close[k - 1]), stress) if state.is_set and k else None,
         )
         streak = streak + 1 if d.loosening_wanted else 0
         if d.update is not None:

@@ -173,28 +173,44 @@ class ExchangeEmulator:
         }
 
     def klines(self, symbol: str, interval: str, start: int | None, limit: int) -> list[list[Any]]:
+        """Binance's klines up to the bar in force: the recorded bars, or candles of a longer
+        interval built from them as the venue builds them (first open, highest high, lowest low,
+        last close, summed volume; the candle in progress is partial)."""
         bars = self.symbols[symbol][2]
-        if INTERVALS.get(interval) != bars.interval:
-            raise ValueError(f"only {bars.interval} s bars are recorded for {symbol}")
+        step = INTERVALS.get(interval)
+        if step is None or step < bars.interval or step % bars.interval:
+            raise ValueError(f"only {bars.interval} s bars and multiples are recorded for {symbol}")
         end = self.bar_index(symbol) + 1
-        first = 0
+        opened = bars.timestamps[:end] + self.offset
+        first_of = np.flatnonzero(np.diff(opened // step, prepend=opened[0] // step - 1))
+        last_of = np.append(first_of[1:] - 1, end - 1)
+        candles = (
+            opened[first_of] // step * step,
+            bars.open[first_of],
+            np.maximum.reduceat(bars.high[:end], first_of),
+            np.minimum.reduceat(bars.low[:end], first_of),
+            bars.close[last_of],
+            np.add.reduceat(bars.volume[:end], first_of),
+        )
+        n = len(first_of)
+        first = max(0, n - limit)
         if start is not None:
-            first = int(np.searchsorted(bars.timestamps, start // 1000 - self.offset))
-        first = max(first, end - limit) if start is None else first
+            first = int(np.searchsorted(candles[0], start // 1000))
         f = self.faults.price_factor
         rows = []
-        for i in range(first, min(end, first + limit)):
-            t = (int(bars.timestamps[i]) + self.offset) * 1000
+        for i in range(first, min(n, first + limit)):
+            t, o, h, lo, c, v = (x[i] for x in candles)
+            ms = int(t) * 1000
             rows.append(
                 [
-                    t,
-                    _num(bars.open[i] * f),
-                    _num(bars.high[i] * f),
-                    _num(bars.low[i] * f),
-                    _num(bars.close[i] * f),
-                    _num(bars.volume[i]),
-                    t + bars.interval * 1000 - 1,
-                    _num(bars.volume[i] * bars.close[i] * f),
+                    ms,
+                    _num(o * f),
+                    _num(h * f),
+                    _num(lo * f),
+                    _num(c * f),
+                    _num(v),
+                    ms + step * 1000 - 1,
+                    _num(v * c * f),
                     1,
                     "0",
                     "0",

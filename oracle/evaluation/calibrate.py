@@ -46,7 +46,9 @@ from oracle.types import Params
 SPACE: dict[str, tuple[float, float, type]] = {
     "model.confidence": (0.95, 0.995, float),
     "model.ltv_z": (0.5, 2.5, float),
-    "model.ltv_buffer": (3 * 3_600, 48 * 3_600, int),
+    "model.ltv_buffer": (24 * 3_600, 72 * 3_600, int),
+    "model.ltv_fall_quantile": (0.5, 0.95, float),
+    "model.memory_confidence": (0.9, 0.995, float),
     "model.base_horizon": (3 * 3_600, 48 * 3_600, int),
     "model.long_run_floor": (0.3, 1.0, float),
     "policy.loosen_after_cycles": (1, 12, int),

@@ -235,6 +235,8 @@ class HistoryConfig(_Strict):
     source: str  # the name of one of the market's exchange feeds
     timeframe: str = "1h"
     bars: int = Field(default=2_000, ge=48)
+    #: Also fetch the daily closes of the threshold's tail memory (model `memory_days`) from it.
+    memory: bool = True
 
 
 class KeeperMarketConfig(_Strict):
@@ -255,6 +257,12 @@ class PolicyConfig(_Strict):
     heartbeat_after: int = Field(default=_default(PolicySettings, "heartbeat_after"), gt=0)
     loosen_after_cycles: int = Field(default=_default(PolicySettings, "loosen_after_cycles"), ge=1)
     proposal_band_bps: int = Field(default=_default(PolicySettings, "proposal_band_bps"), ge=0)
+    threshold_step_bps: int = Field(default=_default(PolicySettings, "threshold_step_bps"), ge=0)
+    max_induced_share: float = Field(
+        default=_default(PolicySettings, "max_induced_share"), ge=0, le=1
+    )
+    governance_cut_bps: int = Field(default=_default(PolicySettings, "governance_cut_bps"), ge=0)
+    threshold_band_bps: int = Field(default=_default(PolicySettings, "threshold_band_bps"), ge=0)
 
 
 class TriggerConfig(_Strict):
@@ -352,7 +360,8 @@ keeper:
     ETH/USDT:
       # ETH that may need liquidating at once
       size: 1000
-      history: {{source: binance, timeframe: {timeframe}, bars: {bars}}}
+      # memory: also the daily closes of the threshold's tail memory (model memory_days)
+      history: {{source: binance, timeframe: {timeframe}, bars: {bars}, memory: true}}
       # risk-model overrides, e.g. {{confidence: 0.995}}
       model: {{}}
 """

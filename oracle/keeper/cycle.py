@@ -62,6 +62,8 @@ class MarketSetup:
     size: float  # collateral units that may need liquidating at once
     settings: ModelSettings = field(default_factory=ModelSettings)
     lending_pool: str | None = None  # a consumer pool whose positions proposal reviews assess
+    #: The daily closes of the threshold's tail memory (ccxt daily OHLCV; None: memory off).
+    memory: Callable[[], PriceSeries] | None = None
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,13 @@ class Keeper:
         if snap.health != Health.FAILED:
             try:
                 history = setup.history()
-                inp = MarketInput(history, liquidity_of(snap), setup.size, setup.settings)
+                memory = None
+                if setup.memory is not None and setup.settings.memory_confidence > 0:
+                    # complete UTC days only, as the backtest reads them
+                    memory = setup.memory().until(now // 86_400 * 86_400 - 1)
+                inp = MarketInput(
+                    history, liquidity_of(snap), setup.size, setup.settings, memory=memory
+                )
                 params = compute_market(inp)
                 recommendation = params.params
                 explanation = params.explanation.to_dict()

@@ -91,6 +91,9 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
                 km.size,
                 settings,
                 km.lending_pool,
+                functools.partial(history.history, "1d", settings.memory_days)
+                if km.history.memory
+                else None,
             )
         )
     return Keeper(

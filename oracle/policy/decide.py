@@ -19,8 +19,9 @@ Per market, in order (every decision carries its reason):
    bringing a market on is governance's own act.
 
 The two levers move at different speeds (step 3½, after loosening and before the deadband). The LTV
-governs only new borrowing and tightens at once. The threshold governs the positions already open,
-so a cut is slow: it waits while a threshold ramp is in progress on-chain, moves at most
+governs only new borrowing and tightens at once. The threshold governs the positions already open:
+a target within `threshold_band_bps` of the chain's leaves it in place (hysteresis), and a cut is
+slow: it waits while a threshold ramp is in progress on-chain, moves at most
 `threshold_step_bps` per ramp, and — when the consumer's open positions are given — no further than
 makes `max_induced_share` of open debt liquidatable at the current price (`impact`). A target more
 than `governance_cut_bps` below the threshold in force also goes to governance, with the impact
@@ -85,10 +86,15 @@ class PolicySettings:
     max_induced_share: float = 0.01
     #: A threshold target further than this below the one in force also goes to governance.
     governance_cut_bps: int = 300
+    #: Hysteresis: a threshold target within this of the chain's threshold leaves it where it is
+    #: (a threshold that wobbles with the tail estimate would cut under positions it just let in).
+    threshold_band_bps: int = 100
 
     def __post_init__(self) -> None:
-        if self.threshold_step_bps < 0 or self.governance_cut_bps < 0:
-            raise ValueError("threshold_step_bps and governance_cut_bps must be >= 0")
+        if min(self.threshold_step_bps, self.governance_cut_bps, self.threshold_band_bps) < 0:
+            raise ValueError(
+                "threshold_step_bps, governance_cut_bps and threshold_band_bps must be >= 0"
+            )
         if not 0 <= self.max_induced_share <= 1:
             raise ValueError(f"max_induced_share must be in [0, 1], got {self.max_induced_share}")
 
@@ -182,19 +188,31 @@ def _decide(
         elif chain.clock(now) < cooldown_end:
             target = target.tighter_of(current)
             reasons.append(f"loosening held: on-chain cooldown until {cooldown_end}")
-    deep_cut = None
+    stored_lt = current.liquidation_threshold_bps
+    if (
+        target.liquidation_threshold_bps != stored_lt
+        and abs(target.liquidation_threshold_bps - stored_lt) <= settings.threshold_band_bps
+        and Params(target.ltv_bps, stored_lt, target.liquidation_bonus_bps).valid()
+    ):
+        target = Params(target.ltv_bps, stored_lt, target.liquidation_bonus_bps)
+        reasons.append(f"threshold held: within {settings.threshold_band_bps} bps of the chain")
+    full = target  # what governance is asked for when the fast path stops short of it
+    deep_cut: Params | None = None
     if target.liquidation_threshold_bps < current.liquidation_threshold_bps:
-        lt, why, deep_cut = _slow_threshold(target, current, chain, now, settings, positions)
+        lt, why, deep = _slow_threshold(target, current, chain, now, settings, positions)
         if lt != target.liquidation_threshold_bps:
             target = Params(target.ltv_bps, lt, target.liquidation_bonus_bps)
             reasons.append(why)
+        if deep is not None:
+            deep_cut = full
+            reasons.append(deep)
     if _within(target, current, settings.deadband_bps):
         if deep_cut is not None:
             return Decision(
                 market,
                 Action.PROPOSE,
-                "; ".join([*reasons, "within the deadband", deep_cut[1]]),
-                proposal=deep_cut[0],
+                "; ".join([*reasons, "fast path within the deadband"]),
+                proposal=deep_cut,
                 loosening_wanted=wanted,
             )
         if now - chain.updated_at >= settings.heartbeat_after:
@@ -220,21 +238,19 @@ def _decide(
             bounded = Params(ltv, bounded.liquidation_threshold_bps, bounded.liquidation_bonus_bps)
     if not bounded.valid() or bounded == current:
         return _outside(
-            market, None, target, "; ".join([*reasons, "no valid step toward the target"])
+            market, None, full, "; ".join([*reasons, "no valid step toward the target"])
         )
-    if clamp_bounds(target, g, current) != target:
+    if clamp_bounds(full, g, current) != full:
         return _outside(
-            market, bounded, target, "; ".join([*reasons, "target outside the guardrail bounds"])
+            market, bounded, full, "; ".join([*reasons, "target outside the guardrail bounds"])
         )
     why = "step-limited toward the target" if bounded != target else "within the guardrails"
-    if deep_cut is not None:
-        reasons.append(deep_cut[1])
     return Decision(
         market,
         Action.UPDATE,
         "; ".join([*reasons, why]),
         update=bounded,
-        proposal=None if deep_cut is None else deep_cut[0],
+        proposal=deep_cut,
         loosening_wanted=wanted,
     )
 
@@ -246,9 +262,9 @@ def _slow_threshold(
     now: int,
     settings: PolicySettings,
     positions: OpenPositions | None,
-) -> tuple[int, str, tuple[Params, str] | None]:
-    """The threshold the fast path may cut to now, why, and (for a deep cut) the proposal and
-    its impact for governance. See the module docstring, step 3½."""
+) -> tuple[int, str, str | None]:
+    """The threshold the fast path may cut to now, why, and for a deep cut why it also goes to
+    governance, with its impact. See the module docstring, step 3½."""
     wanted = target.liquidation_threshold_bps
     stored = current.liquidation_threshold_bps
     in_force = stored if chain.threshold_in_force is None else chain.threshold_in_force
@@ -259,9 +275,8 @@ def _slow_threshold(
             "" if positions is None else f", {positions.induced(in_force, wanted):.2%} of open debt"
         )
         deep = (
-            target,
             f"threshold cut to {wanted} exceeds {settings.governance_cut_bps} bps{share}: "
-            f"proposed to governance{impact}",
+            f"proposed to governance{impact}"
         )
     if chain.threshold_ramp_end > chain.clock(now):
         return (
@@ -272,9 +287,10 @@ def _slow_threshold(
     lt = max(wanted, stored - settings.threshold_step_bps)
     why = f"threshold cut paced to {settings.threshold_step_bps} bps per ramp"
     if positions is not None:
-        # The move the engine's own LTV buffer covers: a cut must not leave more than the ceiling
-        # of open debt within that move of the new threshold (and not of the old).
-        move = 1.0 - target.ltv_bps / wanted
+        # A cut must not leave more than the ceiling of open debt within a fall of the new
+        # threshold and not of the old: the larger of the engine's LTV buffer (1 − LTV/LT) and
+        # the tail the caller measured (the one the threshold itself is sized for).
+        move = max(1.0 - target.ltv_bps / wanted, positions.stress_move)
         sized = positions.deepest_cut(in_force, lt, settings.max_induced_share, move)
         if sized > lt:
             lt = sized

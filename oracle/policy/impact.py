@@ -27,6 +27,9 @@ class OpenPositions:
 
     loan_ratio_bps: np.ndarray
     debt: np.ndarray
+    #: The fall a cut's exposure is measured over (`induced`): the tail the threshold is sized
+    #: for, set by the caller from the engine's explanation (0: today's price only).
+    stress_move: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loan_ratio_bps.shape != self.debt.shape:
@@ -77,9 +80,11 @@ class OpenPositions:
         ]
 
     @staticmethod
-    def from_book(collateral: np.ndarray, debt: np.ndarray, price: float) -> OpenPositions:
+    def from_book(
+        collateral: np.ndarray, debt: np.ndarray, price: float, stress_move: float = 0.0
+    ) -> OpenPositions:
         """Positions with `collateral` units (each) and `debt` at `price` per unit."""
         value = np.asarray(collateral, dtype=np.float64) * price
         with np.errstate(divide="ignore"):
             ratio = np.where(value > 0, np.asarray(debt) / value * BPS, np.inf)
-        return OpenPositions(ratio, np.asarray(debt, dtype=np.float64))
+        return OpenPositions(ratio, np.asarray(debt, dtype=np.float64), stress_move)

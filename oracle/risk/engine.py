@@ -17,7 +17,7 @@ from oracle.risk.scratch import SCRATCH
 from oracle.series import PriceSeries, iso
 from oracle.types import Params
 
-MODEL_VERSION = "risk-1.0.0"
+MODEL_VERSION = "risk-2.0.0"
 
 #: Residuals are standardised by max(√v_t, this × σ of the whole history): after a long flat
 #: spell (a stablecoin at one tick) the EWMA variance decays toward zero and one tick would

@@ -108,7 +108,7 @@ class ModelSettings:
     #: The threshold's tail memory (`moves`): α of the expected shortfall of the falls within the
     #: liquidation horizon over `memory_days` of daily closes (the caller supplies them; 0: off).
     memory_confidence: float = 0.99
-    memory_days: int = 4 * 365
+    memory_days: int = 1_000  # one klines request on Binance (its limit is 1,000 bars)
     volatility_model: str = "ewma"  # or "garch" (needs the `arch` package)
 
     def __post_init__(self) -> None:

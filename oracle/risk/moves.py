@@ -21,6 +21,8 @@ calm quarter cannot loosen the threshold below what the last crash showed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -40,8 +42,10 @@ def fall_quantile(close: np.ndarray, window_bars: int, q: float) -> float:
 
 
 def fall_expected_shortfall(close: np.ndarray, window_bars: int, alpha: float) -> float:
-    """ES_α of m_t: the mean of the falls at or beyond their α-quantile (0 without a window)."""
+    """ES_α of m_t: the mean of the ⌈(1 − α)·n⌉ largest of the n falls (0 without a window). The
+    count, not a threshold, so that ties at zero (days that did not fall) cannot dilute it."""
     m = falls(close, window_bars)
     if not len(m):
         return 0.0
-    return float(m[m >= np.quantile(m, alpha)].mean())
+    k = max(1, math.ceil(round((1.0 - alpha) * len(m), 9)))
+    return float(np.partition(m, len(m) - k)[len(m) - k :].mean())

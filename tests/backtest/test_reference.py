@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.backtest.baselines import aave_v3
-from oracle.backtest.reference import simulate_reference
+from oracle.backtest.reference import ReferenceBook, simulate_reference
 from oracle.backtest.runner import BacktestSettings, replay
 from oracle.feeds.marketdata import shipped_bars
 from tests.helpers.time import ts
@@ -141,3 +141,33 @@ def test_black_thursday_in_the_reference_market():
     assert dyn["liquidated"] < sta["liquidated"]
     assert 0 < dyn["max_lt_drop_7d_bps"] <= 7 * BacktestSettings().policy.threshold_step_bps
     assert sta["mean_ltv_bps"] == 8050 and dyn["mean_ltv_bps"] < sta["mean_ltv_bps"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(50, 150), min_size=3, max_size=400),
+    st.integers(5_000, 9_000),
+    st.integers(100, 2_000),
+    st.integers(0, 10_000),
+)
+def test_the_book_a_keeper_reads_is_the_reference_markets_open_positions(prices, lt, gap, seed):
+    # The consumer the backtest's policy sizes threshold cuts by: after each bar, the positions
+    # the rules leave open (not repaid, not flagged), against a loop written from the rules.
+    rng = np.random.default_rng(seed)
+    close = np.array(prices)
+    low = close * rng.uniform(0.9, 1.0, len(close))
+    lts = rng.integers(lt - 300, lt + 1, len(close))
+    ltv = np.maximum(lts - gap, 100)
+    book = ReferenceBook()
+    positions: list[tuple[int, float]] = []  # (bar opened, debt)
+    for t in range(len(close)):
+        book.step(float(low[t]), float(close[t]), int(lts[t]), int(ltv[t]))
+        positions = [
+            (o, d) for o, d in positions if t - o <= TERM and d <= low[t] * lts[t] / 10_000
+        ]
+        positions += [(t, u * ltv[t] / 10_000 * close[t]) for u in USES]
+        held = book.positions(float(close[t]))
+        np.testing.assert_allclose(np.sort(held.debt), np.sort([d for _, d in positions]))
+        np.testing.assert_allclose(
+            np.sort(held.loan_ratio_bps), np.sort([d / close[t] * 10_000 for _, d in positions])
+        )

@@ -60,6 +60,18 @@ def test_ohlcv_history_is_the_recorded_bars(venues, eth_bars):
     np.testing.assert_allclose(history.volume, eth_bars.volume[22_501:23_001])
 
 
+def test_daily_candles_are_built_from_the_recorded_bars(venues, eth_bars, now):
+    # What the keeper's tail memory reads: daily OHLCV as the venue builds it from its trades.
+    daily = source(venues[0]).history("1d", limit=30)
+    day = eth_bars.timestamps[:23_001] // 86_400
+    assert daily.timestamps[-1] == now // 86_400 * 86_400  # the day in progress comes last
+    for t, close, volume in zip(daily.timestamps, daily.close, daily.volume, strict=True):
+        in_day = np.flatnonzero(day == t // 86_400)
+        assert close == pytest.approx(float(eth_bars.close[in_day[-1]]), rel=1e-12)
+        assert volume == pytest.approx(float(eth_bars.volume[in_day].sum()), rel=1e-9)
+    assert len(daily.close) == 30 and daily.interval == 86_400
+
+
 def test_ohlcv_history_with_a_bad_bar_is_refused_whole(venues):
     from oracle.feeds import FeedError
 

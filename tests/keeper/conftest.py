@@ -25,6 +25,7 @@ from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.policy import PolicySettings
+from oracle.risk import ModelSettings
 from oracle.signing import Signer
 from tests.helpers.guardrails import KEEPER_GUARDRAILS
 from tests.helpers.markets import MARKET
@@ -68,7 +69,13 @@ class Rig:
             guardrails=KEEPER_GUARDRAILS,
         )
         sources = venue_sources(self.venues)
-        setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), size=1_000.0)
+        setup = MarketSetup(
+            MARKET,
+            sources,
+            lambda: sources[0].history("1h", 1_000),
+            size=1_000.0,
+            memory=lambda: sources[0].history("1d", ModelSettings().memory_days),
+        )
         self.store = Store(store_path)
         self.signer, self.governance = signer, governance
         self.keeper = self.make_keeper(setup)
@@ -219,7 +226,15 @@ class NodeRig:
             dev_account(1),  # a local key: signed EIP-1559 transactions
             self.store,
             setups,
-            policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
+            # These tests are about pushes across node restarts: a crash's deep threshold cut
+            # would add a governance proposal (a second push) to the cycle, so it stays in the
+            # fast path here (the slow path has its own keeper tests).
+            policy=PolicySettings(
+                deadband_bps=25,
+                heartbeat_after=6 * 3_600,
+                threshold_step_bps=10_000,
+                governance_cut_bps=10_000,
+            ),
             clock=lambda: self.now,
             **keeper_kw,
         )

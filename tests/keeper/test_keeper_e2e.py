@@ -29,10 +29,19 @@ def test_black_thursday_tightens_within_one_cycle(rig_factory):
     )  # 12 March, 12:00: ETH has lost a third of its value since the last cycle
     crash = rig.keeper.cycle()
     d = crash.decision(MARKET)
-    assert d.action == Action.UPDATE and [p.status for p in crash.pushes] == ["mined"], d.reason
+    assert d.action == Action.UPDATE, d.reason
+    # Model v2: the LTV, which only governs new borrowing, takes the crash at once; the threshold,
+    # which governs open positions, moves one step, and the deep cut goes to governance.
+    assert [(p.kind, p.status) for p in crash.pushes] == [
+        ("update", "mined"),
+        ("proposal", "mined"),
+    ], d.reason
     after = rig.on_chain()
-    assert after.target_liquidation_threshold_bps <= before.target_liquidation_threshold_bps - 1_000
-    assert after.ltv_bps < before.ltv_bps
+    step = rig.keeper.policy.threshold_step_bps
+    assert after.target_liquidation_threshold_bps == before.target_liquidation_threshold_bps - step
+    assert after.ltv_bps <= before.ltv_bps - 1_000
+    assert "proposed to governance" in d.reason and d.proposal is not None
+    assert d.proposal.liquidation_threshold_bps < after.target_liquidation_threshold_bps - 300
     assert rig.now <= after.updated_at <= rig.now + 30  # mined right after the cycle
     stored = rig.store.decisions(MARKET, limit=1)[0]
     assert stored["action"] == "update" and stored["snapshot_hash"].startswith("0x")
@@ -241,6 +250,7 @@ def test_the_committed_inputs_hash_is_recomputed_from_the_audit_trail(rig_factor
         (report.cycle_id, MARKET),
     ).fetchone()
     risk_hash = bytes.fromhex(json.loads(explanation)["inputs_hash"][2:])
+    assert json.loads(explanation)["tail_memory"] > 0  # the daily memory was read and hashed
     recomputed = batch_inputs_hash(
         [(market_id(MARKET), blake3(snapshot.encode()).digest(), risk_hash)]
     )

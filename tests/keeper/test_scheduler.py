@@ -33,7 +33,10 @@ def test_price_shock_triggers_a_cycle_at_once(rig_factory):
         service.stop()
     why, report = service.reports[1]
     assert why.startswith(f"trigger: {MARKET} moved -")
-    assert [p.status for p in report.pushes] == ["mined"]
+    assert [(p.kind, p.status) for p in report.pushes] == [
+        ("update", "mined"),
+        ("proposal", "mined"),
+    ]
     assert rig.on_chain().target_liquidation_threshold_bps < before
     assert service.metrics.pushes.labels("update", "mined")._value.get() == 2
 

@@ -21,6 +21,7 @@ S = PolicySettings(
     loosen_after_cycles=3,
     threshold_step_bps=10_000,
     governance_cut_bps=10_000,
+    threshold_band_bps=0,
 )
 
 

@@ -4,6 +4,8 @@ governance with its impact table."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +20,11 @@ G = TEST_GUARDRAILS
 NOW = 1_700_000_000
 CURRENT = Params(7000, 8000, 500)
 S = PolicySettings(
-    loosen_after_cycles=1, threshold_step_bps=100, max_induced_share=0.01, governance_cut_bps=300
+    loosen_after_cycles=1,
+    threshold_step_bps=100,
+    max_induced_share=0.01,
+    governance_cut_bps=300,
+    threshold_band_bps=0,
 )
 
 
@@ -36,6 +42,14 @@ def test_ltv_tightens_at_once_while_the_threshold_cut_is_paced():
     d = run(Params(6000, 7850, 500))
     assert d.update == Params(6000, 7900, 500) and "paced to 100 bps" in d.reason
     assert d.proposal is None  # 150 bps: within the fast path's reach over two ramps
+
+
+def test_a_threshold_within_the_band_stays_where_it_is():
+    banded = replace(S, threshold_band_bps=100)
+    d = decide("ETH/USD", Params(6000, 7920, 500), None, Health.OK, (), chain(), 0, NOW, banded)
+    assert d.update == Params(6000, 8000, 500) and "threshold held" in d.reason
+    d = decide("ETH/USD", Params(6000, 7850, 500), None, Health.OK, (), chain(), 0, NOW, banded)
+    assert d.update == Params(6000, 7900, 500)  # beyond the band: the slow path takes over
 
 
 def test_a_threshold_cut_waits_for_the_ramp_in_progress():
