@@ -174,6 +174,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     first = service.run_cycle("start")
     assert first is not None and first.pushes, "the keeper must push first values"
     ltv0 = registry.parameters(market_id(MARKET)).params.ltv_bps
+    lt0 = registry.parameters(market_id(MARKET)).params.liquidation_threshold_bps
     print(
         f"deployed registry {registry.address}, pool {pool.address}; "
         f"first push {describe(registry)}"
@@ -203,8 +204,15 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
             service.run_cycle("schedule")
         else:
             service.check_trigger()
+        ratios = {  # loan ratios before the sweep: what each liquidation is judged by
+            b: pool.functions.debtOf(b).call() * 10_000 // max(1, value)
+            for b in borrowers
+            if (value := pool.functions.collateralValue(b).call())
+        }
         done, refused = liquidator_bot.sweep(borrowers)
-        liquidations += [(ts, liq.borrower, liq.repaid, price) for liq in done]
+        liquidations += [
+            (ts, liq.borrower, liq.repaid, price, ratios.get(liq.borrower, 0)) for liq in done
+        ]
         for why in refused:
             print(f"  {iso(ts)} {why}")
         if hour % 24 == 0:
@@ -227,6 +235,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         liquidations,
         baseline_comparison(bars, registry),
         underwater / 1e6,
+        lt0,
     )
 
 
@@ -265,6 +274,7 @@ def write_report(
     liquidations,
     comparison: dict,
     uncovered: float,
+    lt_at_open: int,
 ) -> None:
     lo, hi = (
         int(bars.timestamps.searchsorted(epoch(START))),
@@ -284,6 +294,13 @@ def write_report(
         for d in r.decisions
         if d.update is not None and any(p.status == "mined" for p in r.pushes)
     ]
+    proposals = [
+        (r.started_at, d)
+        for _, r in service.reports
+        for d in r.decisions
+        if d.proposal is not None
+        and any(p.kind == "proposal" and p.status == "mined" for p in r.pushes)
+    ]
     gas = sorted(p.gas_used or 0 for _, p in mined)
     lines = [
         f"# Demo report: {MARKET} on Black Thursday (Binance 1h, {START[:10]} .. {END[:10]})",
@@ -295,8 +312,10 @@ def write_report(
         f" decisions: {', '.join(f'{k} {v}' for k, v in actions.items())}",
         f"- signed pushes mined: {len(mined)} of {len(pushes)}; median gas per push: "
         f"{gas[len(gas) // 2] if gas else 0}",
-        f"- liquidations in the example pool: {len(liquidations)}; debt left uncovered by "
-        f"collateral: {uncovered:.2f} USDT",
+        f"- liquidations in the example pool: {len(liquidations)}, of which caused by a "
+        f"threshold cut (the borrower was safe under the threshold it borrowed under, "
+        f"{lt_at_open} bps): {sum(r <= lt_at_open for *_, r in liquidations)}; debt left "
+        f"uncovered by collateral: {uncovered:.2f} USDT",
         f"- final on-chain parameters: {describe(registry)}",
         "",
         "## Dynamic vs static (the reference lending market, same window)",
@@ -332,11 +351,29 @@ def write_report(
             for t, d in path
         ],
         "",
+        "## Threshold cuts put to governance (queued behind the timelock, not executed here)",
+        "",
+        "| time (UTC) | proposed LTV | proposed LT | proposed LB |",
+        "|---|---|---|---|",
+        *[
+            f"| {iso(t)} | {d.proposal.ltv_bps} | {d.proposal.liquidation_threshold_bps} | "
+            f"{d.proposal.liquidation_bonus_bps} |"
+            for t, d in proposals
+        ],
+        "",
         "## Liquidations",
         "",
-        "| time (UTC) | borrower | repaid (USDT) | ETH price |",
-        "|---|---|---|---|",
-        *[f"| {iso(ts)} | {b} | {amt / 1e6:.2f} | {p:.2f} |" for ts, b, amt, p in liquidations],
+        "A liquidation is caused by a threshold cut when the borrower's loan ratio (debt / "
+        f"collateral value) was at most the threshold it borrowed under ({lt_at_open} bps): the "
+        "price alone would not have liquidated it.",
+        "",
+        "| time (UTC) | borrower | repaid (USDT) | ETH price | loan ratio bps | cause |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {iso(ts)} | {b} | {amt / 1e6:.2f} | {p:.2f} | {r} | "
+            f"{'threshold cut' if r <= lt_at_open else 'price'} |"
+            for ts, b, amt, p, r in liquidations
+        ],
         "",
         f"Every decision, snapshot and signed payload is in `{STORE.relative_to(ROOT)}` "
         "(`oracle history` reads it with a config whose keeper.store points there).",
