@@ -32,6 +32,7 @@ from oracle.risk import (
     ModelSettings,
     compute_markets,
 )
+from oracle.risk.moves import fall_quantile
 from oracle.risk.volatility import bar_lambda, ewma_variance
 from oracle.series import PriceSeries
 
@@ -48,13 +49,25 @@ def build_inputs(n: int) -> list[MarketInput]:
     for i in range(n):
         src = sources[i % 2]
         start = (i // 2) * 15
-        close = src.close[start : start + POINTS]
+        hourly = src.close[start : start + POINTS]
+        # Real hourly moves scaled to a minute's size (÷ √60): the shape of the returns is real, and
+        # model v2's 48-hour buffer (2,880 bars here) sees two days of moves, not four months.
+        log_moves = np.diff(np.log(hourly)) / np.sqrt(60.0)
+        close = hourly[0] * np.exp(np.concatenate(([0.0], np.cumsum(log_moves))))
         volume = src.volume[start : start + POINTS] / 60.0  # per minute
         market = f"{src.market}{i}/USD"
         prices = PriceSeries(market, grid, close, volume)
         pool = ConstantProductPool(market, 50_000.0, 50_000.0 * float(close[-1]))
         inputs.append(MarketInput(prices, pool, size=1_000.0))
     return inputs
+
+
+def naive_falls(close: np.ndarray, window: int, q: float) -> float:
+    """Model v2's buffer, the q-quantile of the largest fall within `window` bars after each
+    close, written the obvious way: a pandas rolling minimum, then a quantile."""
+    ahead = pd.Series(close[1:]).rolling(window).min().shift(-(window - 1)).dropna()
+    falls = (1.0 - ahead.to_numpy() / close[: len(ahead)]).clip(min=0.0)
+    return float(pd.Series(falls).quantile(q))
 
 
 def naive_es(
@@ -93,6 +106,10 @@ def main() -> None:
     _, naive_var = naive_es(check.close, lam, horizon, settings.confidence)
     r = np.diff(np.log(check.close))
     assert np.allclose(naive_var, ewma_variance(r, lam), rtol=1e-9), "baseline EWMA differs"
+    window = settings.ltv_buffer // 60
+    engine_fall = fall_quantile(check.close, window, settings.ltv_fall_quantile)
+    naive_fall = naive_falls(check.close, window, settings.ltv_fall_quantile)
+    assert math.isclose(engine_fall, naive_fall, rel_tol=1e-9), "baseline falls differ"
     for n in MARKETS:
         inputs = everything[:n]
         compute_markets(inputs)  # warm-up: imports, scratch buffers
@@ -101,6 +118,7 @@ def main() -> None:
         def baseline(inputs=inputs) -> None:
             for inp in inputs:
                 naive_es(inp.prices.close, lam, horizon, settings.confidence)
+                naive_falls(inp.prices.close, window, settings.ltv_fall_quantile)
 
         base = median_seconds(baseline, BASELINE_RUNS)
         row = {

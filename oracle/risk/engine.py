@@ -123,7 +123,10 @@ def compute_market(inp: MarketInput) -> MarketParameters:
     fall_q = 0.0
     if settings.ltv_fall_quantile > 0:
         fall_q = moves.fall_quantile(
-            prices.close, max(1, settings.ltv_buffer // interval), settings.ltv_fall_quantile
+            prices.close,
+            max(1, settings.ltv_buffer // interval),
+            settings.ltv_fall_quantile,
+            SCRATCH.get("falls", n),
         )
     memory_loss = 0.0
     if inp.memory is not None and settings.memory_confidence > 0:

@@ -24,21 +24,39 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import minimum_filter1d
 
 
-def falls(close: np.ndarray, window_bars: int) -> np.ndarray:
-    """m_t for every close with a full window after it (empty when there is none)."""
+def falls(close: np.ndarray, window_bars: int, out: np.ndarray | None = None) -> np.ndarray:
+    """m_t for every close with a full window after it (empty when there is none). `out`: a
+    buffer of at least len(close) values to write into (the engine's scratch; see `scratch`)."""
     if window_bars < 1 or len(close) <= window_bars:
         return np.zeros(0)
-    ahead = sliding_window_view(close[1:], window_bars).min(axis=1)  # ahead[t] = min c[t+1..t+T]
-    return np.maximum(0.0, 1.0 - ahead / close[: len(ahead)])
+    # ahead[t] = min c[t+1 … t+T]: scipy's running minimum is O(n) whatever T (2,880 one-minute
+    # bars for 48 h), where a sliding-window view would cost O(n·T).
+    after = close[1:]
+    n = len(after) - window_bars + 1
+    running = minimum_filter1d(
+        after, window_bars, output=None if out is None else out[: len(after)]
+    )
+    m = running[window_bars // 2 : window_bars // 2 + n]
+    np.divide(m, close[:n], out=m)  # in place: each value is read before it is written
+    np.subtract(1.0, m, out=m)
+    return np.maximum(m, 0.0, out=m)
 
 
-def fall_quantile(close: np.ndarray, window_bars: int, q: float) -> float:
-    """The `q`-quantile of m_t (0 when the history is shorter than one window)."""
-    m = falls(close, window_bars)
-    return float(np.quantile(m, q)) if len(m) else 0.0
+def fall_quantile(
+    close: np.ndarray, window_bars: int, q: float, out: np.ndarray | None = None
+) -> float:
+    """The `q`-quantile of m_t (0 when the history is shorter than one window), numpy's default
+    (linear) definition, computed by partitioning m_t in place."""
+    m = falls(close, window_bars, out)
+    if not len(m):
+        return 0.0
+    position = q * (len(m) - 1)
+    lo, hi = math.floor(position), math.ceil(position)
+    m.partition([lo, hi] if hi != lo else lo)
+    return float(m[lo] + (m[hi] - m[lo]) * (position - lo))
 
 
 def fall_expected_shortfall(close: np.ndarray, window_bars: int, alpha: float) -> float:

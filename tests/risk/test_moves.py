@@ -22,6 +22,8 @@ def test_falls_are_the_largest_fall_within_the_window_after_each_close(closes, w
     np.testing.assert_allclose(falls(c, window), expected, rtol=1e-12)
     if expected:
         assert fall_quantile(c, window, 0.9) == pytest.approx(np.quantile(expected, 0.9))
+        scratch = np.full(len(c) + 3, np.nan)  # the engine's buffer: whatever it held before
+        assert fall_quantile(c, window, 0.9, scratch) == fall_quantile(c, window, 0.9)
         worst = sorted(expected)[-max(1, -(-len(expected) // 10)) :]
         assert fall_expected_shortfall(c, window, 0.9) == pytest.approx(np.mean(worst))
 
