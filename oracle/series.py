@@ -112,6 +112,21 @@ class PriceSeries:
             volume = np.add.reduceat(self.volume, np.concatenate(([0], last[:-1] + 1)))
         return PriceSeries(self.market, day[last] * 86_400, self.close[last], volume)
 
+    def complete_days(self, now: int, days: int) -> PriceSeries | None:
+        """Of daily bars, those of the UTC days ended by `now`, within `days` days of the last of
+        them (None when fewer than two): the threshold's tail memory, as the keeper and the
+        backtest both read it — the day in progress is never part of it."""
+        n = int(np.searchsorted(self.timestamps, now // 86_400 * 86_400, side="left"))
+        if n < 2:
+            return None
+        start = int(
+            np.searchsorted(self.timestamps, self.timestamps[n - 1] - days * 86_400, "right")
+        )
+        if n - start < 2:
+            return None
+        vol = None if self.volume is None else self.volume[start:n]
+        return PriceSeries(self.market, self.timestamps[start:n], self.close[start:n], vol)
+
     def last(self, seconds: int) -> PriceSeries:
         """The trailing window of `seconds` ending at the last bar."""
         start = int(np.searchsorted(self.timestamps, self.timestamps[-1] - seconds, side="right"))

@@ -108,7 +108,10 @@ def dynamic_path(
     book = ReferenceBook()
     k = int(np.searchsorted(hourly.timestamps, start))
     days = hourly.daily() if s.model.memory_confidence > 0 else None
+    memory, memory_day = None, None  # the memory changes once a day: cut it once a day
     for now in range(start, end, s.cycle):
+        if days is not None and now // 86_400 != memory_day:
+            memory, memory_day = days.complete_days(now, s.model.memory_days), now // 86_400
         while k < len(hourly.timestamps) and hourly.timestamps[k] <= now - hourly.interval:
             if state.is_set:  # the bar has closed: the consumer's book moves under the values
                 t = int(hourly.timestamps[k])
@@ -124,15 +127,12 @@ def dynamic_path(
             pool = ConstantProductPool(
                 series.market, s.pool_depth, s.pool_depth * price, s.pool_fee
             )
-            params = compute_market(
-                MarketInput(window, pool, s.size, s.model, memory=_memory(days, now, s.model))
-            )
+            params = compute_market(MarketInput(window, pool, s.size, s.model, memory=memory))
             if sigma is not None:
                 sigma.append((now, params.explanation.sigma_annualised))
             rec: Params | None = params.params
             refusal = None
-            ex = params.explanation
-            stress = max(ex.tail.expected_shortfall, ex.tail_memory)
+            stress = params.explanation.derived.threshold_tail
         except OracleError as exc:
             rec, refusal, stress = None, str(exc), 0.0
         on_chain = state.params if state.is_set else None
@@ -164,17 +164,6 @@ def dynamic_path(
     if not path:
         raise OracleError("the keeper never produced parameters over this window")
     return path
-
-
-def _memory(days: PriceSeries | None, now: int, model: ModelSettings) -> PriceSeries | None:
-    """The daily closes of the `memory_days` complete UTC days before `now` (None: the memory is
-    off, or under two days of it)."""
-    if days is None:
-        return None
-    memory = days.until(now // 86_400 * 86_400 - 1)
-    if len(memory.close) < 2:
-        return None
-    return memory.last(model.memory_days * 86_400)
 
 
 def _in_force_per_bar(

@@ -268,8 +268,7 @@ class Keeper:
                 history = setup.history()
                 memory = None
                 if setup.memory is not None and setup.settings.memory_confidence > 0:
-                    # complete UTC days only, as the backtest reads them
-                    memory = setup.memory().until(now // 86_400 * 86_400 - 1)
+                    memory = setup.memory().complete_days(now, setup.settings.memory_days)
                 inp = MarketInput(
                     history, liquidity_of(snap), setup.size, setup.settings, memory=memory
                 )

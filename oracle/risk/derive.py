@@ -33,6 +33,7 @@ class Derived:
     liquidation_threshold_raw: float
     liquidation_bonus_raw: float
     ltv_buffer_move: float
+    threshold_tail: float  # max(ES_H, M): the fall the threshold leaves room for
     binding: dict[str, str]
 
     @property
@@ -100,6 +101,7 @@ def derive(
         liquidation_threshold_raw=lt_raw,
         liquidation_bonus_raw=lb_raw,
         ltv_buffer_move=move,
+        threshold_tail=tail,
         binding={
             "ltv": ltv_binding,
             "liquidation_threshold": lt_binding,

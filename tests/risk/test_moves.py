@@ -79,3 +79,14 @@ def test_the_buffer_covers_the_historical_falls_when_they_exceed_the_sigma_move(
     lt = falls_too.liquidation_threshold_bps
     assert falls_too.ltv_bps == int(lt * (1 - falls_too.explanation.historical_fall))
     assert sigma_only.explanation.derived.binding["ltv"] == "volatility_buffer"
+
+
+def test_the_memory_is_the_complete_days_only():
+    # What the keeper and the backtest both pass the engine: never the day in progress, at most
+    # `days` days back from the last complete one, nothing under two days.
+    daily = _daily("M/USD", np.arange(1.0, 11.0))  # days 0 … 9
+    now = 7 * 86_400 + 3_600  # an hour into day 7
+    memory = daily.complete_days(now, 4)
+    assert memory is not None and list(memory.timestamps // 86_400) == [3, 4, 5, 6]
+    assert list(daily.complete_days(now, 100).timestamps // 86_400) == list(range(7))
+    assert daily.complete_days(86_400 + 5, 100) is None  # one complete day
