@@ -204,15 +204,8 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
             service.run_cycle("schedule")
         else:
             service.check_trigger()
-        ratios = {  # loan ratios before the sweep: what each liquidation is judged by
-            b: pool.functions.debtOf(b).call() * 10_000 // max(1, value)
-            for b in borrowers
-            if (value := pool.functions.collateralValue(b).call())
-        }
         done, refused = liquidator_bot.sweep(borrowers)
-        liquidations += [
-            (ts, liq.borrower, liq.repaid, price, ratios.get(liq.borrower, 0)) for liq in done
-        ]
+        liquidations += [(ts, liq.borrower, liq.repaid, price, liq.loan_ratio_bps) for liq in done]
         for why in refused:
             print(f"  {iso(ts)} {why}")
         if hour % 24 == 0:

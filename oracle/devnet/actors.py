@@ -76,6 +76,7 @@ class UniswapPool:
 class Liquidation:
     borrower: str
     repaid: int  # debt-token units
+    loan_ratio_bps: int = 0  # debt / collateral value when the liquidator found it unhealthy
 
 
 class Liquidator:
@@ -101,7 +102,7 @@ class Liquidator:
                 continue
             try:
                 Transactor(self.w3, self.account).send(self.pool.functions.liquidate(b, amount))
-                done.append(Liquidation(b, amount))
+                done.append(Liquidation(b, amount, debt * BPS // max(1, value)))
             except ContractRevert as err:
                 refused.append(f"liquidation of {b[:10]}… refused: {err}")
         return done, refused
