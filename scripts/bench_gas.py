@@ -3,7 +3,9 @@
 Prints one JSON object per line: for N markets in a batch and M signatures (threshold M), the median
 gas of batches that rewrite existing markets (guardrails, step and interval checks, events
 included), next to the same batch sent to `BareSignedBatch` (no guardrails) in the same run; then
-the gas of a consumer's cold read. Run with `make bench-gas`.
+the gas of a consumer's cold read; then, on a real Aave v3 market (Aave's npm bytecode), the gas
+per reserve of `AaveV3RiskAdapter.sync` next to the same change written directly by a pool admin
+(`configureReserveAsCollateral`, what a risk steward's payload does). Run with `make bench-gas`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from web3 import Web3
 
 from oracle.chain import RegistryClient, Transactor, deploy_contract
+from oracle.devnet.aave import ReserveSpec, deploy_aave_market
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.registry import deploy_registry
+from oracle.integrations.aave_v3 import RiskAdapterClient
 from oracle.markets import market_id
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
 from oracle.types import Guardrails
@@ -117,6 +121,53 @@ def consumer_read(w3: Web3, client: RegistryClient, market: bytes) -> dict[str, 
     }
 
 
+AAVE_RESERVES = (1, 5, 10)
+
+
+def aave_sync(w3: Web3, n: int) -> dict[str, object]:
+    """Median gas per reserve of a sync that changes every one of `n` reserves (LTV down 1 bps a
+    round), against a pool admin's direct `configureReserveAsCollateral` of the same change."""
+    gov = w3.eth.accounts[0]
+    key = Signer(dev_account(10))
+    symbols = [f"AAVE{i}/USD" for i in range(n)]
+    client = deploy_registry(w3, gov, signers=[key.address], markets=symbols, guardrails=GUARDRAILS)
+    specs = []
+    for s in symbols:
+        token, _ = deploy_contract(w3, gov, "MockERC20", s, s.split("/")[0], 18)
+        feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, 2000 * 10**8, s)
+        specs.append(ReserveSpec(token, feed.address, 7500, 8000, 10_500))
+    aave = deploy_aave_market(w3, gov, specs)
+    adapter = RiskAdapterClient.deploy(
+        w3, gov, registry=client.address, addresses_provider=aave.provider.address, max_age=86_400
+    )
+    aave.grant_risk_admin(adapter.address, gov)
+    for s, spec in zip(symbols, specs, strict=True):
+        adapter.set_market(s, spec.token.address, gov)
+    markets = [market_id(s) for s in symbols]
+    synced, direct = [], []
+    for r in range(ROUNDS + 1):
+        batch = batch_for(w3, client.nonce(), markets, 7000 - r)
+        client.submit(batch, sign_batch(batch, client.address, [key]), gov)
+        report = adapter.sync(symbols, gov)
+        assert len(report.synced) == n, report.skipped
+        if r:  # round 0 is the first write of each reserve's link state
+            synced.append(report.tx.gas_used)
+        gas = 0
+        for spec in specs:
+            fn = aave.configurator.functions.configureReserveAsCollateral(
+                spec.token.address, 6000 - r, 8000, 10_500
+            )
+            gas += Transactor(w3, gov).send(fn).gas_used
+        if r:
+            direct.append(gas)
+    return {
+        "aave_sync_reserves": n,
+        "gas_per_reserve": round(statistics.median(synced) / n),
+        "baseline_direct_tx_gas_per_reserve": round(statistics.median(direct) / n),
+        "rounds": ROUNDS,
+    }
+
+
 def main() -> None:
     started = time.monotonic()
     with AnvilNode() as w3:
@@ -131,6 +182,8 @@ def main() -> None:
                 )
         assert last is not None
         print(json.dumps(consumer_read(w3, last["_client"], last["_market"])), flush=True)  # type: ignore[arg-type]
+        for n in AAVE_RESERVES:
+            print(json.dumps(aave_sync(w3, n)), flush=True)
     print(json.dumps({"seconds": round(time.monotonic() - started, 1)}), file=sys.stderr)
 
 

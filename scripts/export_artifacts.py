@@ -16,12 +16,50 @@ DEPLOYABLE = (
     "ParameterReader",
     "BareSignedBatch",
     "UniswapV3Actions",
+    "AaveV3RiskAdapter",
 )
 #: Uniswap v3's own compiled contracts as published on npm (`@uniswap/v3-core`), never recompiled.
 UNISWAP = {
     "UniswapV3Factory": "UniswapV3Factory.sol/UniswapV3Factory.json",
     "UniswapV3Pool": "UniswapV3Pool.sol/UniswapV3Pool.json",
 }
+
+#: Aave v3.0.2's own compiled contracts as published on npm (`@aave/core-v3`), never recompiled. The
+#: libraries' addresses are patched into Pool and PoolConfigurator when deployed (`linkReferences`).
+AAVE = {
+    name: f"{folder}/{name}.sol/{name}.json"
+    for folder, names in {
+        "protocol/configuration": ("PoolAddressesProvider", "ACLManager"),
+        "protocol/pool": ("Pool", "PoolConfigurator", "DefaultReserveInterestRateStrategy"),
+        "protocol/tokenization": ("AToken", "StableDebtToken", "VariableDebtToken"),
+        "protocol/libraries/logic": (
+            "SupplyLogic",
+            "BorrowLogic",
+            "LiquidationLogic",
+            "EModeLogic",
+            "BridgeLogic",
+            "ConfiguratorLogic",
+            "PoolLogic",
+            "FlashLoanLogic",
+        ),
+        "misc": ("AaveOracle", "AaveProtocolDataProvider"),
+    }.items()
+    for name in names
+}
+
+
+def published(npm: Path, paths: dict[str, str]) -> dict[str, dict[str, object]]:
+    """Each npm artifact reduced to what a deploy needs: ABI, bytecode, library link offsets."""
+    out = {}
+    for name, path in paths.items():
+        artifact = json.loads((npm / path).read_text())
+        out[name] = {
+            "contractName": name,
+            "abi": artifact["abi"],
+            "bytecode": artifact["bytecode"],
+            "linkReferences": artifact.get("linkReferences", {}),
+        }
+    return out
 
 
 def main() -> None:
@@ -36,16 +74,12 @@ def main() -> None:
             "bytecode": contract["deploymentBytecode"]["bytecode"],
         }
         (out / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
-    npm = ROOT / "node_modules" / "@uniswap" / "v3-core" / "artifacts" / "contracts"
-    for name, path in UNISWAP.items():
-        published = json.loads((npm / path).read_text())
-        artifact = {
-            "contractName": name,
-            "abi": published["abi"],
-            "bytecode": published["bytecode"],
-        }
+    npm = ROOT / "node_modules"
+    external = published(npm / "@uniswap/v3-core/artifacts/contracts", UNISWAP)
+    external |= published(npm / "@aave/core-v3/artifacts/contracts", AAVE)
+    for name, artifact in external.items():
         (out / f"{name}.json").write_text(json.dumps(artifact, indent=1) + "\n")
-    print(f"exported {len(DEPLOYABLE) + len(UNISWAP)} artifacts to {out.relative_to(ROOT)}")
+    print(f"exported {len(DEPLOYABLE) + len(external)} artifacts to {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

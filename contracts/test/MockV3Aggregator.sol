@@ -51,6 +51,12 @@ contract MockV3Aggregator is AggregatorV3Interface {
         return (roundId, getAnswer[roundId], _startedAt[roundId], getTimestamp[roundId], _answeredInRound[roundId]);
     }
 
+    /// @notice The latest answer, as Chainlink's legacy `AggregatorInterface` gives it: Aave v3's `AaveOracle`
+    /// reads prices through this, not `latestRoundData`.
+    function latestAnswer() external view returns (int256) {
+        return getAnswer[latestRound];
+    }
+
     function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80) {
         uint80 r = uint80(latestRound);
         return (r, getAnswer[r], _startedAt[r], getTimestamp[r], _answeredInRound[r]);

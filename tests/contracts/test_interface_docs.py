@@ -9,7 +9,12 @@ import pytest
 
 from tests.helpers import ROOT
 
-INTERFACES = ["IMarginParameterRegistry.sol", "IMarginParameters.sol"]
+INTERFACES = [
+    "IMarginParameterRegistry.sol",
+    "IMarginParameters.sol",
+    "IAaveV3RiskAdapter.sol",
+    "IAaveV3.sol",
+]
 MEMBER = re.compile(r"^\s*(function|event|error)\s+(\w+)")
 
 
