@@ -1,5 +1,6 @@
-"""The Aave v3 risk adapter (`contracts/adapters/AaveV3RiskAdapter.sol`) from Python: deploy it,
-link markets to reserves, sync, and read what a sync would do.
+"""Aave v3 from Python: the risk adapter (`contracts/adapters/AaveV3RiskAdapter.sol`) — deploy it,
+link markets to reserves, sync, read what a sync would do — and the open positions of one
+reserve's borrowers, which size the policy's threshold cuts and the governance reviews.
 
 The unit mapping and the ramp bound are the contract's; `to_aave` mirrors the mapping for tools
 that show a council what Aave will hold (the adapter's tests prove the two agree)."""
@@ -10,15 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import Web3Exception
 
 from oracle.artifacts import load as load_artifact
 from oracle.chain import ErrorDecoder, RegistryClient, Transactor, TxResult, deploy_contract
+from oracle.errors import ChainError
 from oracle.markets import market_id
+from oracle.policy.impact import OpenPositions
 from oracle.types import BPS
 
 ADAPTER = "AaveV3RiskAdapter"
@@ -175,3 +180,64 @@ class RiskAdapterClient:
             if revert.name != "UnknownRevert":
                 return str(revert)
         return "0x" + bytes(data).hex()
+
+
+def _contract(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name)["abi"])
+
+
+class AavePositions:
+    """The open positions that hold `asset` as collateral in the Aave v3 market of
+    `addresses_provider`, as loan ratios against `asset`'s threshold.
+
+    A position may hold several collaterals. It becomes liquidatable when its debt exceeds
+    Σ collateral_j × LT_j; with everything but `asset` fixed, that happens once `asset`'s threshold
+    falls below r = (debt − Σ_{j≠asset} collateral_j × LT_j) / collateral_asset. That r is the
+    position's loan ratio for the policy (`OpenPositions`): with one collateral it is plain
+    debt / collateral. Accounts in an e-mode category are left out: their threshold is the
+    category's, which the adapter does not set. Borrowers come from the Pool's `Borrow` events
+    (only a borrower has debt), scanned incrementally from `from_block`."""
+
+    def __init__(self, w3: Web3, addresses_provider: str, asset: str, from_block: int = 0) -> None:
+        self.w3 = w3
+        self.asset = to_checksum_address(asset)
+        provider = _contract(w3, "PoolAddressesProvider", addresses_provider)
+        self.pool = _contract(w3, "Pool", provider.functions.getPool().call())
+        self.oracle = _contract(w3, "AaveOracle", provider.functions.getPriceOracle().call())
+        reserve = self.pool.functions.getReserveData(self.asset).call()
+        self._collateral_bit = 1 << (2 * reserve[7] + 1)  # the reserve id's "used as collateral"
+        self.a_token = _contract(w3, "AToken", reserve[8])
+        self._unit = 10 ** self.a_token.functions.decimals().call()
+        self._next_block = from_block
+        self._borrowers: set[str] = set()
+
+    def borrowers(self) -> list[str]:
+        """Every account that ever borrowed in the market (incremental event scan)."""
+        latest = self.w3.eth.block_number
+        if latest >= self._next_block:
+            logs = self.pool.events.Borrow.get_logs(from_block=self._next_block, to_block=latest)
+            self._borrowers |= {log["args"]["onBehalfOf"] for log in logs}
+            self._next_block = latest + 1
+        return sorted(self._borrowers)
+
+    def __call__(self) -> OpenPositions:
+        try:
+            price = self.oracle.functions.getAssetPrice(self.asset).call()  # base units (USD 1e8)
+            threshold = (self.pool.functions.getConfiguration(self.asset).call()[0] >> 16) & 0xFFFF
+            ratios, debts = [], []
+            for user in self.borrowers():
+                coll, debt, _, user_lt, _, _ = self.pool.functions.getUserAccountData(user).call()
+                flags = self.pool.functions.getUserConfiguration(user).call()[0]
+                if debt == 0 or not flags & self._collateral_bit:
+                    continue
+                if self.pool.functions.getUserEMode(user).call():
+                    continue  # its threshold is its e-mode category's: the cut does not reach it
+                mine = self.a_token.functions.balanceOf(user).call() * price / self._unit
+                if mine <= 0:
+                    continue
+                others = coll * user_lt / BPS - mine * threshold / BPS  # Σ_{j≠asset} c_j LT_j
+                ratios.append((debt - others) / mine * BPS)
+                debts.append(float(debt))
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read Aave positions of {self.asset}: {exc}") from None
+        return OpenPositions(np.array(ratios, dtype=np.float64), np.array(debts, dtype=np.float64))

@@ -239,15 +239,38 @@ class HistoryConfig(_Strict):
     memory: bool = True
 
 
+class AaveReserveConfig(_Strict):
+    """The market's reserve in an Aave v3 market, driven through an `AaveV3RiskAdapter`."""
+
+    adapter: str  # the AaveV3RiskAdapter the keeper syncs after its pushes
+    asset: str  # the reserve's underlying asset, as linked in the adapter
+    from_block: int = Field(default=0, ge=0)  # where the scan for borrowers starts
+
+    @field_validator("adapter", "asset")
+    @classmethod
+    def _check_address(cls, v: str) -> str:
+        return _address(v)
+
+
 class KeeperMarketConfig(_Strict):
     size: float = Field(gt=0)  # collateral units that may need liquidating at once
     history: HistoryConfig
-    lending_pool: str | None = None  # an IMarginParameters consumer whose positions reviews assess
+    # an ExampleLendingPool-like consumer whose positions size threshold cuts and reviews assess
+    lending_pool: str | None = None
+    aave: AaveReserveConfig | None = None  # or an Aave v3 reserve: synced, positions read
 
     @field_validator("lending_pool")
     @classmethod
     def _check_pool(cls, v: str | None) -> str | None:
         return None if v is None else _address(v)
+
+    @model_validator(mode="after")
+    def _one_consumer(self) -> KeeperMarketConfig:
+        if self.lending_pool is not None and self.aave is not None:
+            raise ValueError(
+                "set lending_pool or aave, not both: one consumer's positions per market"
+            )
+        return self
 
     model: dict[str, Any] = {}  # ModelSettings overrides, e.g. {confidence: 0.995}
 

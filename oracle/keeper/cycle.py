@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -27,9 +27,11 @@ from oracle.chain import RegistryClient, node_knows
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import collect
 from oracle.feeds.base import FeedError, Source
+from oracle.integrations.aave_v3 import RiskAdapterClient
 from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.policy import Decision, OnChain, PolicySettings, decide
+from oracle.policy.impact import OpenPositions
 from oracle.policy.rules import MAX_PROPOSALS_PER_BATCH
 from oracle.report.review import QueuedProposal
 from oracle.risk import (
@@ -61,9 +63,26 @@ class MarketSetup:
     history: Callable[[], PriceSeries]  # the price history the risk engine reads (e.g. ccxt OHLCV)
     size: float  # collateral units that may need liquidating at once
     settings: ModelSettings = field(default_factory=ModelSettings)
-    lending_pool: str | None = None  # a consumer pool whose positions proposal reviews assess
     #: The daily closes of the threshold's tail memory (ccxt daily OHLCV; None: memory off).
     memory: Callable[[], PriceSeries] | None = None
+    #: The consuming protocol's open positions at the current price (an example pool, an Aave
+    #: reserve): they size the policy's threshold cuts and go into governance reviews. None: cuts
+    #: are paced only, and reviews carry no impact table.
+    positions: Callable[[], OpenPositions] | None = None
+
+
+@dataclass(frozen=True)
+class AdapterLink:
+    """A consumer the keeper carries the registry's values to after its pushes: an Aave v3 risk
+    adapter and the markets linked in it. One `sync` transaction per adapter and cycle, only when
+    a market's reserve would change (after a push, along a threshold ramp, after a failed sync)."""
+
+    client: RiskAdapterClient
+    markets: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"aave-v3:{self.client.address}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class Evaluation:
     inputs_hash: str
     history: PriceSeries | None = None
     on_chain: Params | None = None
+    positions: OpenPositions | None = None
 
 
 @dataclass(frozen=True)
@@ -119,9 +139,11 @@ class Keeper:
         max_batch: int | None = None,
         on_proposal: Callable[[QueuedProposal], None] | None = None,
         model_version: str = MODEL_VERSION,
+        adapters: Sequence[AdapterLink] = (),
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
+        self.adapters = list(adapters)
         self.health = health or HealthPolicy()
         self.policy = policy or PolicySettings()
         self.feeds_timeout, self.batch_ttl = feeds_timeout, batch_ttl
@@ -246,6 +268,7 @@ class Keeper:
                     notes.append("proposals wait: an update batch may still land on their nonce")
                 else:
                     pushes += self._push(cycle_id, "proposal", decisions, snapshots, inputs, now)
+            notes += self._sync_consumers(cycle_id, now)
             status = "done"
         except OracleError as exc:
             self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
@@ -278,6 +301,13 @@ class Keeper:
                 inputs_hash = params.explanation.inputs_hash
             except (OracleError, FeedError) as exc:  # the engine or the history refused
                 refusal = f"{type(exc).__name__}: {exc}"
+        positions = None
+        if setup.positions is not None and explanation is not None:
+            # A cut's exposure is measured over the tail the threshold is sized for, as in the
+            # backtest (`OpenPositions.induced`). Unreadable positions fail the cycle: a cut is
+            # never sized on positions the keeper could not see.
+            tail = float(explanation["derived"]["threshold_tail"])
+            positions = replace(setup.positions(), stress_move=tail)
         chain_state = self._on_chain(setup.market)
         decision = decide(
             setup.market,
@@ -289,9 +319,17 @@ class Keeper:
             self.store.loosen_streak(setup.market),
             now,
             self.policy,
+            positions,
         )
         ev = Evaluation(
-            decision, snap, recommendation, explanation, inputs_hash, history, chain_state.values
+            decision,
+            snap,
+            recommendation,
+            explanation,
+            inputs_hash,
+            history,
+            chain_state.values,
+            positions,
         )
         if remember:
             self._evaluations[setup.market] = ev
@@ -495,7 +533,6 @@ class Keeper:
         """Hands each queued proposal (ids follow the batch's market order) to `on_proposal`."""
         if self.on_proposal is None:
             return
-        setups = {s.market: s for s in self.markets}
         for offset, (market, proposed) in enumerate(chosen):
             ev = self._evaluations.get(market)
             if ev is None or ev.history is None:
@@ -516,6 +553,59 @@ class Keeper:
                         "hash": "0x" + snap.hash().hex(),
                     },
                     history=ev.history,
-                    lending_pool=setups[market].lending_pool,
+                    positions=ev.positions,
                 )
             )
+
+    # Consumers ----------------------------------------------------------------------------------
+
+    def _sync_consumers(self, cycle_id: int, now: int) -> list[str]:
+        """Carries the registry's values to each adapter's protocol. A failure is noted and
+        recorded, never raised: the registry's push has landed, and the next cycle's preview
+        still shows the change, so it is retried."""
+        notes: list[str] = []
+        for link in self.adapters:
+            try:
+                wanted = [m for m in link.markets if link.client.preview(m).changes]
+                if not wanted:
+                    continue
+                report = link.client.sync(wanted, self.sender)
+            except (ChainError, Web3Exception, OSError) as exc:
+                notes.append(f"{link.name} sync failed: {exc}")
+                for m in link.markets:
+                    self.store.record_sync(
+                        cycle_id, link.name, m, now, status="failed", detail=str(exc)
+                    )
+                continue
+            names: dict[bytes, str] = {market_id(m): m for m in wanted}
+            for synced in report.synced:
+                market = names[synced.market]
+                self.store.record_sync(
+                    cycle_id,
+                    link.name,
+                    market,
+                    now,
+                    status="synced",
+                    consumer_values=synced.values,
+                    previous_values=synced.previous,
+                    registry_threshold=synced.registry_threshold,
+                    tx_hash=report.tx.tx_hash,
+                    gas_used=report.tx.gas_used,
+                )
+                held = " (held to the ramp)" if synced.held_back else ""
+                notes.append(f"{link.name}: {market} {synced.previous} -> {synced.values}{held}")
+            for skipped in report.skipped:
+                market = names[skipped.market]
+                self.store.record_sync(
+                    cycle_id,
+                    link.name,
+                    market,
+                    now,
+                    status="skipped",
+                    detail=f"{skipped.reason.name}: {skipped.detail}",
+                    tx_hash=report.tx.tx_hash,
+                )
+                notes.append(
+                    f"{link.name}: {market} skipped ({skipped.reason.name} {skipped.detail})"
+                )
+        return notes

@@ -11,23 +11,26 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from oracle.chain import RegistryClient
+from oracle.chain import RegistryClient, http_web3
 from oracle.errors import ConfigError, OracleError
 from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import from_json
 from oracle.feeds.exchange import ExchangeSource
+from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient
+from oracle.integrations.example_pool import ExamplePoolPositions
 from oracle.keeper.config import ChainConfig, KeeperConfig, OracleConfig
-from oracle.keeper.cycle import Keeper, MarketSetup
+from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
 from oracle.keeper.sources import health_policy, sources_for
 from oracle.keeper.store import Store
 from oracle.policy import PolicySettings
+from oracle.policy.impact import OpenPositions
 from oracle.report.review import ReviewWriter
 from oracle.risk import MODEL_VERSION, ModelSettings
 from oracle.signing import Signer
 
 
 def connect(chain: ChainConfig) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(chain.rpc_url, request_kwargs={"timeout": chain.request_timeout}))
+    w3 = http_web3(chain.rpc_url, chain.request_timeout)
     if not w3.is_connected():
         raise OracleError(
             f"cannot reach the RPC node at {chain.rpc_url} (config key chain.rpc_url)"
@@ -73,6 +76,8 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
     w3 = connect(cfg.chain)
     base_model, policy, version = calibrated_settings(cfg.keeper)
     setups = []
+    adapters: dict[str, RiskAdapterClient] = {}
+    aave_markets: dict[str, list[str]] = {}
     for market, km in cfg.keeper.markets.items():
         feeds = cfg.feeds.markets[market]
         sources = sources_for(market, feeds, w3, cfg.feeds.timeout)
@@ -83,6 +88,25 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
             settings = replace(base_model, **from_json(km.model))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"keeper.markets.{market}.model", str(exc)) from None
+        positions: Callable[[], OpenPositions] | None = None
+        if km.lending_pool is not None:
+            positions = ExamplePoolPositions(w3, km.lending_pool)
+        elif km.aave is not None:
+            adapter = adapters.get(km.aave.adapter) or RiskAdapterClient(w3, km.aave.adapter)
+            adapters[adapter.address] = adapter
+            linked = adapter.linked_asset(market)
+            if linked != km.aave.asset:
+                raise ConfigError(
+                    f"keeper.markets.{market}.aave.asset",
+                    f"the adapter links {market} to {linked or 'no asset'}, not {km.aave.asset}",
+                )
+            aave_markets.setdefault(adapter.address, []).append(market)
+            positions = AavePositions(
+                w3,
+                adapter.contract.functions.addressesProvider().call(),
+                km.aave.asset,
+                km.aave.from_block,
+            )
         setups.append(
             MarketSetup(
                 market,
@@ -90,10 +114,10 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
                 functools.partial(history.history, km.history.timeframe, km.history.bars),
                 km.size,
                 settings,
-                km.lending_pool,
-                functools.partial(history.history, "1d", settings.memory_days)
+                memory=functools.partial(history.history, "1d", settings.memory_days)
                 if km.history.memory
                 else None,
+                positions=positions,
             )
         )
     return Keeper(
@@ -108,7 +132,8 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         feeds_timeout=cfg.feeds.timeout,
         batch_ttl=cfg.keeper.batch_ttl,
         clock=clock,
-        on_proposal=ReviewWriter(cfg.keeper.reviews, w3),
+        on_proposal=ReviewWriter(cfg.keeper.reviews),
+        adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
     )
 
 

@@ -62,6 +62,21 @@ CREATE TABLE IF NOT EXISTS pushes (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pushes_status ON pushes(status);
+CREATE TABLE IF NOT EXISTS syncs (
+    id INTEGER PRIMARY KEY,
+    cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+    consumer TEXT NOT NULL,
+    market TEXT NOT NULL,
+    status TEXT NOT NULL,
+    consumer_values TEXT,
+    previous_values TEXT,
+    registry_threshold INTEGER,
+    detail TEXT,
+    tx_hash TEXT,
+    gas_used INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS syncs_market ON syncs(market, id);
 """
 
 PENDING = ("signed", "sent")
@@ -127,6 +142,27 @@ class Store:
             if self.db.in_transaction:  # BEGIN itself may be what failed (e.g. locked)
                 self.db.execute("ROLLBACK")
             raise StoreError(f"store write failed: {exc}") from None
+
+    # Consumer syncs ---------------------------------------------------------------------------
+
+    def record_sync(self, cycle_id: int, consumer: str, market: str, now: int, **row: Any) -> None:
+        """One market's outcome in a consumer sync (e.g. Aave via the risk adapter): `status`
+        "synced" with the values written, or "skipped" / "failed" with the `detail`."""
+        values = {k: json.dumps(v) if isinstance(v, tuple | list) else v for k, v in row.items()}
+        columns = ", ".join(["cycle_id", "consumer", "market", "created_at", *values])
+        marks = ", ".join("?" * (4 + len(values)))
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO syncs ({columns}) VALUES ({marks})",
+                (cycle_id, consumer, market, now, *values.values()),
+            )
+
+    def syncs(self, market: str | None = None) -> list[dict[str, Any]]:
+        """Consumer sync rows, oldest first (optionally one market's)."""
+        query = "SELECT * FROM syncs" + (" WHERE market = ?" if market else "") + " ORDER BY id"
+        cur = self.db.execute(query, (market,) if market else ())
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     # Cycles and decisions ---------------------------------------------------------------------
 

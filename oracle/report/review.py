@@ -3,8 +3,9 @@ a self-contained HTML page, written when the keeper queues a proposal.
 
 Each report holds the current and proposed values, the binding constraints and the inputs behind
 them (the engine's explanation), the feed snapshot, a backtest of both parameter sets over the
-recent window (the lending simulator with each set held fixed), and — when a lending pool is
-configured — the liquidation impact: positions and debt liquidatable under each threshold.
+recent window (the lending simulator with each set held fixed), and — when the keeper reads a
+consumer's positions (an example pool, an Aave reserve) — the liquidation impact: positions and
+debt liquidatable under each threshold.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from web3 import Web3
 
-from oracle import artifacts
 from oracle.backtest.simulator import Population, simulate
+from oracle.policy.impact import OpenPositions
 from oracle.series import PriceSeries
 from oracle.types import BPS, Params
 
@@ -39,22 +39,22 @@ class QueuedProposal:
     explanation: dict[str, Any] | None  # the risk engine's explanation
     snapshot: dict[str, Any]  # price, health, accepted sources, snapshot hash
     history: PriceSeries  # the recent window the review backtests both sets on
-    lending_pool: str | None = None  # a consumer pool whose positions the review judges
+    positions: OpenPositions | None = None  # the consumer's, as the policy read them
 
 
 class ReviewWriter:
     """Writes a Markdown and an HTML review into `directory` for each proposal the keeper queues
-    (the keeper's `on_proposal` hook), reading the lending pool's positions through `w3`."""
+    (the keeper's `on_proposal` hook)."""
 
-    def __init__(self, directory: Path, w3: Web3) -> None:
-        self.directory, self.w3 = directory, w3
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     def __call__(self, queued: QueuedProposal) -> None:
         impact = None
-        if queued.lending_pool is not None:
+        if queued.positions is not None:
             lt_now = queued.current.liquidation_threshold_bps if queued.current else BPS
-            impact = pool_impact(
-                self.w3, queued.lending_pool, lt_now, queued.proposed.liquidation_threshold_bps
+            impact = PoolImpact.of(
+                queued.positions, lt_now, queued.proposed.liquidation_threshold_bps
             )
         write_review(
             self.directory,
@@ -73,36 +73,28 @@ class ReviewWriter:
 @dataclass(frozen=True)
 class PoolImpact:
     positions: int
-    debt: float  # debt-token units (raw / 10**decimals not applied: the pool's own units)
+    debt: float  # the consumer's own debt units (pool token units, Aave's base currency)
     liquidatable_now: int
     liquidatable_debt_now: float
     liquidatable_proposed: int
     liquidatable_debt_proposed: float
 
-
-def pool_impact(w3: Web3, pool: str, current_lt_bps: int, proposed_lt_bps: int) -> PoolImpact:
-    """Every account that ever deposited in an ExampleLendingPool-like pool, judged under both
-    thresholds: liquidatable when debt > collateral value · LT."""
-    abi = artifacts.load("ExampleLendingPool")["abi"]
-    contract = w3.eth.contract(address=Web3.to_checksum_address(pool), abi=abi)
-    logs = contract.events.Deposited.get_logs(from_block=0)
-    accounts = sorted({log["args"]["account"] for log in logs})
-    debts, values = [], []
-    for a in accounts:
-        debts.append(contract.functions.debtOf(a).call())
-        values.append(contract.functions.collateralValue(a).call())
-    d, v = np.array(debts, dtype=float), np.array(values, dtype=float)
-    open_ = d > 0
-    now = open_ & (d * BPS > v * current_lt_bps)
-    proposed = open_ & (d * BPS > v * proposed_lt_bps)
-    return PoolImpact(
-        int(open_.sum()),
-        float(d[open_].sum()),
-        int(now.sum()),
-        float(d[now].sum()),
-        int(proposed.sum()),
-        float(d[proposed].sum()),
-    )
+    @classmethod
+    def of(cls, positions: OpenPositions, current_lt_bps: int, proposed_lt_bps: int) -> PoolImpact:
+        """Open positions judged under both thresholds: liquidatable when the loan ratio exceeds
+        the threshold (debt > collateral value × LT)."""
+        r, d = positions.loan_ratio_bps, positions.debt
+        open_ = d > 0
+        now = open_ & (r > current_lt_bps)
+        proposed = open_ & (r > proposed_lt_bps)
+        return cls(
+            int(open_.sum()),
+            float(d[open_].sum()),
+            int(now.sum()),
+            float(d[now].sum()),
+            int(proposed.sum()),
+            float(d[proposed].sum()),
+        )
 
 
 def backtest_pair(
@@ -191,7 +183,7 @@ def write_review(
     ]
     if impact is not None:
         lines += [
-            "## Liquidation impact in the lending pool",
+            "## Liquidation impact on the consumer's open positions",
             "",
             f"- open positions: {impact.positions}, debt {impact.debt:.0f}",
             f"- liquidatable under the current LT: {impact.liquidatable_now} "

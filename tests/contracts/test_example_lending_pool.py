@@ -75,13 +75,17 @@ def test_stale_price_is_rejected(pool_setup, borrower, chain):
 def test_review_pool_impact_counts_positions_liquidatable_under_each_threshold(
     pool_setup, borrower, chain
 ):
-    from oracle.report.review import pool_impact
+    from oracle.integrations.example_pool import ExamplePoolPositions
+    from oracle.report.review import PoolImpact
 
     pool, *_ = pool_setup
+    read = ExamplePoolPositions(chain.provider.web3, pool.address)
+    assert read().total_debt == 0  # a depositor without debt is no open position
     pool.borrow(14_000 * 10**6, sender=borrower)  # 70 % of $20,000
-    w3 = chain.provider.web3
-    calm = pool_impact(w3, pool.address, 8_000, 7_500)  # 70 % debt: healthy under both
+    positions = read()  # the second read scans only the new blocks
+    assert positions.loan_ratio_bps.tolist() == [7_000]
+    calm = PoolImpact.of(positions, 8_000, 7_500)  # 70 % debt: healthy under both
     assert (calm.positions, calm.liquidatable_now, calm.liquidatable_proposed) == (1, 0, 0)
-    cut = pool_impact(w3, pool.address, 8_000, 6_500)  # a cut to 65 % makes it liquidatable
+    cut = PoolImpact.of(positions, 8_000, 6_500)  # a cut to 65 % makes it liquidatable
     assert (cut.liquidatable_now, cut.liquidatable_proposed) == (0, 1)
     assert cut.liquidatable_debt_proposed == 14_000 * 10**6

@@ -152,7 +152,7 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
         rig.store,
         [rig.setup],
         clock=lambda: rig.now,
-        on_proposal=ReviewWriter(tmp_path / "reviews", rig.registry.w3),
+        on_proposal=ReviewWriter(tmp_path / "reviews"),
     )
     keeper.cycle()
     first_lt = rig.on_chain().target_liquidation_threshold_bps

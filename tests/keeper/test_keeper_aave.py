@@ -1,0 +1,118 @@
+"""The keeper driving a real Aave v3 market (Aave's npm bytecode) through the risk adapter: it
+syncs after its pushes, reads the reserve's borrowers for the policy's cut sizing and the review,
+and a failing sync is recorded without failing the cycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from oracle.chain import Transactor, deploy_contract
+from oracle.devnet.aave import ReserveSpec, deploy_aave_market
+from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient, to_aave
+from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
+from oracle.markets import market_id
+from oracle.policy import PolicySettings
+from tests.helpers.markets import E18, MARKET
+
+USD = 10**6
+#: ETH's close on 10 March 2020, 23:00 UTC, the replay's last bar before the rig's start.
+START_PRICE = 200
+
+
+@pytest.fixture
+def aave_rig(rig_factory, governance, accounts):
+    rig = rig_factory("2020-03-11T00:00:00")
+    w3, gov = rig.chain.provider.web3, governance.address
+    weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
+    usdc, _ = deploy_contract(w3, gov, "MockERC20", "USD Coin", "USDC", 6)
+    eth_feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, START_PRICE * 10**8, "ETH")
+    usd_feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, 10**8, "USDC")
+    market = deploy_aave_market(
+        w3,
+        gov,
+        [
+            ReserveSpec(weth, eth_feed.address, 8000, 8250, 10_500),
+            ReserveSpec(usdc, usd_feed.address, borrowable=True),
+        ],
+    )
+    adapter = RiskAdapterClient.deploy(
+        w3,
+        gov,
+        registry=rig.registry.address,
+        addresses_provider=market.provider.address,
+        max_age=86_400,
+    )
+    market.grant_risk_admin(adapter.address, gov)
+    adapter.set_market(MARKET, weth.address, gov)
+
+    def send(fn, who):
+        Transactor(w3, who).send(fn)
+
+    send(usdc.functions.mint(gov, 10**6 * USD), gov)
+    send(usdc.functions.approve(market.pool.address, 2**256 - 1), gov)
+    send(market.pool.functions.supply(usdc.address, 10**6 * USD, gov, 0), gov)
+    # Three borrowers with 10 WETH ($2,000) each, at 40 %, 55 % and 70 % of its value.
+    borrowers = [a.address for a in accounts[4:7]]
+    for who, share in zip(borrowers, (0.40, 0.55, 0.70), strict=True):
+        send(weth.functions.mint(who, 10 * E18), gov)
+        send(weth.functions.approve(market.pool.address, 2**256 - 1), who)
+        send(market.pool.functions.supply(weth.address, 10 * E18, who, 0), who)
+        amount = int(10 * START_PRICE * share * USD)
+        send(market.pool.functions.borrow(usdc.address, amount, 2, 0, who), who)
+    positions = AavePositions(w3, market.provider.address, weth.address)
+    setup = MarketSetup(
+        MARKET,
+        rig.setup.sources,
+        rig.setup.history,
+        size=1_000.0,
+        memory=rig.setup.memory,
+        positions=positions,
+    )
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        [setup],
+        policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600, loosen_after_cycles=3),
+        clock=lambda: rig.now,
+        adapters=[AdapterLink(adapter, (MARKET,))],
+    )
+    return rig, keeper, market, adapter, weth, positions
+
+
+def test_the_keeper_syncs_aave_after_its_push_and_only_then(aave_rig):
+    rig, keeper, market, adapter, weth, _ = aave_rig
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"]
+    on_chain = rig.registry.parameters(market_id(MARKET)).params
+    assert market.configuration(weth.address) == to_aave(*on_chain.as_tuple())
+    [row] = rig.store.syncs(MARKET)
+    assert row["status"] == "synced" and row["tx_hash"] and row["gas_used"] > 0
+    assert any("aave-v3" in n and "->" in n for n in report.notes)
+    assert not adapter.preview(MARKET).changes
+    rig.advance(600)
+    quiet = keeper.cycle()  # ten minutes on: nothing to push, nothing to sync
+    assert not quiet.pushes, quiet.decision(MARKET).reason
+    assert len(rig.store.syncs(MARKET)) == 1
+
+
+def test_the_policy_reads_the_reserves_borrowers(aave_rig):
+    _, keeper, *_ = aave_rig
+    keeper.cycle()
+    ev = keeper._evaluations[MARKET]
+    assert ev.positions is not None
+    assert sorted(ev.positions.loan_ratio_bps.round()) == [4000, 5500, 7000]
+    # Aave's debt in its base currency (USD, 8 decimals), stressed by the threshold's tail.
+    assert ev.positions.total_debt == pytest.approx(3_300 * 10**8, rel=1e-4)
+    assert ev.positions.stress_move == ev.explanation["derived"]["threshold_tail"] > 0
+
+
+def test_a_failing_sync_is_recorded_and_does_not_fail_the_cycle(aave_rig, governance):
+    rig, keeper, market, adapter, weth, _ = aave_rig
+    adapter.detach(governance.address)  # every sync now reverts
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"]  # the registry push landed
+    assert any("sync failed" in n and "AdapterDetached" in n for n in report.notes)
+    assert [r["status"] for r in rig.store.syncs(MARKET)] == ["failed"]
+    assert market.configuration(weth.address) == (8000, 8250, 10_500)
