@@ -106,3 +106,46 @@ class Liquidator:
             except ContractRevert as err:
                 refused.append(f"liquidation of {b[:10]}… refused: {err}")
         return done, refused
+
+
+class AaveLiquidator:
+    """A rational liquidator of an Aave v3 market: for each borrower whose health factor is below
+    1 it calls Aave's `liquidationCall` for as much debt as Aave allows (Aave applies its own close
+    factor: half the debt, all of it below a 0.95 health factor, never more than the collateral
+    pays for with the bonus), receiving the collateral itself. Below `dust` debt (Aave's base
+    currency, USD with 8 decimals) it is not worth the gas."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        pool: Contract,
+        collateral: Contract,
+        debt: Contract,
+        account: str,
+        dust: int = 10**8,
+    ) -> None:
+        self.w3, self.pool, self.account, self.dust = w3, pool, account, dust
+        self.collateral, self.debt = collateral, debt
+        Transactor(w3, account).send(debt.functions.approve(pool.address, 2**256 - 1))
+
+    def sweep(self, borrowers: Sequence[str]) -> tuple[list[Liquidation], list[str]]:
+        """Liquidates every unhealthy borrower once; returns the liquidations (repaid in debt-token
+        units) and the refusals."""
+        done: list[Liquidation] = []
+        refused: list[str] = []
+        for b in borrowers:
+            coll, debt, _, _, _, health = self.pool.functions.getUserAccountData(b).call()
+            if debt <= self.dust or health >= E18 or coll == 0:
+                continue  # healthy, dust, or nothing left to seize (the rest is bad debt)
+            before = self.debt.functions.balanceOf(self.account).call()
+            fn = self.pool.functions.liquidationCall(
+                self.collateral.address, self.debt.address, b, 2**256 - 1, False
+            )
+            try:
+                Transactor(self.w3, self.account).send(fn)
+            except ContractRevert as err:
+                refused.append(f"Aave liquidation of {b[:10]}… refused: {err}")
+                continue
+            repaid = before - self.debt.functions.balanceOf(self.account).call()
+            done.append(Liquidation(b, repaid, debt * BPS // max(1, coll)))
+        return done, refused

@@ -18,6 +18,7 @@ from types import TracebackType
 
 from web3 import Web3
 
+from oracle.chain import http_web3
 from oracle.errors import ChainError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ class AnvilNode:
         self.process = subprocess.Popen(
             self._args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
-        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+        w3 = http_web3(self.url, 30)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -158,3 +158,17 @@ def test_detach_gives_up_risk_admin_for_good(aave, governance, relayer):
         aave.adapter.sync([ETH], sender=relayer)
     with ape.reverts(aave.adapter.AdapterDetached):
         aave.adapter.setMarket(BTC, aave.usdc.address, sender=governance)
+
+
+def test_an_adapter_not_yet_made_risk_admin_writes_nothing(
+    aave, project, registry, push, relayer, governance
+):
+    fresh = project.AaveV3RiskAdapter.deploy(
+        registry, aave.market.provider.address, DAY, sender=governance
+    )
+    aave.adapter.setMarket(ETH, "0x0000000000000000000000000000000000000000", sender=governance)
+    fresh.setMarket(ETH, aave.weth.address, sender=governance)
+    push(registry, [(ETH, 7000, 8250, 500)])
+    receipt = fresh.sync([ETH], sender=relayer)
+    assert skipped(receipt, fresh) == [(ETH, 2)]  # AaveRejected: not a risk admin
+    assert aave.config() == AAVE_WETH

@@ -39,7 +39,7 @@ def attack(
 ):
     """Aave holds the registry's 70 / 80 / 5 %, then ETH falls to $1,800. Returns a function that
     runs the attack on the keeper's next cut under a profile ramping over `ramp` seconds and gives
-    the attacker's profit in dollars."""
+    the attacker's profit in dollars and the WETH it seized."""
     w3 = aave.market.w3
     # Aave's admin hands WETH over at the registry's values (a gap would close at the ramp's pace).
     align = aave.market.configurator.functions.configureReserveAsCollateral(
@@ -57,7 +57,7 @@ def attack(
     approve = aave.usdc.functions.approve(backrunner.address, 2**256 - 1)
     w3.eth.wait_for_transaction_receipt(approve.transact({"from": liquidator.address}))
 
-    def run(ramp: int) -> float:
+    def run(ramp: int) -> tuple[float, float]:
         profile = guardrails(threshold_ramp_duration=ramp).as_tuple()
         registry.setGuardrailProfile(2, profile, sender=governance)
         registry.assignProfile([ETH], 2, sender=governance)
@@ -79,7 +79,7 @@ def attack(
         gained = (aave.weth.functions.balanceOf(liquidator.address).call() - weth_before) / E18
         paid = (usd_before - aave.usdc.functions.balanceOf(liquidator.address).call()) / USD
         gas = receipt.gas_used * GAS_PRICE_GWEI * 1e-9 * PRICE_AFTER
-        return gained * PRICE_AFTER - paid - gas
+        return gained * PRICE_AFTER - paid - gas, gained
 
     return run
 
@@ -92,8 +92,10 @@ def account(aave, borrower):
 
 def test_an_instant_cut_pays_the_front_runner_on_aave(attack, aave, borrower):
     assert account(aave, borrower)[1] > 1  # healthy under 80 %
-    profit = attack(ramp=0)
-    # $6,000 repaid, collateral worth 5 % more seized, minus the gas of relay + sync + liquidation.
+    profit, seized = attack(ramp=0)
+    # Aave pays the debt repaid in collateral at the oracle price plus the 5 % bonus (10,500).
+    assert seized == pytest.approx(6_000 * 1.05 / PRICE_AFTER, rel=1e-9)
+    # $300 of bonus minus the gas of relay + sync + liquidation.
     assert 250 < profit < 300
     assert account(aave, borrower)[0] == pytest.approx(7_900, abs=1)
 
