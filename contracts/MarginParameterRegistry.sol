@@ -34,7 +34,8 @@ import {
     MAX_RAMP_DURATION,
     MAX_UPDATE_INTERVAL,
     DEFAULT_PROPOSAL_GRACE_PERIOD,
-    DEFAULT_BATCH_LIFETIME
+    DEFAULT_BATCH_LIFETIME,
+    REGISTRY_VERSION
 } from "./libraries/ConstantsLib.sol";
 import {GuardrailWord, packGuardrails} from "./libraries/GuardrailWord.sol";
 
@@ -377,6 +378,11 @@ contract MarginParameterRegistry is IMarginParameterRegistry, EIP712 {
     /// @inheritdoc IMarginParameterRegistry
     function hashBatch(Batch calldata batch, bool proposal_) external view returns (bytes32) {
         return _hashBatch(batch, proposal_ ? PROPOSAL_BATCH_TYPEHASH : BATCH_TYPEHASH);
+    }
+
+    /// @inheritdoc IMarginParameterRegistry
+    function version() external pure returns (string memory) {
+        return REGISTRY_VERSION;
     }
 
     /// @notice The EIP-712 domain separator (chain id and this contract's address included).

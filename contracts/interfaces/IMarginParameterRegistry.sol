@@ -365,4 +365,7 @@ interface IMarginParameterRegistry is IMarginParameters {
         );
     /// @notice EIP-712 digest the signers sign for `batch` (`proposal` selects the `ProposalBatch` type).
     function hashBatch(Batch calldata batch, bool proposal) external view returns (bytes32);
+    /// @notice The registry's release ("major.minor.patch"): integrators and the keeper can check which rules a
+    /// deployment enforces. The EIP-712 domain's version ("1") changes only when the signed types change.
+    function version() external pure returns (string memory);
 }

@@ -10,6 +10,10 @@ pragma solidity ^0.8.24;
 /// @dev Basis points in one: 10,000 bps = 100 %.
 uint256 constant BPS = 10_000;
 
+/// @dev The registry's release, returned by `version()`. 1.1.0 added `version()` itself; 1.0.0 was the registry with
+/// signed batches, guardrail profiles, threshold ramps, proposals and the guardian.
+string constant REGISTRY_VERSION = "1.1.0";
+
 // The EIP-712 typehashes are written as literals. Written as `keccak256(abi.encodePacked(...))` of shared string
 // constants, they were hashed at run time (the strings sat in the bytecode; the gas baseline paid 307 more gas per market in a batch of
 // 50). `oracle.signing.typehash` derives each from the Python typed data; `tests/oracle/test_config_and_signing.py`

@@ -3,6 +3,7 @@ interface file, not the implementation (Morpho Blue's IMorpho.sol has no undocum
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -42,3 +43,14 @@ def test_every_interface_member_has_natspec(name):
     members = [line for line in source.splitlines() if MEMBER.match(line)]
     assert members, f"no members found in {name}: the check would pass vacuously"
     assert undocumented(source) == []
+
+
+@pytest.mark.parametrize("name", ["IMarginParameters", "IMarginParameterRegistry", "IAaveV3RiskAdapter"])
+def test_the_committed_abi_matches_the_compiled_interface(project, name):
+    """Integrators take the ABI from `contracts/abi/` without compiling: it must be the interface's
+    (regenerate with `python scripts/export_abi.py` when an interface changes on purpose)."""
+    committed = json.loads((ROOT / "contracts" / "abi" / f"{name}.json").read_text())
+    compiled = [item.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for item in getattr(project, name).contract_type.abi]
+    key = lambda item: json.dumps(item, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, committed)) == sorted(map(key, compiled))

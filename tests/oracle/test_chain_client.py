@@ -4,6 +4,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -154,3 +155,10 @@ def test_state_history_is_the_path_the_chain_held(
     when, state = history[-1]
     assert state == client.market_state(ETH, cut.block_number)
     assert state.ramp_end == when + TEST_GUARDRAILS.threshold_ramp_duration  # the ramp comes along
+
+
+def test_the_registry_reports_its_release(client):
+    """`version()` returns the release written once, in ConstantsLib.sol."""
+    source = (ROOT / "contracts" / "libraries" / "ConstantsLib.sol").read_text()
+    [release] = re.findall(r'REGISTRY_VERSION = "([0-9.]+)"', source)
+    assert client.version() == release == "1.1.0"
