@@ -20,7 +20,11 @@ from slither import Slither
 from slither.detectors import all_detectors
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("contracts/MarginParameterRegistry.sol", "contracts/examples/ExampleLendingPool.sol")
+TARGETS = (
+    "contracts/MarginParameterRegistry.sol",
+    "contracts/examples/ExampleLendingPool.sol",
+    "contracts/adapters/AaveV3RiskAdapter.sol",
+)
 
 README = ROOT / "README.md"
 

@@ -11,21 +11,23 @@ import {
 } from "../interfaces/IAaveV3.sol";
 import {IAaveV3RiskAdapter, MarketLink, SkipReason} from "../interfaces/IAaveV3RiskAdapter.sol";
 import {BPS} from "../libraries/ConstantsLib.sol";
+import {cappedBonusDown} from "../libraries/MarketWord.sol";
 
 /// @title AaveV3RiskAdapter
 /// @notice The margin oracle's RISK_ADMIN in one Aave v3 market: `sync` copies the registry's parameters in force
 /// to the linked reserves, keeping the registry's threshold ramp that Aave itself does not have.
 /// @dev Why a ramp bound here and not only in the registry: the registry's threshold in force already ramps, so a
 /// keeper that syncs often moves Aave along the ramp. The bound makes that hold whoever syncs and whenever: a sync
-/// after a long pause, the first sync after linking a reserve whose Aave threshold is higher, or a sync relayed in
-/// the same transaction as the keeper's batch by someone who wants to liquidate (the ramp has not started then,
-/// so nothing is cut). See `IAaveV3RiskAdapter` for the rule.
+/// after a long pause, a reserve whose Aave threshold is higher than the registry's for another reason, or a sync
+/// relayed in the same transaction as the keeper's batch by someone who wants to liquidate (the ramp has not
+/// started then, so the threshold is not cut). See `IAaveV3RiskAdapter` for the rule.
 contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
     /// @notice Longest staleness bound governance may set.
     uint256 public constant MAX_AGE_LIMIT = 30 days;
 
-    /// @dev Aave's bonus is stored as 10,000 + the liquidator's discount.
+    /// @dev Aave's bonus is stored as 10,000 + the liquidator's discount, and must exceed 10,000.
     uint256 internal constant AAVE_BONUS_BASE = BPS;
+    uint256 internal constant MIN_DISCOUNT = 1;
     /// @dev Masks and offsets of Aave v3's reserve configuration word (ReserveConfiguration.sol).
     uint256 internal constant FIELD_MASK = 0xFFFF;
     uint256 internal constant THRESHOLD_OFFSET = 16;
@@ -39,9 +41,11 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
     uint256 public maxAge;
     bool public detached;
 
-    /// @dev What one market's sync would do: the values and whether to write them, or why it is skipped.
+    /// @dev What one market's sync would do: the values and whether to write them, or why it is skipped; and the
+    /// link state to record once written.
     struct Plan {
         address asset;
+        MarketLink link;
         uint256 ltv;
         uint256 threshold;
         uint256 bonus;
@@ -67,26 +71,30 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
     }
 
     /// @inheritdoc IAaveV3RiskAdapter
+    /// @dev Two passes: every market is planned and its link state recorded first (reads only), then Aave is
+    /// written. No state is written after an external write call (checks-effects-interactions across the loop).
+    /// Recording before Aave's answer is safe: if Aave refuses, a later cut is bounded from the registry's value
+    /// seen now, more tightly than from the last value Aave took.
     function sync(bytes32[] calldata markets) external returns (uint256 applied) {
         if (detached) revert AdapterDetached();
         IAavePool pool = IAavePool(_provider.getPool());
+        Plan[] memory plans = new Plan[](markets.length);
+        for (uint256 i; i < markets.length; ++i) {
+            plans[i] = _plan(pool, markets[i]);
+            if (!plans[i].skipped) _record(markets[i], plans[i].link);
+        }
         IAavePoolConfigurator configurator = IAavePoolConfigurator(_provider.getPoolConfigurator());
         for (uint256 i; i < markets.length; ++i) {
-            bytes32 market = markets[i];
-            Plan memory plan = _plan(pool, market);
+            Plan memory plan = plans[i];
             if (plan.skipped) {
-                emit MarketSkipped(market, plan.reason, plan.data);
+                emit MarketSkipped(markets[i], plan.reason, plan.data);
                 continue;
             }
-            if (!_changes(plan)) {
-                _record(market, plan);
-                continue;
-            }
+            if (!_changes(plan)) continue;
             try configurator.configureReserveAsCollateral(plan.asset, plan.ltv, plan.threshold, plan.bonus) {
-                _record(market, plan);
                 ++applied;
                 emit ReserveSynced(
-                    market,
+                    markets[i],
                     plan.asset,
                     plan.ltv,
                     plan.threshold,
@@ -97,7 +105,7 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
                     plan.registryThreshold
                 );
             } catch (bytes memory data) {
-                emit MarketSkipped(market, SkipReason.AaveRejected, data);
+                emit MarketSkipped(markets[i], SkipReason.AaveRejected, data);
             }
         }
     }
@@ -130,7 +138,7 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
             if (other != bytes32(0)) revert AssetAlreadyLinked(asset, other);
             marketOf[asset] = market;
             uint16 threshold = _registry.getParameters(market).liquidationThresholdBps;
-            _links[market] = MarketLink(asset, threshold, uint40(block.timestamp));
+            _links[market] = MarketLink(asset, threshold, 0, 0);
         }
         emit MarketLinked(market, asset);
     }
@@ -143,9 +151,9 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
     /// @inheritdoc IAaveV3RiskAdapter
     function detach() external onlyGovernance {
         detached = true;
+        emit Detached();
         IAaveACLManager acl = IAaveACLManager(_provider.getACLManager());
         acl.renounceRole(acl.RISK_ADMIN_ROLE(), address(this));
-        emit Detached();
     }
 
     /// @inheritdoc IAaveV3RiskAdapter
@@ -169,10 +177,16 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
         emit MaxAgeSet(maxAge_);
     }
 
-    function _record(bytes32 market, Plan memory plan) internal {
+    /// @dev Writes the link state only when it changed: a sync that changes nothing writes nothing.
+    function _record(bytes32 market, MarketLink memory next) internal {
         MarketLink storage l = _links[market];
-        l.syncedThresholdBps = uint16(plan.registryThreshold);
-        l.syncedAt = uint40(block.timestamp);
+        if (
+            l.syncedThresholdBps != next.syncedThresholdBps || l.holdThresholdBps != next.holdThresholdBps
+                || l.holdSince != next.holdSince
+        ) {
+            (l.syncedThresholdBps, l.holdThresholdBps, l.holdSince) =
+                (next.syncedThresholdBps, next.holdThresholdBps, next.holdSince);
+        }
     }
 
     function _changes(Plan memory plan) internal pure returns (bool) {
@@ -181,8 +195,9 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
     }
 
     /// @dev The values for `market`'s reserve now: the registry's, with the threshold cut held to the ramp bound
-    /// and the bonus capped so that threshold x bonus stays within Aave's 100 % (the registry caps it for its own
-    /// threshold; a threshold held above the registry's needs the same cap).
+    /// and the bonus capped by the registry's own rule (`cappedBonusDown`) so that threshold x bonus stays within
+    /// Aave's 100 % (the registry caps it for its own threshold; a threshold held above it needs the same cap), and
+    /// at least 1 bps, since Aave refuses a bonus of exactly 10,000 and would refuse the LTV and threshold with it.
     function _plan(IAavePool pool, bytes32 market) internal view returns (Plan memory plan) {
         MarketLink memory l = _links[market];
         plan.asset = l.asset;
@@ -205,30 +220,39 @@ contract AaveV3RiskAdapter is IAaveV3RiskAdapter {
         plan.previousThreshold = (word >> THRESHOLD_OFFSET) & FIELD_MASK;
         plan.previousBonus = (word >> BONUS_OFFSET) & FIELD_MASK;
         plan.registryThreshold = p.liquidationThresholdBps;
-        plan.threshold = _boundedThreshold(market, l, plan.previousThreshold, p.liquidationThresholdBps);
+        (uint256 threshold, uint16 holdThreshold, uint40 holdSince) =
+            _boundedThreshold(market, l, plan.previousThreshold, p.liquidationThresholdBps);
+        plan.threshold = threshold;
+        plan.link = MarketLink(l.asset, p.liquidationThresholdBps, holdThreshold, holdSince);
         plan.ltv = p.ltvBps < plan.threshold ? p.ltvBps : plan.threshold;
-        uint256 discount = p.liquidationBonusBps;
-        if (plan.threshold != 0) {
-            uint256 most = BPS * BPS / plan.threshold - AAVE_BONUS_BASE;
-            if (discount > most) discount = most;
-        }
-        plan.bonus = AAVE_BONUS_BASE + discount;
+        uint256 discount = cappedBonusDown(p.liquidationBonusBps, plan.threshold);
+        plan.bonus = AAVE_BONUS_BASE + (discount < MIN_DISCOUNT ? MIN_DISCOUNT : discount);
     }
 
-    /// @dev The lowest threshold this sync may set: the registry's, unless that cuts Aave's by more than the larger
-    /// of the registry's fall since the last applied sync and the guard-railed pace over the time since.
+    /// @dev The threshold this sync sets, and the hold to record. A cut follows the registry: Aave's threshold may
+    /// fall by as much as the registry's threshold in force fell since the previous applied sync. Where Aave's
+    /// threshold sits higher than that would leave it (a gap that did not come from the registry), the adapter
+    /// holds it on a line that starts at the first sync that finds the gap and falls at the market's guard-railed
+    /// pace, `maxTightenStepBps` per `thresholdRampDuration`: measured from the line's start, so neither frequent
+    /// syncs (rounding) nor a long idle stretch (banked time) change how fast it closes.
     function _boundedThreshold(bytes32 market, MarketLink memory l, uint256 current, uint256 target)
         internal
         view
-        returns (uint256)
+        returns (uint256 threshold, uint16 holdThreshold, uint40 holdSince)
     {
-        if (target >= current) return target;
-        uint256 allowed = l.syncedThresholdBps > target ? l.syncedThresholdBps - target : 0;
-        if (current - target <= allowed) return target;
+        if (target >= current) return (target, 0, 0);
+        uint256 fell = l.syncedThresholdBps > target ? l.syncedThresholdBps - target : 0;
+        uint256 followed = current > fell ? current - fell : 0;
+        if (followed <= target) return (target, 0, 0);
         Guardrails memory g = _registry.guardrails(market);
-        if (g.thresholdRampDuration == 0) return target;
-        uint256 pace = uint256(g.maxTightenStepBps) * (block.timestamp - l.syncedAt) / g.thresholdRampDuration;
-        if (pace > allowed) allowed = pace;
-        return current - target <= allowed ? target : current - allowed;
+        if (g.thresholdRampDuration == 0) return (target, 0, 0); // the registry itself cuts at once
+        if (l.holdSince == 0 || current > l.holdThresholdBps) {
+            return (followed, uint16(current), uint40(block.timestamp)); // the line starts here
+        }
+        uint256 paced = uint256(g.maxTightenStepBps) * (block.timestamp - l.holdSince) / g.thresholdRampDuration;
+        uint256 line = l.holdThresholdBps > paced ? l.holdThresholdBps - paced : 0;
+        threshold = line < followed ? line : followed;
+        if (threshold <= target) return (target, 0, 0);
+        return (threshold, l.holdThresholdBps, l.holdSince);
     }
 }

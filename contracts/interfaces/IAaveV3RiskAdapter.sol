@@ -13,28 +13,33 @@ enum SkipReason {
     AaveRejected
 }
 
-/// @notice A registry market linked to an Aave reserve, and what the adapter saw at its last applied sync.
+/// @notice A registry market linked to an Aave reserve, and the state of its ramp bound.
 /// @param asset The reserve's underlying asset (zero: not linked).
-/// @param syncedThresholdBps The registry's liquidation threshold in force at the last applied sync (at linking,
-/// the registry's value then, zero if unset).
-/// @param syncedAt When that was (the link's time before the first sync).
+/// @param syncedThresholdBps The registry's liquidation threshold in force at the last sync that wrote or checked
+/// the reserve (at linking, the registry's value then, zero if unset).
+/// @param holdThresholdBps Aave's threshold when the current hold began (0: no hold): see `sync`.
+/// @param holdSince When the hold began (0: no hold).
 struct MarketLink {
     address asset;
     uint16 syncedThresholdBps;
-    uint40 syncedAt;
+    uint16 holdThresholdBps;
+    uint40 holdSince;
 }
 
 /// @title IAaveV3RiskAdapter
 /// @notice Carries the margin oracle's parameters into an Aave v3 market. It is the market's only RISK_ADMIN that
-/// the oracle needs and calls nothing on Aave but `configureReserveAsCollateral`. Anyone may call `sync`; the
-/// registry's governance links markets to reserves, sets the staleness bound and can detach the adapter for good.
-/// @dev Units: the registry's LTV and threshold are Aave's (bps); Aave's bonus is 10,000 + the registry's bonus.
-/// Aave applies a change at once, so the adapter keeps the registry's threshold ramp: no sync lowers Aave's
-/// threshold by more than the larger of (a) how far the registry's threshold in force fell since the market's
-/// previous applied sync and (b) the market's fastest guard-railed pace, `maxTightenStepBps` per
-/// `thresholdRampDuration`, over the time since. (b) only matters when Aave's threshold sits above the registry's
-/// for another reason (at linking, or after Aave's governance raised it). Raises and LTV changes apply at once:
-/// the registry already bounds them.
+/// the oracle needs; it writes nothing on Aave but `configureReserveAsCollateral` (and `renounceRole` on itself, to
+/// detach). Anyone may call `sync`; the registry's governance links markets to reserves, sets the staleness bound
+/// and can detach the adapter for good.
+/// @dev Units: the registry's LTV and threshold are Aave's (bps); Aave's bonus is 10,000 + the registry's bonus,
+/// capped as the registry caps it and at least 1 bps. Aave applies a change at once, so the adapter keeps the
+/// registry's threshold ramp: a sync lowers Aave's threshold by at most how far the registry's threshold in force
+/// fell since the market's previous sync. Where Aave's threshold is higher than that leaves it (a gap that did not
+/// come from the registry: Aave's own value when the reserve was linked, or a raise by Aave's governance), the
+/// adapter holds it on a line starting at the first sync that finds the gap and falling by `maxTightenStepBps`
+/// per `thresholdRampDuration` of the market's guardrail profile, measured from the line's start (so neither
+/// frequent syncs nor idle time change its pace); when the registry's own fall is faster, Aave follows that.
+/// Raises and LTV changes apply at once: the registry already bounds them.
 interface IAaveV3RiskAdapter {
     /// @notice Thrown when a caller other than the registry's governance calls a governance function.
     error NotGovernance(address caller);
@@ -70,7 +75,8 @@ interface IAaveV3RiskAdapter {
 
     /// @notice Writes each market's parameters in force (from `getParametersChecked(market, maxAge())`) to its Aave
     /// reserve, within the ramp bound. A market that is not linked, stale, unset or refused by Aave is skipped
-    /// with `MarketSkipped` and never written; a reserve already at the values is not written either.
+    /// with `MarketSkipped` and never written; a reserve already at the values is not written either (the
+    /// adapter's own link state is written only when it changes).
     /// @return applied How many reserves were changed.
     function sync(bytes32[] calldata markets) external returns (uint256 applied);
 
@@ -94,7 +100,7 @@ interface IAaveV3RiskAdapter {
         );
 
     /// @notice Links `market` to `asset`'s reserve, or unlinks it with `asset == address(0)`. Governance only.
-    /// @dev Records the registry's threshold in force now as the ramp bound's starting point.
+    /// @dev Records the registry's threshold in force now as the ramp bound's starting point; no hold yet.
     function setMarket(bytes32 market, address asset) external;
 
     /// @notice Sets the staleness bound (seconds) for the registry's checked read. Governance only.

@@ -22,6 +22,7 @@ from web3.contract import Contract
 from oracle.artifacts import load as load_artifact
 from oracle.chain import Transactor, deploy_contract
 from oracle.errors import ChainError
+from oracle.integrations.aave_v3 import reserve_configuration
 
 #: The logic libraries, in deploy order: FlashLoanLogic links BorrowLogic, so it comes after it.
 LIBRARIES = (
@@ -70,7 +71,7 @@ class AaveMarket:
     def configuration(self, asset: str) -> tuple[int, int, int]:
         """The reserve's (LTV, liquidation threshold, bonus) as Aave stores them."""
         word = self.pool.functions.getConfiguration(to_checksum_address(asset)).call()[0]
-        return word & 0xFFFF, (word >> 16) & 0xFFFF, (word >> 32) & 0xFFFF
+        return reserve_configuration(word)
 
     def grant_risk_admin(self, account: str, admin: LocalAccount | str) -> None:
         """Gives `account` RISK_ADMIN (`admin` must hold the ACL admin role)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
@@ -22,18 +23,31 @@ from web3.exceptions import Web3Exception
 from oracle.artifacts import load as load_artifact
 from oracle.chain import ErrorDecoder, RegistryClient, Transactor, TxResult, deploy_contract
 from oracle.errors import ChainError
+from oracle.integrations.events import scan
 from oracle.markets import market_id
 from oracle.policy.impact import OpenPositions
+from oracle.policy.rules import capped_bonus
 from oracle.types import BPS
 
 ADAPTER = "AaveV3RiskAdapter"
 
 
+#: Aave refuses a bonus of exactly 10,000: the adapter's smallest discount (`MIN_DISCOUNT`).
+MIN_DISCOUNT_BPS = 1
+
+
 def to_aave(ltv_bps: int, threshold_bps: int, bonus_bps: int) -> tuple[int, int, int]:
-    """Registry values in Aave's units: LTV and threshold unchanged, the bonus as 10,000 + the
-    liquidator's discount, capped so threshold x bonus stays within 100 % (Aave's own check)."""
-    discount = bonus_bps if threshold_bps == 0 else min(bonus_bps, BPS * BPS // threshold_bps - BPS)
+    """Registry values in Aave's units, as the adapter writes them: LTV (at most the threshold) and
+    threshold unchanged, the bonus as 10,000 + the liquidator's discount, capped by the registry's
+    rule (threshold x bonus within 100 %, Aave's own check too) and at least 1 bps."""
+    discount = max(MIN_DISCOUNT_BPS, capped_bonus(bonus_bps, threshold_bps))
     return min(ltv_bps, threshold_bps), threshold_bps, BPS + discount
+
+
+def reserve_configuration(word: int) -> tuple[int, int, int]:
+    """(LTV, liquidation threshold, bonus) from Aave v3's reserve configuration word (bits 0-15,
+    16-31, 32-47: ReserveConfiguration.sol), as the adapter reads it."""
+    return word & 0xFFFF, (word >> 16) & 0xFFFF, (word >> 32) & 0xFFFF
 
 
 class SkipReason(IntEnum):
@@ -130,6 +144,9 @@ class RiskAdapterClient:
     def max_age(self) -> int:
         return int(self.contract.functions.maxAge().call())
 
+    def detached(self) -> bool:
+        return bool(self.contract.functions.detached().call())
+
     def linked_asset(self, symbol: str) -> str | None:
         asset = self.contract.functions.link(market_id(symbol)).call()[0]
         return None if int(asset, 16) == 0 else to_checksum_address(asset)
@@ -211,28 +228,36 @@ class AavePositions:
         self._next_block = from_block
         self._borrowers: set[str] = set()
 
-    def borrowers(self) -> list[str]:
-        """Every account that ever borrowed in the market (incremental event scan)."""
-        latest = self.w3.eth.block_number
-        if latest >= self._next_block:
-            logs = self.pool.events.Borrow.get_logs(from_block=self._next_block, to_block=latest)
+    def borrowers(self, block: int) -> list[str]:
+        """Every account that borrowed in the market up to `block` (incremental event scan)."""
+        if block >= self._next_block:
+            logs = scan(self.pool.events.Borrow, self._next_block, block)
             self._borrowers |= {log["args"]["onBehalfOf"] for log in logs}
-            self._next_block = latest + 1
+            self._next_block = block + 1
         return sorted(self._borrowers)
 
     def __call__(self) -> OpenPositions:
+        """The positions at the latest block, every read pinned to that block. The loan ratios
+        use Aave's rounded-down weighted threshold of the account: with several collaterals, the
+        ratio may be off by up to (total collateral / this collateral) bps."""
         try:
-            price = self.oracle.functions.getAssetPrice(self.asset).call()  # base units (USD 1e8)
-            threshold = (self.pool.functions.getConfiguration(self.asset).call()[0] >> 16) & 0xFFFF
+            block = self.w3.eth.block_number
+            pool = self.pool.functions
+
+            def read(fn: Any) -> Any:
+                return fn.call(block_identifier=block)
+
+            price = read(self.oracle.functions.getAssetPrice(self.asset))  # USD, 8 decimals
+            _, threshold, _ = reserve_configuration(read(pool.getConfiguration(self.asset))[0])
             ratios, debts = [], []
-            for user in self.borrowers():
-                coll, debt, _, user_lt, _, _ = self.pool.functions.getUserAccountData(user).call()
-                flags = self.pool.functions.getUserConfiguration(user).call()[0]
+            for user in self.borrowers(block):
+                coll, debt, _, user_lt, _, _ = read(pool.getUserAccountData(user))
+                flags = read(pool.getUserConfiguration(user))[0]
                 if debt == 0 or not flags & self._collateral_bit:
                     continue
-                if self.pool.functions.getUserEMode(user).call():
+                if read(pool.getUserEMode(user)):
                     continue  # its threshold is its e-mode category's: the cut does not reach it
-                mine = self.a_token.functions.balanceOf(user).call() * price / self._unit
+                mine = read(self.a_token.functions.balanceOf(user)) * price / self._unit
                 if mine <= 0:
                     continue
                 others = coll * user_lt / BPS - mine * threshold / BPS  # Σ_{j≠asset} c_j LT_j
@@ -240,4 +265,8 @@ class AavePositions:
                 debts.append(float(debt))
         except (Web3Exception, OSError) as exc:
             raise ChainError(f"cannot read Aave positions of {self.asset}: {exc}") from None
-        return OpenPositions(np.array(ratios, dtype=np.float64), np.array(debts, dtype=np.float64))
+        return OpenPositions(
+            np.array(ratios, dtype=np.float64),
+            np.array(debts, dtype=np.float64),
+            consumer_threshold_bps=threshold,
+        )

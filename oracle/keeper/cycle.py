@@ -15,6 +15,7 @@ its mempool) frees its nonce for a fresh batch; a push whose block the chain los
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -54,6 +55,8 @@ from oracle.signing import (
 )
 from oracle.snapshot import Health, HealthPolicy, MarketSnapshot, aggregate
 from oracle.types import Params
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -304,10 +307,15 @@ class Keeper:
         positions = None
         if setup.positions is not None and explanation is not None:
             # A cut's exposure is measured over the tail the threshold is sized for, as in the
-            # backtest (`OpenPositions.induced`). Unreadable positions fail the cycle: a cut is
-            # never sized on positions the keeper could not see.
+            # backtest (`OpenPositions.induced`). Positions it cannot read hold this market's
+            # threshold (a cut is never sized on positions the keeper could not see); the LTV
+            # and every other market go on.
             tail = float(explanation["derived"]["threshold_tail"])
-            positions = replace(setup.positions(), stress_move=tail)
+            try:
+                positions = replace(setup.positions(), stress_move=tail)
+            except ChainError as exc:
+                LOG.warning("%s: positions unreadable, threshold held: %s", setup.market, exc)
+                positions = OpenPositions.unreadable()
         chain_state = self._on_chain(setup.market)
         decision = decide(
             setup.market,
@@ -566,6 +574,9 @@ class Keeper:
         notes: list[str] = []
         for link in self.adapters:
             try:
+                if link.client.detached():
+                    notes.append(f"{link.name} is detached: nothing synced")
+                    continue
                 wanted = [m for m in link.markets if link.client.preview(m).changes]
                 if not wanted:
                     continue

@@ -268,12 +268,17 @@ def _slow_threshold(
     wanted = target.liquidation_threshold_bps
     stored = current.liquidation_threshold_bps
     in_force = stored if chain.threshold_in_force is None else chain.threshold_in_force
+    # Impact is measured from the threshold positions face: the consumer's when it is higher.
+    base = in_force if positions is None else positions.baseline(in_force)
     deep = None
     if in_force - wanted > settings.governance_cut_bps:
-        impact = "" if positions is None else f" (impact {positions.table(in_force)})"
-        share = (
-            "" if positions is None else f", {positions.induced(in_force, wanted):.2%} of open debt"
-        )
+        if positions is not None and positions.unknown:
+            impact, share = "", ", impact unknown (positions unreadable)"
+        else:
+            impact = "" if positions is None else f" (impact {positions.table(base)})"
+            share = (
+                "" if positions is None else f", {positions.induced(base, wanted):.2%} of open debt"
+            )
         deep = (
             f"threshold cut to {wanted} exceeds {settings.governance_cut_bps} bps{share}: "
             f"proposed to governance{impact}"
@@ -286,12 +291,14 @@ def _slow_threshold(
         )
     lt = max(wanted, stored - settings.threshold_step_bps)
     why = f"threshold cut paced to {settings.threshold_step_bps} bps per ramp"
+    if positions is not None and positions.unknown:
+        return stored, "threshold held: the consumer's positions could not be read", deep
     if positions is not None:
         # A cut must not leave more than the ceiling of open debt within a fall of the new
         # threshold and not of the old: the larger of the engine's LTV buffer (1 − LTV/LT) and
         # the tail the caller measured (the one the threshold itself is sized for).
         move = max(1.0 - target.ltv_bps / wanted, positions.stress_move)
-        sized = positions.deepest_cut(in_force, lt, settings.max_induced_share, move)
+        sized = min(stored, positions.deepest_cut(base, lt, settings.max_induced_share, move))
         if sized > lt:
             lt = sized
             why = (

@@ -30,10 +30,29 @@ class OpenPositions:
     #: The fall a cut's exposure is measured over (`induced`): the tail the threshold is sized
     #: for, set by the caller from the engine's explanation (0: today's price only).
     stress_move: float = 0.0
+    #: The threshold the consumer applies now, when it can differ from the registry's in force
+    #: (an Aave reserve that the adapter's ramp bound holds higher): a cut's impact is measured
+    #: from the higher of the two, since positions between them are not liquidatable yet.
+    consumer_threshold_bps: int | None = None
+    #: The positions could not be read: every cut counts as exposing all open debt.
+    unknown: bool = False
 
     def __post_init__(self) -> None:
         if self.loan_ratio_bps.shape != self.debt.shape:
             raise ValueError("one loan ratio and one debt per position")
+
+    @classmethod
+    def unreadable(cls) -> OpenPositions:
+        """Positions the caller could not read: the policy then holds the threshold (a cut is
+        never sized on positions it could not see), while the LTV still tightens."""
+        return cls(np.zeros(0), np.zeros(0), unknown=True)
+
+    def baseline(self, in_force_bps: int) -> int:
+        """The threshold a cut is measured from: the registry's in force, or the consumer's when
+        it is higher."""
+        if self.consumer_threshold_bps is None:
+            return in_force_bps
+        return max(in_force_bps, self.consumer_threshold_bps)
 
     @property
     def total_debt(self) -> float:
@@ -45,8 +64,12 @@ class OpenPositions:
         or after a fall of `move` (0 for a raise, or with no debt open). With a move, a position
         within the move of both thresholds counts too: on the way down it meets the new one first,
         so the cut, not the price, liquidates it."""
+        if new_threshold_bps >= threshold_bps:
+            return 0.0
+        if self.unknown:
+            return 1.0
         total = self.total_debt
-        if new_threshold_bps >= threshold_bps or total <= 0:
+        if total <= 0:
             return 0.0
         r = self.loan_ratio_bps
         hit = (r > new_threshold_bps * (1.0 - move)) & (r <= threshold_bps)
@@ -57,6 +80,8 @@ class OpenPositions:
     ) -> int:
         """The lowest threshold in [floor_bps, threshold_bps] whose cut from `threshold_bps`
         exposes at most `max_share` of open debt (`induced`, whole bps)."""
+        if self.unknown:
+            return threshold_bps
         if self.induced(threshold_bps, floor_bps, move) <= max_share:
             return floor_bps
         # The exposed share only grows as the new threshold falls: the answer is just above the

@@ -23,7 +23,7 @@ def test_the_solidity_decoder_reads_what_the_registry_packs(
     )
     assert python.new.as_tuple() == (6500, 7500, 600)
     assert python.previous.as_tuple() == (7000, 8000, 500)
-    assert python.threshold_ramp_end > receipt.timestamp  # the cut ramps in
+    assert python.threshold_ramp_end == registry.marketState(ETH)[6] > receipt.timestamp
     assert decoder.isThresholdCut(event.change)
     raise_ = push(registry, [(ETH, 6500, 7500, 700)])  # a higher bonus only: no cut
     [event] = list(raise_.events.filter(registry.ParametersUpdated))

@@ -6,7 +6,7 @@ import ape
 import pytest
 
 from oracle.artifacts import load as load_artifact
-from oracle.chain import ErrorDecoder
+from oracle.chain import ErrorDecoder, deploy_contract
 from oracle.integrations.aave_v3 import to_aave
 from tests.helpers.guardrails import RAMP, TEST_GUARDRAILS
 from tests.helpers.markets import BTC, ETH, USDC
@@ -44,39 +44,55 @@ def test_a_cut_reaches_aave_along_the_registry_ramp(aave, registry, push, relaye
     push(registry, [(ETH, 7000, 8250, 500)])
     aave.adapter.sync([ETH], sender=relayer)
     start = push(registry, [(ETH, 7000, 7250, 500)]).timestamp
-    path = []
+    previous_in_force, path = 8250, []
     for share in (0.25, 0.75, 1.0):  # the keeper misses the syncs in between: no matter
         chain.mine(timestamp=start + int(RAMP * share))
         before = aave.config()[1]
         aave.adapter.sync([ETH], sender=relayer)
         in_force = registry.getParameters(ETH)[1]
-        path.append(aave.config()[1])
-        assert aave.config()[1] == in_force  # Aave holds the registry's threshold in force
-        assert before - in_force <= STEP * (chain.pending_timestamp - start) // RAMP + 1
-    assert path[0] > path[1] > path[2] == 7250
+        assert aave.config()[1] == in_force  # Aave holds the registry's threshold in force,
+        assert before - aave.config()[1] == previous_in_force - in_force  # falling as it fell
+        previous_in_force = in_force
+        path.append(in_force)
     assert path[0] == pytest.approx(8000, abs=2) and path[1] == pytest.approx(7500, abs=2)
+    assert path[2] == 7250
 
 
-def test_a_gap_from_before_linking_closes_at_the_guardrails_pace(
+def test_a_gap_that_is_not_the_registrys_closes_along_a_line_at_the_guardrails_pace(
     aave, registry, push, relayer, chain, governance
 ):
     """Aave's threshold (8,250) above the registry's (7,250, set at once on a new market): the
-    adapter closes the gap no faster than the profile's fastest ramp, 1,000 bps per 6 h."""
+    first sync starts a line at 8,250 that falls 1,000 bps per 6 h (the profile's fastest pace),
+    and the syncs move Aave along it."""
     push(registry, [(ETH, 7000, 7250, 500)])
-    linked = aave.adapter.setMarket(ETH, aave.weth.address, sender=governance).timestamp
-    path = []
-    for hours in (0, 3, 6):
-        chain.mine(timestamp=linked + hours * 3600 + 10)
+    aave.adapter.setMarket(ETH, aave.weth.address, sender=governance)
+    chain.mine(timestamp=chain.pending_timestamp + 3 * DAY)  # idle time is not banked
+    push(registry, [(ETH, 7000, 7250, 500)])  # the keeper's heartbeat: fresh again
+    first = aave.adapter.sync([ETH], sender=relayer)
+    assert aave.config()[1] == AAVE_WETH[1]  # the line starts here: no cut yet
+    link = aave.adapter.link(ETH)
+    assert (link.holdThresholdBps, link.holdSince) == (AAVE_WETH[1], first.timestamp)
+    for hours in (3, 6):
+        chain.mine(timestamp=first.timestamp + hours * 3600)
         receipt = aave.adapter.sync([ETH], sender=relayer)
-        elapsed = receipt.timestamp - (linked if not path else path[-1][0])
-        previous = AAVE_WETH[1] if not path else path[-1][1]
-        expected = max(7250, previous - STEP * elapsed // RAMP)
-        assert aave.config()[1] == expected
-        path.append((receipt.timestamp, expected))
-        if expected > 7250:
+        line = AAVE_WETH[1] - STEP * (receipt.timestamp - first.timestamp) // RAMP
+        assert aave.config()[1] == max(7250, line)
+        if line > 7250:
             assert synced(receipt, aave.adapter)[0][3] == 7250  # held back: the event says so
-    assert [p[1] for p in path][-1] == 7250
-    assert path[0][1] > 8200 and 7700 < path[1][1] < 7800  # 3 h: about half the gap
+    assert aave.config()[1] == 7250
+    assert aave.adapter.link(ETH).holdSince == 0  # caught up: the hold is over
+
+
+def test_frequent_syncs_do_not_stall_the_line(aave, registry, push, relayer, chain, governance):
+    """Syncing every 10 s, each sync's own share of the pace rounds to 0 bps; the line is measured
+    from its start, so Aave still falls at the pace (about 28 bps in 10 minutes)."""
+    push(registry, [(ETH, 7000, 7250, 500)])
+    aave.adapter.setMarket(ETH, aave.weth.address, sender=governance)
+    first = aave.adapter.sync([ETH], sender=relayer).timestamp
+    for i in range(1, 61):
+        chain.mine(timestamp=first + 10 * i)
+        last = aave.adapter.sync([ETH], sender=relayer)
+    assert aave.config()[1] == AAVE_WETH[1] - STEP * (last.timestamp - first) // RAMP < 8225
 
 
 def test_the_bonus_is_capped_when_the_threshold_is_held_above_the_registrys(
@@ -172,3 +188,14 @@ def test_an_adapter_not_yet_made_risk_admin_writes_nothing(
     receipt = fresh.sync([ETH], sender=relayer)
     assert skipped(receipt, fresh) == [(ETH, 2)]  # AaveRejected: not a risk admin
     assert aave.config() == AAVE_WETH
+
+
+def test_a_reserve_aave_does_not_list_is_skipped(aave, registry, push, relayer, governance):
+    """Linking a token Aave has no reserve for is governance's mistake; Aave refuses the write and
+    the adapter reports it instead of reverting the whole sync."""
+    unlisted, _ = deploy_contract(aave.market.w3, governance.address, "MockERC20", "B", "B", 8)
+    aave.adapter.setMarket(BTC, unlisted.address, sender=governance)
+    push(registry, [(ETH, 7000, 8250, 500), (BTC, 6000, 7000, 800)])
+    receipt = aave.adapter.sync([BTC, ETH], sender=relayer)
+    assert skipped(receipt, aave.adapter) == [(BTC, 2)]  # AaveRejected
+    assert [s[:3] for s in synced(receipt, aave.adapter)] == [(7000, 8250, 10_500)]

@@ -103,3 +103,27 @@ def test_a_fall_of_the_buffer_counts_the_positions_it_would_bring_into_the_band(
     # After a 10 % fall, 75 and 72 sit at 8,333 and 8,000: the first crosses both thresholds
     # (it meets 7,900 first on the way down), the second only the new one; 50 neither.
     assert book.induced(8000, 7900, 0.10) == (75 + 72) / 197
+
+
+def test_impact_is_measured_from_the_consumers_threshold_when_it_is_higher():
+    """Aave held at 8,300 by the adapter while the registry's threshold is 8,000: a position at
+    81 % is not liquidatable on Aave yet, so a cut exposes it even though it sits above the
+    registry's threshold."""
+    book = OpenPositions.from_book(np.ones(2), np.array([81.0, 40.0]), 100.0)
+    assert book.induced(8000, 7900) == 0.0  # from the registry's threshold: nothing in between
+    held = replace(book, consumer_threshold_bps=8300)
+    assert held.baseline(8000) == 8300 and book.baseline(8000) == 8000
+    assert held.induced(held.baseline(8000), 7900) == 81 / 121
+    d = run(Params(6000, 7900, 500), positions=held)
+    assert d.update is not None and d.update.liquidation_threshold_bps == 8000  # held
+    d = run(Params(6000, 7900, 500), positions=book)
+    assert d.update is not None and d.update.liquidation_threshold_bps == 7900  # not held
+
+
+def test_unreadable_positions_hold_the_threshold_but_not_the_ltv():
+    unknown = OpenPositions.unreadable()
+    assert unknown.induced(8000, 7999) == 1.0 and unknown.deepest_cut(8000, 7000, 0.5) == 8000
+    d = run(Params(6000, 7500, 500), positions=unknown)
+    assert d.update == Params(6000, 8000, 500)
+    assert "positions could not be read" in d.reason
+    assert "impact unknown" in d.reason  # the deep cut still goes to governance, flagged
