@@ -209,7 +209,9 @@ class Transactor:
 
     Local keys send EIP-1559 transactions: tip = the node's `eth_maxPriorityFeePerGas`, fee cap =
     2 × base fee + tip. A transaction not mined within `wait` seconds is replaced — same nonce, both
-    fees raised by `bump` (12.5 %, above the 10 % nodes require) — up to `replacements` times.
+    fees raised by `bump` (12.5 %, above the 10 % nodes require) — up to `replacements` times. While
+    waiting, a node that stops answering for up to `outage_grace` seconds (a restart) is waited
+    for; a longer outage ends the wait with an error, leaving the push to be settled later.
     """
 
     def __init__(
@@ -220,10 +222,12 @@ class Transactor:
         wait: float = 120.0,
         replacements: int = 3,
         bump: float = 1.125,
+        outage_grace: float = 15.0,
     ) -> None:
         self.w3 = w3
         self.sender = sender
         self.wait, self.replacements, self.bump = wait, replacements, bump
+        self.outage_grace = outage_grace
 
     @property
     def address(self) -> ChecksumAddress:
@@ -274,6 +278,7 @@ class Transactor:
             }
         )
         hashes: list[bytes] = []
+        outage: float | None = None  # when the node stopped answering the receipt polls
         for attempt in range(self.replacements + 1):
             signed = self.sender.sign_transaction(tx)
             try:
@@ -293,14 +298,25 @@ class Transactor:
             deadline = time.monotonic() + self.wait
             next_check = time.monotonic() + 1.0
             while time.monotonic() < deadline:
-                for h in hashes:  # an earlier version may be the one that lands
-                    try:
-                        return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-                    except TransactionNotFound:
-                        continue
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + 1.0
-                    self._rebroadcast_if_lost(hashes[-1], signed.raw_transaction)
+                try:
+                    for h in hashes:  # an earlier version may be the one that lands
+                        try:
+                            return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+                        except TransactionNotFound:
+                            continue
+                    if time.monotonic() >= next_check:
+                        next_check = time.monotonic() + 1.0
+                        self._rebroadcast_if_lost(hashes[-1], signed.raw_transaction)
+                    outage = None
+                except Exception as exc:
+                    # The node is unreachable for a moment (a quick restart): keep waiting rather
+                    # than give the transaction up. A longer outage surfaces, so the cycle ends
+                    # and the next one settles the push (`Keeper.reconcile`); real errors too.
+                    if not _transient(exc):
+                        raise
+                    outage = outage or time.monotonic()
+                    if time.monotonic() - outage > self.outage_grace:
+                        raise
                 time.sleep(0.1)
             if attempt < self.replacements:
                 tx = {
