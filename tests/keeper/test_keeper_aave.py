@@ -7,12 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from oracle.chain import Transactor, deploy_contract
 from oracle.devnet.aave import ReserveSpec, deploy_aave_market
-from oracle.errors import ChainError
+from oracle.errors import ChainError, ConfigError
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient, to_aave
+from oracle.keeper.config import parse_config
 from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
+from oracle.keeper.runtime import build_keeper
 from oracle.markets import market_id
 from oracle.policy import PolicySettings
 from oracle.signing import Batch, MarketUpdate, model_version_bytes, sign_batch
@@ -200,3 +203,42 @@ def test_the_keeper_syncs_along_a_ramp_in_cycles_that_push_nothing(aave_rig, gov
     assert [r["status"] for r in synced] == ["synced"]
     in_force = rig.registry.parameters(market_id(MARKET)).params.liquidation_threshold_bps
     assert cut_to < market.configuration(weth.address)[1] == in_force < 8300
+
+
+def test_the_config_wires_the_adapter_and_checks_its_link(deployment, monkeypatch):
+    """`keeper.markets.<m>.aave` builds the sync link and the positions reader, and refuses an
+    asset the adapter does not link to the market."""
+    path, registry, env = deployment
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    w3 = registry.w3
+    gov = w3.eth.accounts[0]
+    w3.provider.make_request("evm_setAutomine", [True])  # deploy without waiting a second a tx
+    weth, _ = deploy_contract(w3, gov, "MockERC20", "Wrapped Ether", "WETH", 18)
+    usdc, _ = deploy_contract(w3, gov, "MockERC20", "USD Coin", "USDC", 6)
+    feed, _ = deploy_contract(w3, gov, "MockV3Aggregator", 8, START_PRICE * 10**8, "ETH")
+    market = deploy_aave_market(w3, gov, [ReserveSpec(weth, feed.address, 8000, 8250, 10_500)])
+    adapter = RiskAdapterClient.deploy(
+        w3,
+        gov,
+        registry=registry.address,
+        addresses_provider=market.provider.address,
+        max_age=86_400,
+    )
+    adapter.set_market(MARKET, weth.address, gov)
+    w3.provider.make_request("evm_setIntervalMining", [1])
+    data = yaml.safe_load(path.read_text())
+    aave = {"adapter": adapter.address, "asset": weth.address}
+    data["keeper"]["markets"][MARKET]["aave"] = aave
+    keeper = build_keeper(parse_config(data))
+    assert [(link.client.address, link.markets) for link in keeper.adapters] == [
+        (adapter.address, (MARKET,))
+    ]
+    assert isinstance(keeper.markets[0].positions, AavePositions)
+    assert keeper.markets[0].positions().total_debt == 0  # nobody borrows yet
+    data["keeper"]["markets"][MARKET]["aave"] = {**aave, "asset": usdc.address}
+    with pytest.raises(ConfigError, match=r"keeper\.markets\.ETH/USDT\.aave\.asset"):
+        build_keeper(parse_config(data))
+    data["keeper"]["markets"][MARKET]["lending_pool"] = weth.address
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config(data)
