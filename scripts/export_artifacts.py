@@ -7,6 +7,8 @@ at run time.
 import json
 from pathlib import Path
 
+from oracle.devnet.aave import LIBRARIES
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYABLE = (
     "MarginParameterRegistry",
@@ -32,16 +34,7 @@ AAVE = {
         "protocol/configuration": ("PoolAddressesProvider", "ACLManager"),
         "protocol/pool": ("Pool", "PoolConfigurator", "DefaultReserveInterestRateStrategy"),
         "protocol/tokenization": ("AToken", "StableDebtToken", "VariableDebtToken"),
-        "protocol/libraries/logic": (
-            "SupplyLogic",
-            "BorrowLogic",
-            "LiquidationLogic",
-            "EModeLogic",
-            "BridgeLogic",
-            "ConfiguratorLogic",
-            "PoolLogic",
-            "FlashLoanLogic",
-        ),
+        "protocol/libraries/logic": LIBRARIES,  # the deploy helper's list, in its link order
         "misc": ("AaveOracle", "AaveProtocolDataProvider"),
     }.items()
     for name in names
