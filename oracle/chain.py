@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
+from eth_typing import ChecksumAddress, HexStr
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -28,6 +28,7 @@ from web3.types import RPCEndpoint
 
 from oracle import artifacts
 from oracle.errors import ChainError, ContractRevert
+from oracle.policy import OnChain
 from oracle.policy.rules import MarketState
 from oracle.signing import Batch, MarketUpdate
 from oracle.types import Guardrails, Params
@@ -104,6 +105,29 @@ class ParameterChange:
             Params(bps(3), bps(4), bps(5)),
             (word >> 96) & (2**40 - 1),
         )
+
+
+MARKET_UPDATE_KEYS = ("market", "ltvBps", "liquidationThresholdBps", "liquidationBonusBps")
+
+
+@dataclass(frozen=True)
+class SignedBatch:
+    """A batch the registry accepted, read back from the chain: which path (`update` for
+    `submitUpdates`, `proposal` for `proposeUpdates`), the batch as signed, where it was mined."""
+
+    kind: str
+    batch: Batch
+    tx_hash: str
+    block: int
+
+    @property
+    def nonce(self) -> int:
+        return self.batch.nonce
+
+    @property
+    def model_version(self) -> str:
+        """The committed `modelVersion` as text (the bytes32 without its zero padding)."""
+        return self.batch.model_version.rstrip(b"\0").decode("ascii", "replace")
 
 
 @dataclass(frozen=True)
@@ -433,8 +457,8 @@ class RegistryClient:
     def parameters_checked(self, market: bytes, max_age: int) -> Parameters:
         return Parameters.from_abi(*self._call("getParametersChecked", market, max_age))
 
-    def guardrails(self, market: bytes) -> Guardrails:
-        return Guardrails(*self._call("guardrails", market))
+    def guardrails(self, market: bytes, block: int | str = "latest") -> Guardrails:
+        return Guardrails(*self._call("guardrails", market, block=block))
 
     def market_profile(self, market: bytes) -> int:
         return int(self._call("marketProfile", market))
@@ -464,13 +488,101 @@ class RegistryClient:
     def proposal_count(self) -> int:
         return int(self._call("proposalCount"))
 
-    def proposal(self, proposal_id: int) -> Proposal:
-        return Proposal.from_abi(*self._call("proposal", proposal_id))
+    def proposal(self, proposal_id: int, block: int | str = "latest") -> Proposal:
+        return Proposal.from_abi(*self._call("proposal", proposal_id, block=block))
 
-    def latest_proposal(self, market: bytes) -> tuple[int, Proposal] | None:
+    def latest_proposal(
+        self, market: bytes, block: int | str = "latest"
+    ) -> tuple[int, Proposal] | None:
         """The id and contents of the latest proposal queued for `market`, if any."""
-        latest = int(self._call("latestProposal", market))
-        return None if latest == 0 else (latest - 1, self.proposal(latest - 1))
+        latest = int(self._call("latestProposal", market, block=block))
+        return None if latest == 0 else (latest - 1, self.proposal(latest - 1, block))
+
+    def policy_view(self, market: bytes, block: int, block_time: int) -> OnChain:
+        """What the policy reads of `market` (its state, profile and pending proposal) at one
+        block: the keeper decides on it, and `oracle verify` reads it again to check a bundle."""
+        state = self.market_state(market, block)
+        guardrails = self.guardrails(market, block) if state.guardrail_profile else None
+        latest = self.latest_proposal(market, block)
+        pending = latest[1] if latest and latest[1].pending_at(block_time) else None
+        return OnChain(
+            state.params if state.is_set else None,
+            state.updated_at,
+            state.last_loosen_at,
+            guardrails,
+            state.last_change_at,
+            None if pending is None else pending.params,
+            pending is not None and not pending.from_signers,
+            block_time,
+            state.ramp_end,
+            state.threshold_at(block_time) if state.is_set else None,
+        )
+
+    def batches(
+        self, nonce: int | None = None, tx_hash: str | None = None, from_block: int = 0
+    ) -> list[SignedBatch]:
+        """The signed batches the registry accepted (`BatchSubmitted`), oldest first: every one,
+        the one that consumed `nonce`, or the one mined in `tx_hash`. Each is read back from its
+        transaction's calldata (`submitUpdates` or `proposeUpdates` called on the registry)."""
+        event = self.contract.events.BatchSubmitted()
+        try:
+            if tx_hash is not None:
+                receipt = rpc_retry(self.w3.eth.get_transaction_receipt)(HexStr(tx_hash))
+                logs = [
+                    event.process_log(log)
+                    for log in receipt["logs"]
+                    if log["address"] == self.address
+                    and bytes(log["topics"][0]) == HexBytes(event.topic)
+                ]
+            else:
+                filters = {} if nonce is None else {"nonce": nonce}
+                logs = event.get_logs(from_block=from_block, argument_filters=filters)
+        except TransactionNotFound:
+            raise ChainError(f"no transaction {tx_hash} on this chain") from None
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            raise ChainError(f"cannot read the batches of {self.address}: {exc}") from None
+        return [self._batch_of(log) for log in logs]
+
+    def _batch_of(self, log: Any) -> SignedBatch:
+        tx_hash = "0x" + bytes(log["transactionHash"]).hex()
+        try:
+            tx = rpc_retry(self.w3.eth.get_transaction)(HexStr(tx_hash))
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
+        nonce = int(log["args"]["nonce"])
+        if tx["to"] != self.address:
+            raise ChainError(
+                f"batch {nonce} was relayed through {tx['to']} (tx {tx_hash}), not sent to the "
+                "registry: its values cannot be read from the calldata"
+            )
+        fn, args = self.contract.decode_function_input(tx["input"])
+        kinds = {"submitUpdates": "update", "proposeUpdates": "proposal"}
+        if fn.fn_name not in kinds:
+            raise ChainError(f"tx {tx_hash} calls {fn.fn_name}, not a signed-batch entry point")
+        raw = args["batch"]
+        fields = (
+            [raw[k] for k in ("chainId", "nonce", "deadline", "inputsHash", "modelVersion")]
+            + [raw["updates"]]
+            if isinstance(raw, dict)
+            else list(raw)
+        )
+        updates = tuple(
+            MarketUpdate(*(u[k] for k in MARKET_UPDATE_KEYS))
+            if isinstance(u, dict)
+            else MarketUpdate(bytes(u[0]), *u[1:])
+            for u in fields[5]
+        )
+        batch = Batch(
+            int(fields[0]),
+            int(fields[1]),
+            int(fields[2]),
+            bytes(fields[3]),
+            bytes(fields[4]),
+            updates,
+        )
+        if batch.nonce != nonce:
+            raise ChainError(f"tx {tx_hash} carries batch {batch.nonce}, its event says {nonce}")
+        return SignedBatch(kinds[fn.fn_name], batch, tx_hash, int(log["blockNumber"]))
 
     def max_batch_lifetime(self) -> int:
         """How far after the including block a signed batch's deadline may lie."""

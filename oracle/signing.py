@@ -102,29 +102,35 @@ class MarketUpdate:
         )
 
 
-def batch_inputs_hash(entries: Iterable[tuple[bytes, bytes, bytes]]) -> bytes:
-    """A batch's `inputsHash`: what anyone holding the audit trail recomputes to check that the
-    signed values came from the recorded inputs.
+def batch_inputs_hash(entries: Iterable[tuple[bytes, bytes, bytes, bytes]]) -> bytes:
+    """A batch's `inputsHash`: what anyone holding the batch's inputs bundle recomputes to check
+    that the signed values came from those inputs (`oracle verify`).
 
-    `entries` holds, per market of the batch, (market id, snapshot hash, risk inputs hash), each
-    32 bytes: the id is `keccak256(symbol)`, the snapshot hash is `MarketSnapshot.hash()` (BLAKE3 of
-    the canonical snapshot) and the risk inputs hash is `MarketInput.inputs_hash()` (BLAKE3 of
-    every input the engine read). The hash is BLAKE3 over the 96-byte concatenations, in increasing
-    market id order (the batch's order). Fixed widths make the encoding unambiguous.
+    `entries` holds, per market of the batch, (market id, snapshot hash, risk inputs hash, decision
+    inputs hash), each 32 bytes: the id is `keccak256(symbol)`, the snapshot hash is
+    `MarketSnapshot.hash()` (BLAKE3 of the canonical snapshot), the risk inputs hash is
+    `MarketInput.inputs_hash()` (BLAKE3 of every input the engine read) and the decision inputs
+    hash is `oracle.audit.bundle.decision_inputs_hash` (BLAKE3 of what the policy read besides the
+    recommendation: the registry's state at the cycle's block, the open positions, the settings).
+    The hash is BLAKE3 over the 128-byte concatenations, in increasing market id order (the
+    batch's order). Fixed widths make the encoding unambiguous.
     """
     h = blake3()
-    for market, snapshot, risk in sorted(entries):
-        for name, part in (
-            ("market id", market),
-            ("snapshot hash", snapshot),
-            ("inputs hash", risk),
-        ):
+    for entry in sorted(entries):
+        if len(entry) != len(_ENTRY_PARTS):
+            raise SigningError(
+                f"an inputs-hash entry has {len(_ENTRY_PARTS)} parts, got {len(entry)}"
+            )
+        for name, part in zip(_ENTRY_PARTS, entry, strict=True):
             if len(part) != 32:
                 raise SigningError(
                     f"{name} of an inputs-hash entry must be 32 bytes, got {len(part)}"
                 )
-        h.update(market + snapshot + risk)
+            h.update(part)
     return h.digest()
+
+
+_ENTRY_PARTS = ("market id", "snapshot hash", "inputs hash", "decision inputs hash")
 
 
 def model_version_bytes(version: str) -> bytes:

@@ -96,6 +96,54 @@ class MarketSnapshot:
     def hash(self) -> bytes:
         return blake3(self.canonical()).digest()
 
+    @classmethod
+    def from_canonical(cls, raw: bytes | str) -> MarketSnapshot:
+        """The snapshot `canonical()` encoded (an inputs bundle holds it so): `canonical()` of the
+        result gives back the same bytes. Raises ValueError on anything else."""
+        try:
+            body = json.loads(raw)
+            results: list[SourceResult] = []
+            for r in body["results"]:
+                kind = r.pop("type")
+                if kind == "Reading":
+                    results.append(
+                        Reading(
+                            source=r["source"],
+                            market=r["market"],
+                            price=float(r["price"]),
+                            timestamp=int(r["timestamp"]),
+                            block=r["block"],
+                            bids=tuple((float(p), float(q)) for p, q in r["bids"]),
+                            best_ask=_float(r["best_ask"]),
+                            pool=None
+                            if r["pool"] is None
+                            else (float(r["pool"][0]), float(r["pool"][1])),
+                            pool_fee=_float(r["pool_fee"]),
+                        )
+                    )
+                elif kind == "SourceFailure":
+                    results.append(
+                        SourceFailure(r["source"], r["market"], FailureKind(r["kind"]), r["detail"])
+                    )
+                else:
+                    raise ValueError(f"unknown source result type {kind!r}")
+            return cls(
+                market=body["market"],
+                taken_at=int(body["taken_at"]),
+                results=tuple(results),
+                accepted=tuple(body["accepted"]),
+                price=_float(body["price"]),
+                divergence=_float(body["divergence"]),
+                health=Health(body["health"]),
+                reasons=tuple(body["reasons"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a canonical snapshot: {type(exc).__name__} {exc}") from None
+
+
+def _float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
 
 def aggregate(
     market: str,

@@ -150,13 +150,20 @@ def load(path: Path, key: str = "--settings") -> SettingsFile:
     """Reads and checks a settings file; any defect is one ConfigError naming `key` (the option or
     config key that gave the path), the file and the defect."""
 
-    def fail(where: str, message: str) -> ConfigError:
-        return ConfigError(key, f"{where}: {message}")
-
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise fail(str(path), f"cannot read the settings file: {exc.strerror}") from None
+        raise ConfigError(key, f"{path}: cannot read the settings file: {exc.strerror}") from None
+    return parse(raw, str(path), key)
+
+
+def parse(raw: bytes, path: str, key: str = "--settings") -> SettingsFile:
+    """A settings file's bytes (read from `path`, or carried in an inputs bundle), checked as
+    `load` does."""
+
+    def fail(where: str, message: str) -> ConfigError:
+        return ConfigError(key, f"{where}: {message}")
+
     try:
         body = json.loads(raw)
     except ValueError as exc:

@@ -304,6 +304,8 @@ class KeeperConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     metrics_port: int = Field(default=0, ge=0, le=65_535)  # 0: no metrics endpoint
     reviews: Path = Path("reviews")  # where governance review reports are written
+    # each signed batch's inputs, <inputsHash>.json.gz, written before signing (`oracle verify`)
+    bundles: Path = Path("bundles")
     # a settings file from `oracle calibrate`: the keeper runs its latest fold and commits the
     # file's hash in every batch's modelVersion (the config may repeat its values, not change them)
     settings: Path | None = None
@@ -376,6 +378,8 @@ keeper:
   metrics_port: 9108
   # governance review reports
   reviews: {reviews}
+  # every signed batch's inputs (publish this directory: anyone can then run `oracle verify`)
+  bundles: {bundles}
   # calibrated settings from `oracle calibrate` (its latest fold runs; its hash goes on-chain in
   # modelVersion); with a file, remove the policy line above or repeat the file's values
   # settings: settings/oracle-settings.json
@@ -422,6 +426,7 @@ def init_template() -> str:
         trigger=_yaml(TriggerConfig()),
         policy=_yaml(PolicyConfig()),
         reviews=default(KeeperConfig, "reviews"),
+        bundles=default(KeeperConfig, "bundles"),
         timeframe=default(HistoryConfig, "timeframe"),
         bars=default(HistoryConfig, "bars"),
     )

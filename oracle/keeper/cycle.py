@@ -24,6 +24,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import TransactionNotFound, Web3Exception
 
+from oracle.audit.bundle import BundleStore, Context, InputsBundle, MarketInputs
 from oracle.chain import RegistryClient, node_knows
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import collect
@@ -49,7 +50,6 @@ from oracle.signing import (
     Batch,
     MarketUpdate,
     Signer,
-    batch_inputs_hash,
     model_version_bytes,
     sign_batch,
 )
@@ -110,6 +110,9 @@ class Evaluation:
     history: PriceSeries | None = None
     on_chain: Params | None = None
     positions: OpenPositions | None = None
+    #: Everything the engine and the policy read (None when the engine did not run): what a
+    #: batch's inputs bundle holds for this market.
+    inputs: MarketInputs | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ class Keeper:
         on_proposal: Callable[[QueuedProposal], None] | None = None,
         model_version: str = MODEL_VERSION,
         adapters: Sequence[AdapterLink] = (),
+        bundles: BundleStore | None = None,
+        settings_file: str | None = None,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -156,9 +161,13 @@ class Keeper:
         # keeper runs calibrated settings (oracle.evaluation.settings.SettingsFile.model_version)
         self.model_version = model_version
         model_version_bytes(model_version)  # fails now, not at the first push, when too long
+        # Each batch's inputs, written before it is signed so anyone can verify it (None: the
+        # bundle is hashed, not kept); `settings_file` is the text whose hash is in the version.
+        self.bundles = bundles
+        self.settings_file = settings_file
         self.clock = clock or (lambda: int(time.time()))
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
-        self._cycle_block_time: int | None = None  # the latest block's time, read once per cycle
+        self._cycle_block: tuple[int, int] | None = None  # the latest block, read once per cycle
 
     def last_sigma(self, market: str) -> tuple[float, int] | None:
         """σ per bar and the bar's seconds from the last cycle's recommendation, if it had one."""
@@ -252,32 +261,30 @@ class Keeper:
         cycle_id = self.store.begin_cycle(now)  # first: a cycle the chain fails is recorded too
         decisions: list[Decision] = []
         snapshots: dict[str, MarketSnapshot] = {}
-        inputs: dict[str, str] = {}
         try:
             notes, blocked = self.reconcile()
             # One read per cycle, not one per market: every market and batch is judged against it.
-            self._cycle_block_time = self._latest_block_time()
+            self._cycle_block = self._latest_block()
             for setup in self.markets:
-                decision, snap, inputs_hash = self._market(cycle_id, setup, now)
+                decision, snap = self._market(cycle_id, setup, now)
                 decisions.append(decision)
                 snapshots[setup.market] = snap
-                inputs[setup.market] = inputs_hash
             pushes: list[Push] = []
             if blocked:
                 notes.append("no push this cycle: an earlier signed batch may still land")
             else:
-                pushes += self._push(cycle_id, "update", decisions, snapshots, inputs, now)
+                pushes += self._push(cycle_id, "update", decisions, now)
                 if any(p.status == "pending" for p in pushes):  # it holds the shared nonce
                     notes.append("proposals wait: an update batch may still land on their nonce")
                 else:
-                    pushes += self._push(cycle_id, "proposal", decisions, snapshots, inputs, now)
+                    pushes += self._push(cycle_id, "proposal", decisions, now)
             notes += self._sync_consumers(cycle_id, now)
             status = "done"
         except OracleError as exc:
             self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
             raise
         finally:
-            self._cycle_block_time = None
+            self._cycle_block = None
         self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
         return CycleReport(cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes))
 
@@ -289,10 +296,10 @@ class Keeper:
         snap = aggregate(setup.market, results, now, self.health, previous)
         recommendation, refusal, explanation, inputs_hash = None, None, None, ""
         history: PriceSeries | None = None
+        memory: PriceSeries | None = None
         if snap.health != Health.FAILED:
             try:
                 history = setup.history()
-                memory = None
                 if setup.memory is not None and setup.settings.memory_confidence > 0:
                     memory = setup.memory().complete_days(now, setup.settings.memory_days)
                 inp = MarketInput(
@@ -317,6 +324,7 @@ class Keeper:
                 LOG.warning("%s: positions unreadable, threshold held: %s", setup.market, exc)
                 positions = OpenPositions.unreadable()
         chain_state = self._on_chain(setup.market)
+        streak = self.store.loosen_streak(setup.market)
         decision = decide(
             setup.market,
             recommendation,
@@ -324,11 +332,24 @@ class Keeper:
             snap.health,
             snap.reasons,
             chain_state,
-            self.store.loosen_streak(setup.market),
+            streak,
             now,
             self.policy,
             positions,
         )
+        inputs = None
+        if recommendation is not None and history is not None:
+            inputs = MarketInputs(
+                setup.market,
+                snap,
+                history,
+                setup.size,
+                setup.settings,
+                chain_state,
+                streak,
+                memory,
+                positions=positions,
+            )
         ev = Evaluation(
             decision,
             snap,
@@ -338,6 +359,7 @@ class Keeper:
             history,
             chain_state.values,
             positions,
+            inputs,
         )
         if remember:
             self._evaluations[setup.market] = ev
@@ -345,7 +367,7 @@ class Keeper:
 
     def _market(
         self, cycle_id: int, setup: MarketSetup, now: int
-    ) -> tuple[Decision, MarketSnapshot, str]:
+    ) -> tuple[Decision, MarketSnapshot]:
         ev = self.evaluate(setup, now)
         decision, snap, recommendation, explanation = (
             ev.decision,
@@ -378,45 +400,33 @@ class Keeper:
                 "alert": int(decision.alert),
             },
         )
-        return decision, snap, ev.inputs_hash
+        return decision, snap
 
     def _on_chain(self, market: str) -> OnChain:
-        """The market's state, profile and pending proposal, read from the registry."""
-        mid = market_id(market)
-        state = self.registry.market_state(mid)
-        guardrails = self.registry.guardrails(mid) if state.guardrail_profile else None
-        values = state.params if state.is_set else None
-        chain_time = self._latest_block_time()
-        latest = self.registry.latest_proposal(mid)
-        pending = latest[1] if latest and latest[1].pending_at(chain_time) else None
-        return OnChain(
-            values,
-            state.updated_at,
-            state.last_loosen_at,
-            guardrails,
-            state.last_change_at,
-            None if pending is None else pending.params,
-            pending is not None and not pending.from_signers,
-            chain_time,
-            state.ramp_end,
-            state.threshold_at(chain_time) if state.is_set else None,
-        )
+        """The market's state, profile and pending proposal, read from the registry at the cycle's
+        block (the one a bundle names, so a verifier reads the same)."""
+        number, timestamp = self._latest_block()
+        return self.registry.policy_view(market_id(market), number, timestamp)
 
-    def _latest_block_time(self) -> int:
-        if self._cycle_block_time is not None:
-            return self._cycle_block_time
+    def _latest_block(self) -> tuple[int, int]:
+        """The cycle's block (number, timestamp), read once per cycle; outside a cycle, the
+        latest."""
+        if self._cycle_block is not None:
+            return self._cycle_block
         try:
-            return int(self.registry.w3.eth.get_block("latest")["timestamp"])
+            block = self.registry.w3.eth.get_block("latest")
         except (Web3Exception, OSError) as exc:
             raise ChainError(f"cannot read the latest block: {exc}") from None
+        return int(block["number"]), int(block["timestamp"])
+
+    def _latest_block_time(self) -> int:
+        return self._latest_block()[1]
 
     def _push(
         self,
         cycle_id: int,
         kind: str,
         decisions: Sequence[Decision],
-        snapshots: dict[str, MarketSnapshot],
-        inputs: dict[str, str],
         now: int,
     ) -> list[Push]:
         chosen: list[tuple[str, Params]] = []
@@ -434,7 +444,7 @@ class Keeper:
         for start in range(0, len(chosen), size):  # one batch per chunk, each with its own nonce
             chunk = chosen[start : start + size]
             while True:
-                push = self._send_batch(cycle_id, kind, chunk, snapshots, inputs, now)
+                push = self._send_batch(cycle_id, kind, chunk, now)
                 pushes.append(push)
                 # A revert naming one market (a guardrail it broke, a profile it lost) must not
                 # block the others: drop it from this batch and send the rest again.
@@ -470,14 +480,10 @@ class Keeper:
         cycle_id: int,
         kind: str,
         chosen: Sequence[tuple[str, Params]],
-        snapshots: dict[str, MarketSnapshot],
-        inputs: dict[str, str],
         now: int,
     ) -> Push:
         updates = sorted(MarketUpdate.of(market_id(m), v) for m, v in chosen)
-        committed = batch_inputs_hash(
-            (market_id(m), snapshots[m].hash(), bytes.fromhex(inputs[m][2:])) for m, _ in chosen
-        )
+        committed = self._bundle(chosen, now)
         nonce = self.registry.nonce()
         batch = Batch(
             chain_id=self.registry.chain_id(),
@@ -536,6 +542,31 @@ class Keeper:
         if kind == "proposal":
             self._announce(first_id, chosen)
         return Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)
+
+    def _bundle(self, chosen: Sequence[tuple[str, Params]], now: int) -> bytes:
+        """The batch's inputsHash, from its inputs bundle, written (when the keeper keeps bundles)
+        before anything is signed: a batch whose inputs cannot be kept is not pushed."""
+        markets = []
+        for m, _ in chosen:
+            inputs = self._evaluations[m].inputs
+            if inputs is None:  # a decision to push comes only from a recommendation
+                raise OracleError(f"{m}: no engine inputs to commit to; nothing pushed")
+            markets.append(inputs)
+        bundle = InputsBundle(
+            Context(
+                now,
+                self._latest_block()[0],
+                self.health,
+                self.policy,
+                self.model_version,
+                self.settings_file,
+            ),
+            tuple(markets),
+        )
+        if self.bundles is None:
+            return bundle.inputs_hash()
+        inputs_hash, _ = self.bundles.write(bundle)
+        return inputs_hash
 
     def _announce(self, first_id: int, chosen: Sequence[tuple[str, Params]]) -> None:
         """Hands each queued proposal (ids follow the batch's market order) to `on_proposal`."""

@@ -11,6 +11,7 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from oracle.audit.bundle import BundleStore
 from oracle.chain import RegistryClient, http_web3
 from oracle.errors import ConfigError, OracleError
 from oracle.evaluation import settings as settings_file
@@ -134,6 +135,10 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         clock=clock,
         on_proposal=ReviewWriter(cfg.keeper.reviews),
         adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
+        bundles=BundleStore(cfg.keeper.bundles),
+        settings_file=None
+        if cfg.keeper.settings is None
+        else cfg.keeper.settings.read_bytes().decode("utf-8"),
     )
 
 

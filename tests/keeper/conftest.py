@@ -11,10 +11,12 @@ import time
 from collections import Counter
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import pytest
 import yaml
 
+from oracle.audit.bundle import BundleStore
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.emulator import ExchangeEmulator
@@ -77,6 +79,7 @@ class Rig:
             memory=lambda: sources[0].history("1d", ModelSettings().memory_days),
         )
         self.store = Store(store_path)
+        self.bundles = BundleStore(Path(store_path).parent / "bundles")
         self.signer, self.governance = signer, governance
         self.keeper = self.make_keeper(setup)
         self.setup = setup
@@ -92,6 +95,7 @@ class Rig:
                 deadband_bps=25, heartbeat_after=6 * 3_600, loosen_after_cycles=3
             ),
             clock=lambda: self.now,
+            bundles=self.bundles,
         )
 
     def advance(self, seconds: int) -> None:
@@ -173,6 +177,8 @@ def deployment(tmp_path, venues):
             },
             "keeper": {
                 "store": str(tmp_path / "oracle.db"),
+                "bundles": str(tmp_path / "bundles"),
+                "reviews": str(tmp_path / "reviews"),
                 "signers": [{"key_env": "TEST_SIGNER_KEY"}],
                 "markets": {MARKET: {"size": 1000, "history": {"source": "venue0", "bars": 1000}}},
             },

@@ -135,17 +135,20 @@ def test_signatures_sorted_by_signer_and_no_duplicates():
 
 
 def test_batch_inputs_hash_is_the_documented_recipe():
-    a = (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
-    b = (b"\x00" * 32, b"\x04" * 32, b"\x05" * 32)
-    # BLAKE3 over each 96-byte entry in increasing market id order, whatever order they come in.
-    expected = blake3(b[0] + b[1] + b[2] + a[0] + a[1] + a[2]).digest()
+    a = (b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x06" * 32)
+    b = (b"\x00" * 32, b"\x04" * 32, b"\x05" * 32, b"\x07" * 32)
+    # BLAKE3 over each 128-byte entry in increasing market id order, whatever order they come in.
+    expected = blake3(b"".join(b) + b"".join(a)).digest()
     assert batch_inputs_hash([a, b]) == batch_inputs_hash([b, a]) == expected
-    assert batch_inputs_hash([a]) != batch_inputs_hash([(a[0], a[1], b"\x04" * 32)])
+    assert batch_inputs_hash([a]) != batch_inputs_hash([(a[0], a[1], b"\x04" * 32, a[3])])
+    assert batch_inputs_hash([a]) != batch_inputs_hash([(a[0], a[1], a[2], b"\x04" * 32)])
 
 
 def test_batch_inputs_hash_refuses_a_part_of_the_wrong_width():
     with pytest.raises(SigningError, match="inputs hash of an inputs-hash entry must be 32 bytes"):
-        batch_inputs_hash([(b"\x01" * 32, b"\x02" * 32, b"")])
+        batch_inputs_hash([(b"\x01" * 32, b"\x02" * 32, b"", b"\x03" * 32)])
+    with pytest.raises(SigningError, match="has 4 parts, got 3"):
+        batch_inputs_hash([(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)])  # type: ignore[list-item]
 
 
 def test_the_contracts_typehashes_are_the_python_types():

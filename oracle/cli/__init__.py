@@ -1,4 +1,5 @@
-"""The `oracle` command line."""
+"""The `oracle` command line: the group, its shared helpers and the keeper, evaluation and
+governance commands; larger command families live in their own modules of this package."""
 
 from __future__ import annotations
 
@@ -871,5 +872,5 @@ def run() -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
-    run()
+# Commands in their own modules register themselves on `main` when imported.
+from oracle.cli import verify as verify  # noqa: E402
