@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from collections import Counter
@@ -30,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from web3 import Web3
 
+from oracle.audit.bundle import BundleStore
+from oracle.audit.verify import Verdict, verify
 from oracle.backtest.baselines import aave_v3
 from oracle.backtest.runner import BacktestSettings, replay
 from oracle.chain import RegistryClient, Transactor, deploy_contract
@@ -57,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "demo.md"
 HTML_REPORT = ROOT / "reports" / "demo-backtest.html"
 STORE = ROOT / "reports" / "demo.db"
+BUNDLES = ROOT / "reports" / "bundles"  # each batch's inputs: `oracle verify --bundles` reads them
 MARKET = "ETH/USDT"
 START, END = "2020-03-05T00:00:00", "2020-03-20T00:00:00"
 CYCLE_EVERY_H = 6
@@ -180,6 +184,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     clock = {"now": now}
     STORE.parent.mkdir(exist_ok=True)
     STORE.unlink(missing_ok=True)
+    shutil.rmtree(BUNDLES, ignore_errors=True)
     keeper = Keeper(
         registry,
         [signer],
@@ -197,6 +202,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         ],
         clock=lambda: clock["now"],
         adapters=[AdapterLink(adapter, (MARKET,))],
+        bundles=BundleStore(BUNDLES),
     )
     service = KeeperService(
         keeper, interval=CYCLE_EVERY_H * 3_600, price_move=0.03, check_every=3_600
@@ -286,6 +292,13 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         aave.configuration(weth.address),
         sum(aave.pool.functions.getUserAccountData(b).call()[1] for b in aave_borrowers) / 1e8,
     )
+    # What anyone holding the bundles can do: read every batch back from the chain and rerun it.
+    verdicts = verify(registry, BundleStore(BUNDLES))
+    for v in verdicts:
+        if not v.ok:
+            print(f"  {v.line()}")
+    verified = f"verified {sum(v.ok for v in verdicts)} of {len(verdicts)} batches"
+    print(verified)
     write_report(
         bars,
         service,
@@ -296,7 +309,10 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         underwater / 1e6,
         lt0,
         aave_outcome,
+        verdicts,
     )
+    if not all(v.ok for v in verdicts):
+        raise SystemExit(f"demo: {verified}: a pushed batch does not recompute from its inputs")
 
 
 @dataclass(frozen=True)
@@ -360,6 +376,7 @@ def write_report(
     uncovered: float,
     lt_at_open: int,
     aave: AaveOutcome,
+    verdicts: list[Verdict],
 ) -> None:
     lo, hi = (
         int(bars.timestamps.searchsorted(epoch(START))),
@@ -407,6 +424,10 @@ def write_report(
         f"{lt_at_open} bps): {sum(r <= lt_at_open for *_, r in liquidations)}; debt left "
         f"uncovered by collateral: {uncovered:.2f} USDT",
         f"- final on-chain parameters: {describe(registry)}",
+        f"- `oracle verify --all --bundles {BUNDLES.relative_to(ROOT)}`: verified "
+        f"{sum(v.ok for v in verdicts)} of {len(verdicts)} batches (each read back from the "
+        "chain, its inputsHash, the registry state it read and every value recomputed from "
+        "its bundle)",
         "",
         "## Dynamic vs static (the reference lending market, same window)",
         "",
