@@ -113,6 +113,8 @@ class Evaluation:
     #: Everything the engine and the policy read (None when the engine did not run): what a
     #: batch's inputs bundle holds for this market.
     inputs: MarketInputs | None = None
+    #: The registry's state the policy read (at the cycle's block).
+    chain: OnChain | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,10 @@ class Keeper:
         if ev is None or ev.explanation is None:
             return None
         return ev.explanation["volatility"]["sigma"], ev.explanation["interval_seconds"]
+
+    def last_evaluation(self, market: str) -> Evaluation | None:
+        """The last cycle's evaluation of `market` (metrics and the dashboard read it)."""
+        return self._evaluations.get(market)
 
     def last_snapshot(self, market: str) -> MarketSnapshot | None:
         """The snapshot of `market` taken by the last cycle (the trigger and the jump check
@@ -360,6 +366,7 @@ class Keeper:
             chain_state.values,
             positions,
             inputs,
+            chain_state,
         )
         if remember:
             self._evaluations[setup.market] = ev

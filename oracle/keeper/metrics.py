@@ -6,7 +6,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 
 from oracle.snapshot import Health
 
+#: Health as a severity (0 is healthy, so `max by (market)` and `>= 2` read naturally in alerts).
 HEALTH_VALUE = {Health.OK: 0, Health.DEGRADED: 1, Health.FAILED: 2}
+#: The label each parameter field takes in the metrics.
+FIELDS = (
+    ("ltv", "ltv_bps"),
+    ("liquidation_threshold", "liquidation_threshold_bps"),
+    ("liquidation_bonus", "liquidation_bonus_bps"),
+)
 
 
 class Metrics:
@@ -20,13 +27,36 @@ class Metrics:
         )
         self.failures = Counter("oracle_failures", "Failures by kind", ["kind"], registry=r)
         self.parameter = Gauge(
-            "oracle_parameter_bps", "Recommended parameter", ["market", "field"], registry=r
+            "oracle_parameter_bps",
+            "The registry's value after the last cycle (set every cycle, pushed or not)",
+            ["market", "field"],
+            registry=r,
+        )
+        self.recommended = Gauge(
+            "oracle_recommended_bps",
+            "The risk engine's recommendation in the last cycle",
+            ["market", "field"],
+            registry=r,
+        )
+        self.age = Gauge(
+            "oracle_parameter_age_seconds",
+            "Chain time since the registry last wrote the market (the age consumers check)",
+            ["market"],
+            registry=r,
         )
         self.health = Gauge(
-            "oracle_feed_health", "0 ok, 1 degraded, 2 failed", ["market"], registry=r
+            "oracle_feed_health",
+            "Feed health as a severity: 0 ok, 1 degraded, 2 failed (alert on >= 2)",
+            ["market"],
+            registry=r,
         )
         self.last_push = Gauge(
-            "oracle_last_push_timestamp", "Unix time of the last mined push", registry=r
+            "oracle_last_push_timestamp",
+            "Unix time of the last mined push (restored from the store at start)",
+            registry=r,
+        )
+        self.last_cycle = Gauge(
+            "oracle_last_cycle_timestamp", "Unix time of the last cycle that finished", registry=r
         )
         self.gas = Counter("oracle_gas_used", "Gas used by mined pushes", registry=r)
 

@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from oracle.errors import OracleError
 from oracle.feeds import collect
 from oracle.keeper.cycle import CycleReport, Keeper
-from oracle.keeper.metrics import HEALTH_VALUE, Metrics
+from oracle.keeper.metrics import FIELDS, HEALTH_VALUE, Metrics
 from oracle.markets import market_id
 from oracle.snapshot import aggregate
 
@@ -71,6 +71,9 @@ class KeeperService:
         self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
         self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
         self.metrics = metrics or Metrics()
+        restored = keeper.store.last_mined_at()  # a restart does not reset it to 0
+        if restored is not None:
+            self.metrics.last_push.set(restored)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.reports: list[tuple[str, CycleReport]] = []  # (why it ran, what it did)
@@ -141,17 +144,31 @@ class KeeperService:
         self.reports.append((why, report))
         m = self.metrics
         m.cycles.labels("done").inc()
+        m.last_cycle.set(report.started_at)
         for market, snap in report.snapshots.items():
             m.health.labels(market).set(HEALTH_VALUE[snap.health])
+        pushed = {
+            market
+            for p in report.pushes
+            if p.kind == "update" and p.status == "mined"
+            for market in p.markets
+        }
         for d in report.decisions:
-            if d.update is not None:
-                m.parameter.labels(d.market, "ltv").set(d.update.ltv_bps)
-                m.parameter.labels(d.market, "liquidation_threshold").set(
-                    d.update.liquidation_threshold_bps
-                )
-                m.parameter.labels(d.market, "liquidation_bonus").set(
-                    d.update.liquidation_bonus_bps
-                )
+            ev = self.keeper.last_evaluation(d.market)
+            if ev is None:
+                continue
+            chain = ev.chain
+            values = d.update if d.market in pushed else chain.values if chain else None
+            for label, name in FIELDS:
+                if values is not None:
+                    m.parameter.labels(d.market, label).set(getattr(values, name))
+                if ev.recommendation is not None:
+                    m.recommended.labels(d.market, label).set(getattr(ev.recommendation, name))
+            if d.market in pushed:
+                m.age.labels(d.market).set(0)
+            elif chain is not None and chain.values is not None:
+                chain_now = report.started_at if chain.chain_time is None else chain.chain_time
+                m.age.labels(d.market).set(chain_now - chain.updated_at)
         for p in report.pushes:
             m.pushes.labels(p.kind, p.status).inc()
             if p.status == "mined":

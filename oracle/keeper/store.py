@@ -271,6 +271,12 @@ class Store:
                 (error, now, push_id),
             )
 
+    def last_mined_at(self) -> int | None:
+        """When the latest push that was mined was signed (None: none yet)."""
+        query = "SELECT MAX(created_at) FROM pushes WHERE status = 'mined'"
+        row = self.db.execute(query).fetchone()
+        return None if row[0] is None else int(row[0])
+
     def pushes(self, limit: int = 50) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT id, cycle_id, kind, nonce, status, tx_hash, gas_used, error, created_at, "

@@ -110,6 +110,13 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
             metrics = scrape()
         assert 'oracle_cycles_total{status="done"} 1.0' in metrics
         assert 'oracle_pushes_total{kind="update",status="mined"} 1.0' in metrics
+        state = client.market_state(market_id(MARKET))
+        gauge = f'oracle_parameter_bps{{field="ltv",market="{MARKET}"}} {float(state.ltv_bps)}'
+        assert gauge in metrics
+        assert f'oracle_parameter_age_seconds{{market="{MARKET}"}} 0.0' in metrics
+        assert (
+            f'oracle_recommended_bps{{field="liquidation_threshold",market="{MARKET}"}}' in metrics
+        )
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -120,6 +127,19 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "keeper stopped" for line in lines)  # JSON logs off a terminal
     assert env["TEST_SIGNER_KEY"].removeprefix("0x") not in stderr
+    # A restarted keeper reports its last push from the store, not 0.
+    from oracle.keeper.runtime import build_keeper
+    from oracle.keeper.scheduler import KeeperService
+
+    os.environ["TEST_SIGNER_KEY"] = env["TEST_SIGNER_KEY"]
+    try:
+        keeper = build_keeper(parse_config(cfg))
+    finally:
+        del os.environ["TEST_SIGNER_KEY"]
+    restarted = KeeperService(keeper, interval=3_600, price_move=0.03, check_every=15)
+    last = restarted.metrics.registry.get_sample_value("oracle_last_push_timestamp")
+    assert last == keeper.store.last_mined_at() and last > 0
+    keeper.store.close()
 
 
 def test_governance_commands(deployment):
