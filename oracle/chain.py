@@ -460,6 +460,10 @@ class RegistryClient:
     def guardrails(self, market: bytes, block: int | str = "latest") -> Guardrails:
         return Guardrails(*self._call("guardrails", market, block=block))
 
+    def guardrail_profile(self, profile: int) -> Guardrails:
+        """A numbered profile's guardrails (all zeros: never set)."""
+        return Guardrails(*self._call("guardrailProfile", profile))
+
     def market_profile(self, market: bytes) -> int:
         return int(self._call("marketProfile", market))
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from oracle.errors import ConfigError, OracleError
 from oracle.markets import market_id
+from oracle.series import iso
 
-if (
-    TYPE_CHECKING
-):  # the config's schema imports the keeper and the feeds: loaded when a command runs
+if TYPE_CHECKING:  # loaded when a command runs: `oracle --help` and light commands start fast
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
     from oracle.keeper.config import ChainConfig, OracleConfig
 
 DEFAULT_CONFIG = "oracle.yaml"
@@ -59,12 +59,23 @@ def _config(ctx: click.Context) -> OracleConfig:
 
 
 @main.command()
+@click.option(
+    "--write-config",
+    is_flag=True,
+    help="Set registry.address in the config file to the new registry (comments kept).",
+)
 @click.pass_context
-def deploy(ctx: click.Context) -> None:
+def deploy(ctx: click.Context, write_config: bool) -> None:
     """Deploy the registry to the configured RPC; prints its address as JSON."""
     from oracle.chain import RegistryClient
 
     cfg = _config(ctx)
+    if write_config and cfg.registry.address is not None:
+        raise ConfigError(
+            "registry.address",
+            f"already {cfg.registry.address} in {ctx.obj['config_path']}: remove it first to "
+            "deploy a new registry over it",
+        )
     w3 = _connect(cfg.chain)
     reg = cfg.registry
     client, tx = RegistryClient.deploy(
@@ -87,6 +98,31 @@ def deploy(ctx: click.Context) -> None:
             }
         )
     )
+    if write_config:
+        _write_registry_address(ctx.obj["config_path"], client.address)
+
+
+def _write_registry_address(path: Path, address: str) -> None:
+    """Sets `registry.address` in the config file by editing that one line, so the file's comments
+    and layout stay; the result is loaded again to prove it reads back."""
+    import re
+
+    from oracle.keeper.config import load_config
+
+    text = Path(path).read_text()
+    pattern = re.compile(
+        r"(?m)^(registry:[ \t]*\n(?:(?:[ \t]+.*|[ \t]*)\n)*?[ \t]+address:)[^\n#]*"
+    )
+    edited, count = pattern.subn(lambda m: f'{m.group(1)} "{address}"', text, count=1)
+    if count != 1:
+        raise ConfigError(
+            "registry.address", f"no such line in {path}: set it to {address} by hand"
+        )
+    Path(path).write_text(edited)
+    if load_config(Path(path)).registry.address != address:
+        Path(path).write_text(text)
+        raise ConfigError("registry.address", f"could not write it into {path}: set {address}")
+    click.echo(f"registry.address set to {address} in {path}", err=True)
 
 
 @main.command()
@@ -104,16 +140,31 @@ def params(ctx: click.Context, market: str, address: str | None) -> None:
         raise ConfigError("registry.address", "not set: deploy first or pass --address")
     client = RegistryClient(_connect(cfg.chain), address)
     mid = market_id(market)
-    p = client.parameters(mid)
-    g = client.guardrails(mid)
+    state = client.market_state(mid)
+    profile = client.market_profile(mid)
+    if not state.is_set and profile == 0:
+        raise OracleError(
+            f"{market} (0x{mid.hex()}) is not set on the registry at {address} and has no "
+            "guardrail profile: check the symbol, or assign a profile (oracle guardrails assign)"
+        )
+    now = int(client.w3.eth.get_block("latest")["timestamp"])
     click.echo(
         json.dumps(
             {
                 "market": market,
                 "market_id": "0x" + mid.hex(),
-                "parameters": {**dataclasses.asdict(p.params), "updated_at": p.updated_at},
-                "guardrail_profile": client.market_profile(mid),
-                "guardrails": dataclasses.asdict(g),
+                "set": state.is_set,
+                "parameters": None
+                if not state.is_set
+                else {
+                    **dataclasses.asdict(state.params),
+                    "liquidation_threshold_in_force_bps": state.threshold_at(now),
+                    "ramp_end": state.ramp_end or None,
+                    "updated_at": iso(state.updated_at),
+                    "age_s": now - state.updated_at,
+                },
+                "guardrail_profile": profile,
+                "guardrails": dataclasses.asdict(client.guardrails(mid)) if profile else None,
                 "nonce": client.nonce(),
             }
         )
@@ -185,6 +236,9 @@ def _decision_row(d: Any) -> dict[str, Any]:
 
 
 def _show_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
     widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for r in rows:
@@ -309,13 +363,14 @@ def run_keeper(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @click.pass_context
 def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -> None:
-    """Past decisions and pushes from the keeper's store."""
-    from oracle.keeper.store import Store
-
+    """Past decisions and pushes from the keeper's store (times in UTC)."""
     cfg = _config(ctx)
     if cfg.keeper is None:
         raise ConfigError("keeper", "missing: no store configured")
-    store = Store(cfg.keeper.store)
+    if market is not None and market not in cfg.keeper.markets:
+        known = ", ".join(cfg.keeper.markets)
+        raise ConfigError("--market", f"{market} is not a keeper market (configured: {known})")
+    store = _read_store(cfg.keeper.store)
     decisions = store.decisions(market, limit)
     pushes = store.pushes(limit)
     if as_json:
@@ -324,45 +379,63 @@ def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -
         for p in pushes:
             click.echo(json.dumps({"push": {k: v for k, v in p.items() if k != "payload"}}))
         return
+    if not decisions and not pushes:
+        click.echo(f"nothing recorded yet in {cfg.keeper.store}: run `oracle once` or `oracle run`")
+        return
+    for d in decisions:
+        d["started_at"] = iso(d["started_at"])
     _show_table(decisions, ["cycle_id", "started_at", "market", "health", "action", "reason"])
     click.echo("")
-    _show_table(pushes, ["id", "kind", "nonce", "status", "tx_hash", "gas_used"])
+    for p in pushes:
+        p["created_at"] = iso(p["created_at"])
+    _show_table(pushes, ["id", "created_at", "kind", "nonce", "status", "tx_hash", "gas_used"])
+
+
+def _read_store(path: Path) -> Any:
+    """The keeper's store for a read-only command: a missing file is an error, not a new store."""
+    from oracle.keeper.store import Store
+
+    if not Path(path).exists():
+        raise ConfigError("keeper.store", f"{path} does not exist: no keeper has run with it yet")
+    return Store(path)
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per market.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """On-chain values next to the latest recommendation, feed health and the last push's age."""
-    import time
-
+    """On-chain values next to the latest decision, feed health and ages (seconds of chain time:
+    the clock the registry and its consumers judge staleness by)."""
     from oracle.chain import RegistryClient
-    from oracle.keeper.store import Store
 
     cfg = _config(ctx)
     if cfg.keeper is None or cfg.registry.address is None:
         raise ConfigError("keeper", "status needs the keeper section and registry.address")
     client = RegistryClient(_connect(cfg.chain), cfg.registry.address)
-    store = Store(cfg.keeper.store)
-    now = int(time.time())
+    store = _read_store(cfg.keeper.store)
+    now = int(client.w3.eth.get_block("latest")["timestamp"])
     mined = [p for p in store.pushes(200) if p["status"] == "mined"]
+    rows = []
     for market in cfg.keeper.markets:
         state = client.market_state(market_id(market))
         latest = store.decisions(market, 1)
-        row = {
-            "market": market,
-            "on_chain": f"{state.ltv_bps}/{state.target_liquidation_threshold_bps}/"
-            f"{state.liquidation_bonus_bps}",
-            "updated_age_s": now - state.updated_at if state.updated_at else None,
-            "health": latest[0]["health"] if latest else None,
-            "last_action": latest[0]["action"] if latest else None,
-            "last_update": latest[0]["update_values"] if latest else None,
-            "last_push_age_s": now - mined[0]["created_at"] if mined else None,
-        }
-        if as_json:
+        rows.append(
+            {
+                "market": market,
+                "on_chain": str(state.params) if state.is_set else "not set",
+                "updated_at": iso(state.updated_at) if state.is_set else None,
+                "age_s": now - state.updated_at if state.is_set else None,
+                "health": latest[0]["health"] if latest else None,
+                "last_action": latest[0]["action"] if latest else None,
+                "last_cycle_at": iso(latest[0]["started_at"]) if latest else None,
+                "last_push_at": iso(mined[0]["created_at"]) if mined else None,
+            }
+        )
+    if as_json:
+        for row in rows:
             click.echo(json.dumps(row))
-        else:
-            _show_table([row], list(row))
+    else:
+        _show_table(rows, list(rows[0]))
 
 
 @main.command()
@@ -370,14 +443,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
     "--path", type=click.Path(path_type=Path), default=Path(DEFAULT_CONFIG), show_default=True
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Point the venues at `oracle emulator` (on --emulator-port and the next).",
+)
+@click.option("--emulator-port", type=int, default=9100, show_default=True)
+def init(path: Path, force: bool, dev: bool, emulator_port: int) -> None:
     """Write a commented configuration for a local Anvil (Anvil's well-known test accounts)."""
     if path.exists() and not force:
         raise ConfigError("<file>", f"{path} exists (use --force to overwrite)")
     from oracle.keeper.config import init_template
 
-    path.write_text(init_template())
-    click.echo(f"wrote {path}: deploy with `oracle deploy`, then set registry.address")
+    path.write_text(init_template(emulator_port if dev else None))
+    click.echo(
+        f"wrote {path}; next: `oracle node`, "
+        + ("`oracle emulator`, " if dev else "")
+        + "`oracle deploy --write-config`, `oracle guardrails set 1 --preset blue-chip`, "
+        "`oracle guardrails assign 1 ETH/USDT`, `oracle once`"
+    )
 
 
 @main.command()
@@ -774,6 +858,7 @@ def review(ctx: click.Context, as_json: bool) -> None:
     client = registry(cfg, connect(cfg.chain))
     reviews = cfg.keeper.reviews if cfg.keeper else KeeperConfig.model_fields["reviews"].default
     now = int(client.w3.eth.get_block("latest")["timestamp"])
+    names = _market_names(cfg)
     rows = []
     for pid in range(client.proposal_count()):
         p = client.proposal(pid)
@@ -783,10 +868,10 @@ def review(ctx: click.Context, as_json: bool) -> None:
         rows.append(
             {
                 "id": pid,
-                "market": "0x" + p.market.hex(),
+                "market": names.get(p.market, "0x" + p.market.hex()),
                 "values": str(p.params),
-                "eta": p.eta,
-                "expires_at": p.expires_at,
+                "eta": iso(p.eta),
+                "expires_at": iso(p.expires_at),
                 "status": p.status_name if p.status != 1 or p.pending_at(now) else "expired",
                 "report": reports[0] if reports else None,
             }
@@ -798,6 +883,12 @@ def review(ctx: click.Context, as_json: bool) -> None:
         _show_table(rows, ["id", "market", "values", "eta", "expires_at", "status", "report"])
     else:
         click.echo("no proposals")
+
+
+def _market_names(cfg: OracleConfig) -> dict[bytes, str]:
+    """Market ids to the symbols the config knows (feeds and keeper markets)."""
+    symbols = set(cfg.feeds.markets) | set(cfg.keeper.markets if cfg.keeper else ())
+    return {market_id(m): m for m in symbols}
 
 
 @main.command()
@@ -813,6 +904,15 @@ def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None
 
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
+    mid = market_id(market)
+    if market not in _market_names(cfg).values():
+        click.echo(f"warning: {market} has no feeds in this config: no keeper watches it", err=True)
+    if client.market_profile(mid) == 0:
+        click.echo(
+            f"warning: {market} has no guardrail profile: the keeper cannot update it after this "
+            "proposal (oracle guardrails assign)",
+            err=True,
+        )
     first = client.proposal_count()
     tx = client.propose_governance(
         [MarketUpdate(market_id(market), ltv, lt, lb)], governance_sender(cfg)
@@ -873,4 +973,6 @@ def run() -> None:
 
 
 # Commands in their own modules register themselves on `main` when imported.
+from oracle.cli import dev as dev  # noqa: E402
+from oracle.cli import guardrails as guardrails  # noqa: E402
 from oracle.cli import verify as verify  # noqa: E402

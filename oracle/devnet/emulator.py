@@ -70,6 +70,7 @@ class ExchangeEmulator:
     now: int | None = None  # the venue's clock, unix seconds; None: the wall clock
     offset: int = 0  # recorded bars are served as if they happened `offset` seconds later
     faults: Faults = field(default_factory=Faults)
+    port: int = 0  # 0: a free port
     #: the last paths served, bounded so a long soak does not grow the emulator's memory
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=1_000))
     _server: ThreadingHTTPServer | None = None
@@ -83,7 +84,7 @@ class ExchangeEmulator:
 
     def start(self) -> ExchangeEmulator:
         handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

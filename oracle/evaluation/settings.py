@@ -66,14 +66,16 @@ def _time(value: Any) -> int:
         raise ValueError(f"{value!r} is not an ISO-8601 time") from None
 
 
-def _check_overrides(cls: type, values: Any, where: str) -> dict[str, Any]:
+def check_overrides(cls: type, values: Any, where: str) -> dict[str, Any]:
     """Overrides must name fields of `cls` and build a valid instance (its own checks run)."""
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping of setting names to values")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        raise ValueError(
+            f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     try:
         cls(**from_json(values))
     except (TypeError, ValueError) as exc:
@@ -179,8 +181,8 @@ def parse(raw: bytes, path: str, key: str = "--settings") -> SettingsFile:
             fold = Fold(
                 valid_from=_time(f.get("valid_from")),
                 trained_until=_time(f.get("trained_until")),
-                model=_check_overrides(ModelSettings, f.get("model", {}), "model"),
-                policy=_check_overrides(PolicySettings, f.get("policy", {}), "policy"),
+                model=check_overrides(ModelSettings, f.get("model", {}), "model"),
+                policy=check_overrides(PolicySettings, f.get("policy", {}), "policy"),
                 training=tuple(f.get("training") or ()),
                 score=f.get("score"),
             )

@@ -336,7 +336,7 @@ class OracleConfig(_Strict):
 
 _TEMPLATE = """\
 # Margin oracle keeper configuration for a local Anvil mining a block every 2 s, as a chain does
-# (anvil --port 8545 --block-time 2): the registry judges its intervals by block time.
+# (`oracle node` runs one on port 8545): the registry judges its intervals by block time.
 # Addresses are Anvil's well-known test accounts; use your own on any real chain.
 # Every other value shown is the default the keeper applies when the key is left out.
 chain:
@@ -406,14 +406,28 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def init_template() -> str:
+#: The venues of `init_template(dev=True)`: `oracle emulator`'s, from its first port.
+_DEV_EXCHANGES = """\
+        # the local venues of `oracle emulator` (replaying the shipped history as now)
+        - {{name: venue0, exchange: binance, symbol: ETH/USDT, api_url: "http://127.0.0.1:{p0}"}}
+        - {{name: venue1, exchange: binance, symbol: ETH/USDT, api_url: "http://127.0.0.1:{p1}"}}
+"""
+_LIVE_EXCHANGES = """\
+        # add api_url: to point a venue at another host (e.g. the exchange emulator)
+        - {name: binance, exchange: binance, symbol: ETH/USDT}
+        - {name: binanceus, exchange: binanceus, symbol: ETH/USDT}
+"""
+
+
+def init_template(dev_emulator_port: int | None = None) -> str:
     """The commented configuration `oracle init` writes: every default shown is the default the
-    keeper applies (read from the models, not retyped)."""
+    keeper applies (read from the models, not retyped). With `dev_emulator_port`, the venues are
+    `oracle emulator`'s on that port and the next."""
 
     def default(model: type[BaseModel], key: str) -> str:
         return _yaml(model.model_fields[key].default)
 
-    return _TEMPLATE.format(
+    text = _TEMPLATE.format(
         rpc_url=default(ChainConfig, "rpc_url"),
         request_timeout=default(ChainConfig, "request_timeout"),
         threshold=default(RegistryConfig, "threshold"),
@@ -430,6 +444,10 @@ def init_template() -> str:
         timeframe=default(HistoryConfig, "timeframe"),
         bars=default(HistoryConfig, "bars"),
     )
+    if dev_emulator_port is None:
+        return text
+    dev = _DEV_EXCHANGES.format(p0=dev_emulator_port, p1=dev_emulator_port + 1)
+    return text.replace(_LIVE_EXCHANGES, dev).replace("{source: binance,", "{source: venue0,")
 
 
 def parse_config(data: Any) -> OracleConfig:

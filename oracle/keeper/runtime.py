@@ -86,9 +86,11 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
             s for s in sources if isinstance(s, ExchangeSource) and s.name == km.history.source
         )
         try:
-            settings = replace(base_model, **from_json(km.model))
+            overrides = settings_file.check_overrides(ModelSettings, km.model, "model")
+            settings = replace(base_model, **from_json(overrides))
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"keeper.markets.{market}.model", str(exc)) from None
+            problem = str(exc).removeprefix("model: ")
+            raise ConfigError(f"keeper.markets.{market}.model", problem) from None
         positions: Callable[[], OpenPositions] | None = None
         if km.lending_pool is not None:
             positions = ExamplePoolPositions(w3, km.lending_pool)
