@@ -12,16 +12,24 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 SOLC := .solcx/solc-v$(SOLC_VERSION)
 ARTIFACTS := oracle/artifacts/.built
+DEBIAN_STAMP := $(VENV)/.debian-packages
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-evaluate evaluate calibrate lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate evaluate calibrate lint slither clean
 
-install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS)
+install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS) $(DEBIAN_STAMP)
 
 $(PY_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
+
+# Debian packages: chromium and chromedriver (the dashboard tests drive a real headless browser),
+# prometheus for promtool (the alert rules are checked by Prometheus itself).
+$(DEBIAN_STAMP):
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v promtool >/dev/null || \
+		(apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver prometheus)
+	mkdir -p $(dir $@) && touch $@
 
 $(NPM_STAMP): package.json package-lock.json
 	command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
@@ -67,6 +75,9 @@ bench-reaction: install
 
 bench-backtest: install
 	$(PY) scripts/bench_backtest.py
+
+bench-bundle: install
+	$(PY) scripts/bench_bundle.py
 
 bench-evaluate: install
 	$(PY) scripts/bench_evaluate.py

@@ -371,6 +371,7 @@ class BundleStore:
                     f.write(gzip.compress(data, mtime=0))
                     f.flush()
                     os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)  # published as it is (mkstemp makes it private)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):

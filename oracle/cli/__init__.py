@@ -254,7 +254,7 @@ def compute(ctx: click.Context, as_json: bool) -> None:
     """Recommendations and what the policy would do now; pushes nothing, stores nothing."""
     from oracle.keeper.runtime import build_keeper
 
-    keeper = build_keeper(_config(ctx))
+    keeper = build_keeper(_config(ctx), signing=False)  # decides only: no key needed
     now = keeper.clock()
     evaluations = []
     # Progress on stderr (click's bar: no extra dependency), hidden for --json and off a terminal.
@@ -914,13 +914,62 @@ def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None
             err=True,
         )
     first = client.proposal_count()
-    tx = client.propose_governance(
-        [MarketUpdate(market_id(market), ltv, lt, lb)], governance_sender(cfg)
-    )
+    governance = governance_sender(cfg)
+    tx = client.propose_governance([MarketUpdate(market_id(market), ltv, lt, lb)], governance)
     p = client.proposal(first)
+    report = _review_manual_proposal(cfg, first, market, p.params)
     click.echo(
-        json.dumps({"proposal": first, "market": market, "eta": p.eta, "tx_hash": tx.tx_hash})
+        json.dumps(
+            {
+                "proposal": first,
+                "market": market,
+                "eta": p.eta,
+                "tx_hash": tx.tx_hash,
+                "review": None if report is None else str(report),
+            }
+        )
     )
+
+
+def _review_manual_proposal(cfg: OracleConfig, pid: int, market: str, proposed: Any) -> Any:
+    """Governance's own proposal gets the review a keeper proposal gets (current and proposed
+    values, the engine's view, open positions, a backtest of both), when the config's keeper
+    watches the market; otherwise a warning says why there is none."""
+    from oracle.keeper.runtime import build_keeper
+    from oracle.report.review import QueuedProposal, ReviewWriter
+
+    if cfg.keeper is None or market not in cfg.keeper.markets:
+        click.echo(f"warning: no review report: {market} is not a keeper market here", err=True)
+        return None
+    keeper = build_keeper(cfg, signing=False)
+    setup = next(s for s in keeper.markets if s.market == market)
+    ev = keeper.evaluate(setup, keeper.clock(), remember=False)
+    if ev.history is None:
+        why = ev.decision.reason
+        click.echo(f"warning: no review report: the engine had no inputs ({why})", err=True)
+        return None
+    state = keeper.registry.market_state(market_id(market))
+    snap = ev.snapshot
+    ReviewWriter(cfg.keeper.reviews)(
+        QueuedProposal(
+            proposal_id=pid,
+            market=market,
+            current=state.params if state.is_set else None,
+            proposed=proposed,
+            reason=f"Governance proposes these values (the engine recommends {ev.recommendation}; "
+            f"the keeper's policy would: {ev.decision.reason})",
+            explanation=ev.explanation,
+            snapshot={
+                "price": snap.price,
+                "health": snap.health.value,
+                "accepted": list(snap.accepted),
+                "hash": "0x" + snap.hash().hex(),
+            },
+            history=ev.history,
+            positions=ev.positions,
+        )
+    )
+    return cfg.keeper.reviews / f"proposal-{pid}-{market.replace('/', '-')}.md"
 
 
 @main.command()
@@ -975,4 +1024,5 @@ def run() -> None:
 # Commands in their own modules register themselves on `main` when imported.
 from oracle.cli import dev as dev  # noqa: E402
 from oracle.cli import guardrails as guardrails  # noqa: E402
+from oracle.cli import serve as serve  # noqa: E402
 from oracle.cli import verify as verify  # noqa: E402

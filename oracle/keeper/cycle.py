@@ -584,13 +584,17 @@ class Keeper:
             if ev is None or ev.history is None:
                 continue
             snap = ev.snapshot
+            # What the market holds now, after this cycle's own update batch (if any): a council
+            # compares the proposal with the values in force, not with those read before the push.
+            state = self.registry.market_state(market_id(market))
             self.on_proposal(
                 QueuedProposal(
                     proposal_id=first_id + offset,
                     market=market,
-                    current=ev.on_chain,
+                    current=state.params if state.is_set else None,
                     proposed=proposed,
-                    reason=ev.decision.reason,
+                    reason="The keeper proposes parameters the guardrails do not allow on the fast "
+                    f"path ({ev.decision.reason})",
                     explanation=ev.explanation,
                     snapshot={
                         "price": snap.price,

@@ -71,7 +71,11 @@ def signers(cfg: OracleConfig) -> list[Signer]:
     return out
 
 
-def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> Keeper:
+def build_keeper(
+    cfg: OracleConfig, clock: Callable[[], int] | None = None, signing: bool = True
+) -> Keeper:
+    """The configured keeper. `signing=False` builds one that reads and decides but holds no key
+    (no signer or sender key is needed): `oracle compute` and governance reviews use it."""
     if cfg.keeper is None:
         raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
     w3 = connect(cfg.chain)
@@ -125,8 +129,8 @@ def build_keeper(cfg: OracleConfig, clock: Callable[[], int] | None = None) -> K
         )
     return Keeper(
         registry(cfg, w3),
-        signers(cfg),
-        sender(cfg.chain),
+        signers(cfg) if signing else [],
+        sender(cfg.chain) if signing else cfg.registry.governance,
         Store(cfg.keeper.store),
         setups,
         health=health_policy(cfg.feeds),

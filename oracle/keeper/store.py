@@ -115,7 +115,19 @@ def _unwritable(path: Path) -> str | None:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+        """`read_only`: for readers beside a running keeper (the dashboard): the file must exist,
+        nothing is created or written, and the keeper's writes stay visible (WAL)."""
+        if read_only:
+            if not Path(path).exists():
+                raise StoreError(f"cannot open the store at {path}: no such file")
+            try:
+                uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                self.db.execute("SELECT 1 FROM cycles LIMIT 1")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the store at {path}: {exc}") from None
+            return
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +214,28 @@ class Store:
                 f"VALUES ({', '.join('?' * len(values))})",
                 values,
             )
+
+    def last_cycle(self) -> dict[str, Any] | None:
+        """The latest cycle (started, finished, status, note), or None before the first."""
+        cur = self.db.execute(
+            "SELECT id, started_at, finished_at, status, note FROM cycles ORDER BY id DESC LIMIT 1"
+        )
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def prices(self, market: str, limit: int = 2_000) -> list[tuple[int, float]]:
+        """(cycle time, snapshot median price) of the market's latest cycles, oldest first."""
+        rows = self.db.execute(
+            "SELECT c.started_at, d.snapshot FROM decisions d JOIN cycles c ON c.id = d.cycle_id "
+            "WHERE d.market = ? ORDER BY d.id DESC LIMIT ?",
+            (market, limit),
+        ).fetchall()
+        out = []
+        for started, snapshot in reversed(rows):
+            price = json.loads(snapshot).get("price")
+            if price is not None:
+                out.append((int(started), float(price)))
+        return out
 
     def loosen_streak(self, market: str) -> int:
         """Consecutive latest decisions for `market` that asked to loosen."""

@@ -147,7 +147,7 @@ def write_review(
     lines = [
         f"# Proposal {ids}: {market} risk parameters",
         "",
-        f"The keeper proposes parameters the guardrails do not allow on the fast path ({reason}).",
+        f"{reason}.",
         "Governance can execute it after the timelock or cancel it before.",
         "",
         "| | LTV bps | LT bps | LB bps |",

@@ -146,6 +146,14 @@ def test_governance_commands(deployment):
     cfg, client, _ = deployment
     queued = json.loads(oracle(cfg, "propose", MARKET, "6000", "7000", "500").stdout)
     assert queued["proposal"] == 0
+    # governance's own proposal gets a review report as a keeper proposal does
+    review = Path(queued["review"]).read_text()
+    assert review.startswith(f"# Proposal #0: {MARKET} risk parameters")
+    assert "Governance proposes these values (the engine recommends" in review
+    assert (
+        "| proposed | 6000 | 7000 | 500 |" in review
+        and "## Backtest over the recent window" in review
+    )
     rows = [json.loads(line) for line in oracle(cfg, "review", "--json").stdout.splitlines()]
     assert rows[0]["status"] == "queued" and rows[0]["values"] == "6000/7000/500"
     early = oracle(cfg, "execute", "0", check=False)

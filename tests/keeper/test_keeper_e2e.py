@@ -176,6 +176,10 @@ def test_target_outside_the_bounds_is_proposed_with_a_review(rig_factory, tmp_pa
     assert 7_000 <= rig.on_chain().target_liquidation_threshold_bps < first_lt
     md = next((tmp_path / "reviews").glob("proposal-0-ETH-USDT.md")).read_text()
     assert "| proposed |" in md and "## Backtest over the recent window" in md
+    # "current" is what the market holds after this cycle's own update, not what was read before
+    held = rig.on_chain().params
+    row = f"| current (on-chain) | {held.ltv_bps} | {held.liquidation_threshold_bps} |"
+    assert row in md, md
     assert "binding constraints" in md and "snapshot hash 0x" in md
     assert (tmp_path / "reviews" / "proposal-0-ETH-USDT.html").exists()
 

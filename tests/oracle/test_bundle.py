@@ -68,6 +68,7 @@ def test_a_bundle_reads_back_to_the_same_inputs_and_hash(tmp_path):
     store = BundleStore(tmp_path / "bundles")
     inputs_hash, path = store.write(bundle)
     assert path.name == f"0x{inputs_hash.hex()}.json.gz"
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by whoever it is published to
     assert inputs_hash == bundle.inputs_hash()
     loaded = store.read(inputs_hash)
     back = loaded.bundle

@@ -3,6 +3,7 @@ errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -117,12 +118,15 @@ def test_cli_deploy_prints_address_as_json(chain, governance, guardian, signer_k
     client = RegistryClient(chain.provider.web3, deployed["registry"])
     assert client.signers() == [signer_keys[0].address]
     assert deployed["chain_id"] == chain.chain_id
-    shown = json.loads(run_cli(cfg, "params", "ETH/USD", "--address", deployed["registry"]).stdout)
-    assert shown["market_id"] == "0x" + ETH.hex() and shown["parameters"]["ltv_bps"] == 0
-    assert (
-        shown["guardrail_profile"] == 0
-        and shown["guardrails"]["max_liquidation_threshold_bps"] == 0
-    )
+    args = ("params", "ETH/USD", "--address", deployed["registry"])
+    unknown = run_cli(cfg, *args, check=False)  # never set, no profile: a typo or not yet listed
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "ETH/USD (0x" in unknown.stderr and "is not set on the registry" in unknown.stderr
+    client.configure_profile(1, TEST_GUARDRAILS, [ETH], governance.address)
+    shown = json.loads(run_cli(cfg, *args).stdout)
+    assert shown["market_id"] == "0x" + ETH.hex() and shown["set"] is False
+    assert shown["parameters"] is None and shown["guardrail_profile"] == 1
+    assert shown["guardrails"] == dataclasses.asdict(TEST_GUARDRAILS)
 
 
 def test_cli_reports_unreachable_rpc(governance, guardian, signer_keys, tmp_path):
