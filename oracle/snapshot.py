@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum, StrEnum
+from functools import cached_property
 
 from blake3 import blake3
 
@@ -72,7 +73,11 @@ class MarketSnapshot:
 
     def canonical(self) -> bytes:
         """Sorted-key JSON with floats as `repr` strings: the same snapshot gives the same bytes on
-        every machine."""
+        every machine. Computed once (the store, the hash and the inputs bundle all take it)."""
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:
 
         def encode(value: object) -> object:
             if isinstance(value, float):

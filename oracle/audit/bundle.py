@@ -61,6 +61,12 @@ def _digest(value: Any) -> str:
     return "0x" + blake3(canonical_json(value)).hexdigest()
 
 
+def _object(texts: dict[str, bytes]) -> bytes:
+    """`canonical_json` of a mapping whose values are already canonical JSON: the same bytes,
+    without encoding each value a second time (the price arrays dominate a bundle's cost)."""
+    return b"{" + b",".join(json.dumps(k).encode() + b":" + texts[k] for k in sorted(texts)) + b"}"
+
+
 def _series(s: PriceSeries | None) -> dict[str, Any] | None:
     if s is None:
         return None
@@ -252,8 +258,10 @@ class InputsBundle:
             for m in self.markets
         )
 
-    def field_digests(self) -> dict[str, str]:
-        """BLAKE3 of each field, named as `verify` names a field that differs."""
+    def field_digests(self, texts: dict[str, dict[str, bytes]] | None = None) -> dict[str, str]:
+        """BLAKE3 of each field's canonical JSON, named as `verify` names a field that differs
+        (`texts`: each market's fields already encoded)."""
+        texts = texts or {m.market: self._texts(m) for m in self.markets}
         ctx = self.context
         out = {
             "now": _digest(ctx.now),
@@ -264,15 +272,21 @@ class InputsBundle:
             "settings_file": _digest(ctx.settings_file),
         }
         for m in self.markets:
-            for name, value in m.encoded().items():
+            for name, text in texts[m.market].items():
                 if name != "market":
-                    out[f"markets[{m.market}].{name}"] = _digest(value)
+                    out[f"markets[{m.market}].{name}"] = "0x" + blake3(text).hexdigest()
         return out
 
+    @staticmethod
+    def _texts(m: MarketInputs) -> dict[str, bytes]:
+        return {name: canonical_json(value) for name, value in m.encoded().items()}
+
     def to_json(self) -> bytes:
+        """The bundle's canonical JSON (what `BundleStore.write` compresses)."""
         parts = {m.market: self.parts(m) for m in self.markets}
+        texts = {m.market: self._texts(m) for m in self.markets}
         ctx = self.context
-        body = {
+        head = {
             "format": FORMAT,
             "inputs_hash": "0x" + self.inputs_hash(parts).hex(),
             "now": ctx.now,
@@ -281,13 +295,14 @@ class InputsBundle:
             "policy": asdict(ctx.policy),
             "model_version": ctx.model_version,
             "settings_file": ctx.settings_file,
-            "markets": [m.encoded() for m in self.markets],
             "digests": {
                 "parts": {name: p.named() for name, p in parts.items()},
-                "fields": self.field_digests(),
+                "fields": self.field_digests(texts),
             },
         }
-        return canonical_json(body)
+        encoded = {k: canonical_json(v) for k, v in head.items()}
+        encoded["markets"] = b"[" + b",".join(_object(texts[m.market]) for m in self.markets) + b"]"
+        return _object(encoded)
 
 
 @dataclass(frozen=True)
@@ -368,7 +383,7 @@ class BundleStore:
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    f.write(gzip.compress(data, mtime=0))
+                    f.write(gzip.compress(data, compresslevel=6, mtime=0))
                     f.flush()
                     os.fsync(f.fileno())
                 os.chmod(tmp, 0o644)  # published as it is (mkstemp makes it private)
