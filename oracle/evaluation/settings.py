@@ -22,13 +22,16 @@ import json
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oracle.backtest.runner import BacktestSettings
 from oracle.errors import ConfigError
 from oracle.policy import PolicySettings
 from oracle.risk import MODEL_VERSION, ModelSettings
 from oracle.series import iso
+
+if TYPE_CHECKING:  # the backtester (numpy-heavy, matplotlib) loads only where folds are applied:
+    # the keeper and the verifier read settings files without it
+    from oracle.backtest.runner import BacktestSettings
 
 FORMAT = 1
 
@@ -200,6 +203,8 @@ def parse(raw: bytes, path: str, key: str = "--settings") -> SettingsFile:
 
 def backtest_settings(fold: Fold | None, base: BacktestSettings | None = None) -> BacktestSettings:
     """`base` (the defaults) with a fold's model and policy settings applied; None keeps `base`."""
+    from oracle.backtest.runner import BacktestSettings
+
     base = base or BacktestSettings()
     return base if fold is None else apply({"model": fold.model, "policy": fold.policy}, base)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from oracle.errors import RiskInputError
 from oracle.risk.inputs import ModelSettings
@@ -55,6 +54,9 @@ def ewma_variance(
         out = np.empty(len(returns) + 1)
     out[0] = v0
     # y[t] = λ·y[t-1] + (1−λ)·sq[t], started from y[-1] = v0, is the variance after seeing sq[t].
+    from scipy.signal import lfilter  # here: scipy.signal costs 1 s to import; CLI commands
+    # that never run the engine should not pay it
+
     out[1:], _ = lfilter([1.0 - lam], [1.0, -lam], sq, zi=[lam * v0])
     return out
 
