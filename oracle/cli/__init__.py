@@ -294,7 +294,7 @@ def compute(ctx: click.Context, as_json: bool) -> None:
                     {
                         "market": setup.market,
                         "health": row["health"],
-                        "price": row["price"],
+                        "price": "-" if row["price"] is None else f"{row['price']:.6g}",
                         "ltv/lt/lb": shown,
                         "action": row["action"],
                         "reason": row["reason"],

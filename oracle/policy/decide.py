@@ -38,6 +38,7 @@ from enum import StrEnum
 
 from oracle.policy.impact import OpenPositions
 from oracle.policy.rules import clamp_bounds, clamp_steps
+from oracle.series import iso
 from oracle.snapshot import Health
 from oracle.types import Guardrails, Params
 
@@ -187,7 +188,7 @@ def _decide(
             reasons.append(f"loosening held: asked {asked} cycles")
         elif chain.clock(now) < cooldown_end:
             target = target.tighter_of(current)
-            reasons.append(f"loosening held: on-chain cooldown until {cooldown_end}")
+            reasons.append(f"loosening held: on-chain cooldown until {iso(cooldown_end)}")
     stored_lt = current.liquidation_threshold_bps
     if (
         target.liquidation_threshold_bps != stored_lt
@@ -275,7 +276,7 @@ def _slow_threshold(
         if positions is not None and positions.unknown:
             impact, share = "", ", impact unknown (positions unreadable)"
         else:
-            impact = "" if positions is None else f" (impact {positions.table(base)})"
+            impact = "" if positions is None else f" (impact: {_impact(positions.table(base))})"
             share = (
                 "" if positions is None else f", {positions.induced(base, wanted):.2%} of open debt"
             )
@@ -286,7 +287,7 @@ def _slow_threshold(
     if chain.threshold_ramp_end > chain.clock(now):
         return (
             stored,
-            f"threshold cut waits for the ramp in progress (until {chain.threshold_ramp_end})",
+            f"threshold cut waits for the ramp in progress (until {iso(chain.threshold_ramp_end)})",
             deep,
         )
     lt = max(wanted, stored - settings.threshold_step_bps)
@@ -306,6 +307,11 @@ def _slow_threshold(
                 "debt liquidatable by the cut"
             )
     return lt, why, deep
+
+
+def _impact(table: list[tuple[int, float]]) -> str:
+    """An impact table in words: each threshold and the share of open debt it would liquidate."""
+    return ", ".join(f"LT {lt} liquidates {share:.2%}" for lt, share in table)
 
 
 def _outside(market: str, update: Params | None, target: Params, reason: str) -> Decision:

@@ -62,7 +62,7 @@ def test_a_deep_cut_goes_to_governance_with_its_impact():
     book = OpenPositions.from_book(np.ones(4), np.array([79.0, 77.0, 60.0, 40.0]), 100.0)
     d = run(Params(6500, 7000, 500), positions=book)
     assert d.action == Action.UPDATE and d.proposal == Params(6500, 7000, 500)
-    assert "proposed to governance" in d.reason and "(7700, 0.308594)" in d.reason
+    assert "proposed to governance" in d.reason and "LT 7700 liquidates 30.86%" in d.reason
     # One step (100 bps) liquidates nobody today, but the 79 and 77 positions are within the
     # engine's own buffer (1 - 6,500 / 7,000) of it: the cut waits for them to leave.
     assert d.update is not None and d.update.liquidation_threshold_bps == 8000
