@@ -50,7 +50,7 @@ $(ARTIFACTS): $(PY_STAMP) $(SOLC) $(SOURCES) ape-config.yaml
 	touch $@
 
 test: install
-	ape test tests -q
+	ape test tests -q --durations=15
 
 fuzz: install
 	ape test tests -q -m fuzz -p no:cacheprovider

@@ -131,6 +131,18 @@ class SignedBatch:
 
 
 @dataclass(frozen=True)
+class UnreadableBatch:
+    """A batch the registry accepted (its `BatchSubmitted` event) whose values cannot be read back
+    from its transaction's calldata (relayed through another contract, ...): why, and where."""
+
+    nonce: int
+    inputs_hash: bytes
+    tx_hash: str
+    block: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class TxResult:
     tx_hash: str
     block_number: int
@@ -524,7 +536,7 @@ class RegistryClient:
 
     def batches(
         self, nonce: int | None = None, tx_hash: str | None = None, from_block: int = 0
-    ) -> list[SignedBatch]:
+    ) -> list[SignedBatch | UnreadableBatch]:
         """The signed batches the registry accepted (`BatchSubmitted`), oldest first: every one,
         the one that consumed `nonce`, or the one mined in `tx_hash`. Each is read back from its
         transaction's calldata (`submitUpdates` or `proposeUpdates` called on the registry)."""
@@ -545,7 +557,21 @@ class RegistryClient:
             raise ChainError(f"no transaction {tx_hash} on this chain") from None
         except (Web3Exception, OSError, requests.RequestException) as exc:
             raise ChainError(f"cannot read the batches of {self.address}: {exc}") from None
-        return [self._batch_of(log) for log in logs]
+        found: list[SignedBatch | UnreadableBatch] = []
+        for log in logs:
+            try:
+                found.append(self._batch_of(log))
+            except ChainError as exc:  # this batch is reported, the others still read
+                found.append(
+                    UnreadableBatch(
+                        int(log["args"]["nonce"]),
+                        bytes(log["args"]["inputsHash"]),
+                        "0x" + bytes(log["transactionHash"]).hex(),
+                        int(log["blockNumber"]),
+                        str(exc),
+                    )
+                )
+        return found
 
     def _batch_of(self, log: Any) -> SignedBatch:
         tx_hash = "0x" + bytes(log["transactionHash"]).hex()
@@ -559,7 +585,10 @@ class RegistryClient:
                 f"batch {nonce} was relayed through {tx['to']} (tx {tx_hash}), not sent to the "
                 "registry: its values cannot be read from the calldata"
             )
-        fn, args = self.contract.decode_function_input(tx["input"])
+        try:
+            fn, args = self.contract.decode_function_input(tx["input"])
+        except ValueError as exc:
+            raise ChainError(f"tx {tx_hash}: its calldata is not a registry call: {exc}") from None
         kinds = {"submitUpdates": "update", "proposeUpdates": "proposal"}
         if fn.fn_name not in kinds:
             raise ChainError(f"tx {tx_hash} calls {fn.fn_name}, not a signed-batch entry point")

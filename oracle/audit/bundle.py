@@ -90,11 +90,18 @@ def _series_from(d: dict[str, Any] | None) -> PriceSeries | None:
     )
 
 
+def _number(x: float) -> float | str:
+    """A float JSON can hold; infinity (a position with debt and no collateral has an infinite
+    loan ratio) as its repr string, as the canonical snapshot writes floats."""
+    x = float(x)
+    return x if np.isfinite(x) else repr(x)
+
+
 def _positions(p: OpenPositions | None) -> dict[str, Any] | None:
     if p is None:
         return None
     return {
-        "loan_ratio_bps": [float(r) for r in p.loan_ratio_bps],
+        "loan_ratio_bps": [_number(r) for r in p.loan_ratio_bps],
         "debt": [float(d) for d in p.debt],
         "stress_move": float(p.stress_move),
         "consumer_threshold_bps": p.consumer_threshold_bps,
@@ -106,7 +113,7 @@ def _positions_from(d: dict[str, Any] | None) -> OpenPositions | None:
     if d is None:
         return None
     return OpenPositions(
-        np.asarray(d["loan_ratio_bps"], dtype=np.float64),
+        np.asarray([float(r) for r in d["loan_ratio_bps"]], dtype=np.float64),
         np.asarray(d["debt"], dtype=np.float64),
         float(d["stress_move"]),
         d["consumer_threshold_bps"],
@@ -373,7 +380,10 @@ class BundleStore:
         """Writes the bundle atomically and durably (a temporary file, fsynced, renamed) and
         returns its inputs hash and path. An existing file for the same hash holds the same
         content (the hash is of the content) and is left as it is."""
-        data = bundle.to_json()
+        try:
+            data = bundle.to_json()
+        except (ValueError, TypeError) as exc:  # a value JSON cannot hold: nothing is signed
+            raise BundleError(f"cannot encode the inputs bundle: {exc}") from None
         inputs_hash = bytes.fromhex(json.loads(data)["inputs_hash"][2:])
         path = self.path(inputs_hash)
         if path.exists():
@@ -388,6 +398,11 @@ class BundleStore:
                     os.fsync(f.fileno())
                 os.chmod(tmp, 0o644)  # published as it is (mkstemp makes it private)
                 os.replace(tmp, path)
+                directory = os.open(self.directory, os.O_RDONLY)
+                try:  # the rename itself survives a power cut
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

@@ -23,16 +23,16 @@ re-scanned) and the sources' own responses (the snapshot keeps what they answere
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from oracle.audit.bundle import BundleError, BundleStore, InputsBundle, LoadedBundle
-from oracle.chain import RegistryClient, SignedBatch
+from oracle.chain import RegistryClient, SignedBatch, UnreadableBatch
 from oracle.errors import ChainError, OracleError
 from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import from_json
 from oracle.markets import market_id
-from oracle.policy import OnChain, decide
+from oracle.policy import OnChain, PolicySettings, decide
 from oracle.risk import MODEL_VERSION, ModelSettings, compute_market
 from oracle.snapshot import aggregate
 
@@ -98,13 +98,31 @@ def verify_batch(signed: SignedBatch, bundles: BundleStore, registry: RegistryCl
     try:
         _check_integrity(loaded, signed)
         _check_model(loaded.bundle, signed)
+        _check_time(loaded.bundle, signed, registry)
         _check_chain(loaded.bundle, registry)
         recomputed = _rerun(loaded.bundle, signed)
     except Mismatch as exc:
         return verdict(False, exc.field, exc.detail, shown)
     except ChainError as exc:
         return verdict(False, "chain", str(exc), shown)
+    except OracleError as exc:  # a bundle whose values the engine or the settings refuse
+        return verdict(False, "bundle", f"{type(exc).__name__}: {exc}", shown)
     return verdict(True, None, recomputed, shown)
+
+
+def unreadable(batch: UnreadableBatch) -> Verdict:
+    """A batch whose values could not be read back from the chain: reported, never verified."""
+    return Verdict(
+        batch.nonce,
+        "unknown",
+        batch.tx_hash,
+        batch.block,
+        "0x" + batch.inputs_hash.hex(),
+        (),
+        False,
+        "calldata",
+        batch.reason,
+    )
 
 
 def _check_integrity(loaded: LoadedBundle, signed: SignedBatch) -> None:
@@ -164,8 +182,7 @@ def _check_model(bundle: InputsBundle, signed: SignedBatch) -> None:
         fold = settings_file.parse(raw, "the bundle's settings file").latest
     except OracleError as exc:
         raise Mismatch("settings_file", str(exc)) from None
-    policy = replace(ctx.policy, **from_json(fold.policy))
-    if policy != ctx.policy:
+    if PolicySettings(**from_json(fold.policy)) != ctx.policy:  # as the keeper builds it
         raise Mismatch("policy", "not the settings file's latest fold")
     model = ModelSettings(**from_json(fold.model))
     for m in bundle.markets:
@@ -173,12 +190,54 @@ def _check_model(bundle: InputsBundle, signed: SignedBatch) -> None:
             raise Mismatch(f"markets[{m.market}].settings", "not the settings file's latest fold")
 
 
+#: Seconds a keeper's clock may run behind a block's timestamp (validators' clocks differ).
+CLOCK_SKEW = 60
+#: How much older than the cycle's time its block may be: the keeper reads the latest block when a
+#: cycle starts, and a chain that makes blocks has one within seconds (minutes at worst).
+MAX_BLOCK_LAG = 300
+
+
+def _check_time(bundle: InputsBundle, signed: SignedBatch, registry: RegistryClient) -> None:
+    """The cycle's block and time are the keeper's own claims: they must be the ones the batch
+    could have been computed at. The block is before the batch's and at most `MAX_BLOCK_LAG`
+    older than the cycle's time; the cycle's time is the snapshots' time, not before the block's
+    (less the skew) and not after the batch was mined (plus the skew), nor after the batch's
+    deadline; so a keeper can neither decide on an older registry state than the latest nor move
+    its clock to reach a heartbeat or an interval."""
+    ctx = bundle.context
+    if ctx.block >= signed.block:
+        raise Mismatch("block", f"{ctx.block} is not before the batch's block {signed.block}")
+    for m in bundle.markets:
+        if m.snapshot.taken_at != ctx.now:
+            raise Mismatch(
+                f"markets[{m.market}].snapshot.taken_at",
+                f"{m.snapshot.taken_at}, the cycle's time is {ctx.now}",
+            )
+    read_at, mined_at = _block_time(registry, ctx.block), _block_time(registry, signed.block)
+    if ctx.now - read_at > MAX_BLOCK_LAG:
+        raise Mismatch(
+            "block",
+            f"block {ctx.block} is {ctx.now - read_at} s older than the cycle's time (at most "
+            f"{MAX_BLOCK_LAG} s): the registry state a cycle reads is the latest",
+        )
+    if not read_at - CLOCK_SKEW <= ctx.now <= min(mined_at + CLOCK_SKEW, signed.batch.deadline):
+        raise Mismatch(
+            "now",
+            f"{ctx.now} is outside [{read_at} − {CLOCK_SKEW} s, min(mined at {mined_at} + "
+            f"{CLOCK_SKEW} s, deadline {signed.batch.deadline})]",
+        )
+
+
+def _block_time(registry: RegistryClient, block: int) -> int:
+    try:
+        return int(registry.w3.eth.get_block(block)["timestamp"])
+    except Exception as exc:  # web3 raises several unrelated types for a missing block
+        raise ChainError(f"cannot read block {block}: {exc}") from None
+
+
 def _check_chain(bundle: InputsBundle, registry: RegistryClient) -> None:
     ctx = bundle.context
-    try:
-        block_time = int(registry.w3.eth.get_block(ctx.block)["timestamp"])
-    except Exception as exc:  # web3 raises several unrelated types for a missing block
-        raise ChainError(f"cannot read block {ctx.block}: {exc}") from None
+    block_time = _block_time(registry, ctx.block)
     for m in bundle.markets:
         read = registry.policy_view(market_id(m.market), ctx.block, block_time)
         if read != m.on_chain:
@@ -268,4 +327,7 @@ def verify(
             f"nonce {nonce}" if nonce is not None else f"tx {tx_hash}" if tx_hash else "any nonce"
         )
         raise ChainError(f"the registry at {registry.address} accepted no batch for {what}")
-    return [verify_batch(b, bundles, registry) for b in found]
+    return [
+        unreadable(b) if isinstance(b, UnreadableBatch) else verify_batch(b, bundles, registry)
+        for b in found
+    ]

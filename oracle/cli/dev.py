@@ -23,11 +23,17 @@ EMULATOR_PORT = 9100
 DEV_SIGNER_INDEX = 2
 
 
-def _wait_for_signal(alive: Any = None) -> None:
-    """Blocks until SIGINT or SIGTERM (or `alive()` turns false)."""
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT, SIGTERM or SIGHUP (a closed terminal), installed before anything
+    starts, so a signal during start-up still stops what was started."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event, alive: Any = None) -> None:
+    """Blocks until `stop` is set (or `alive()` turns false)."""
     while not stop.wait(0.5):
         if alive is not None and not alive():
             raise click.ClickException("the process it supervises exited")
@@ -44,6 +50,7 @@ def node(port: int, block_time: float) -> None:
     from oracle.devnet.accounts import dev_account
     from oracle.devnet.anvil import AnvilNode
 
+    stop = _stop_on_signals()
     anvil = AnvilNode(port=port, block_time=block_time)
     w3 = anvil.start()
     try:
@@ -58,7 +65,7 @@ def node(port: int, block_time: float) -> None:
             err=True,
         )
         click.echo(f"export ORACLE_SIGNER_KEY={signer.key.hex()}", err=True)
-        _wait_for_signal(lambda: anvil.process is not None and anvil.process.poll() is None)
+        _wait(stop, lambda: anvil.process is not None and anvil.process.poll() is None)
     finally:
         anvil.stop()
         click.echo("anvil stopped", err=True)
@@ -95,6 +102,7 @@ def emulator(port: int, venues: int, start: str) -> None:
         base = pair.removesuffix("USDT")
         symbols[pair] = (base, "USDT", shipped_bars(f"ohlcv/1h/{path.name}", f"{base}/USDT"))
     offset = int(time.time()) - begin
+    stop = _stop_on_signals()
     started = []
     try:
         for i in range(venues):
@@ -111,7 +119,7 @@ def emulator(port: int, venues: int, start: str) -> None:
             "stop with Ctrl-C",
             err=True,
         )
-        _wait_for_signal()
+        _wait(stop)
     finally:
         for em in started:
             em.stop()

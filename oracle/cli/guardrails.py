@@ -17,6 +17,12 @@ from oracle.types import BLUE_CHIP_GUARDRAILS, Guardrails
 #: `oracle.types`).
 PRESETS = {"blue-chip": BLUE_CHIP_GUARDRAILS}
 FIELDS = [f.name for f in dataclasses.fields(Guardrails)]
+#: The widest value each field's Solidity type holds (uint16, or uint32 for the two long intervals);
+#: the registry checks the rest (min <= max, bps <= 10,000) and names what it refuses.
+WIDTH = {
+    name: 2**32 - 1 if name in ("min_loosen_interval", "threshold_ramp_duration") else 2**16 - 1
+    for name in FIELDS
+}
 
 
 @main.group()
@@ -66,8 +72,10 @@ def set_profile(
     """Governance: set guardrail PROFILE (a number from 1) to a preset and/or field changes."""
     from oracle.keeper.runtime import connect, governance_sender, registry
 
-    if profile < 1:
-        raise ConfigError("PROFILE", "profiles are numbered from 1 (0 is the unguarded default)")
+    if not 1 <= profile < 2**16:
+        raise ConfigError(
+            "PROFILE", "profiles are numbered 1 to 65535 (0 is the unguarded default)"
+        )
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
     base = PRESETS[preset] if preset else client.guardrail_profile(profile)
@@ -80,6 +88,8 @@ def set_profile(
             values[name] = int(value)
         except ValueError:
             raise ConfigError("--set", f"{name}: {value!r} is not a whole number") from None
+        if not 0 <= values[name] <= WIDTH[name]:
+            raise ConfigError("--set", f"{name}: {value} is outside 0..{WIDTH[name]}")
     new = Guardrails(**values)
     if new == Guardrails(*([0] * len(FIELDS))):
         raise ConfigError("--preset", f"profile {profile} is not set yet: start from --preset")
@@ -99,6 +109,8 @@ def assign(ctx: click.Context, profile: int, markets: tuple[str, ...]) -> None:
     """Governance: put MARKETS under PROFILE (0 takes them off the keeper's signed path)."""
     from oracle.keeper.runtime import connect, governance_sender, registry
 
+    if not 0 <= profile < 2**16:
+        raise ConfigError("PROFILE", "profiles are numbered 0 to 65535")
     cfg = _config(ctx)
     client = registry(cfg, connect(cfg.chain))
     if profile and client.guardrail_profile(profile) == Guardrails(*([0] * len(FIELDS))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, abort, render_template, send_from_directory
+from werkzeug.exceptions import HTTPException
 
 from oracle.dashboard.chart import path_svg
 from oracle.dashboard.data import Dashboard
@@ -35,6 +36,14 @@ def create_app(dashboard: Dashboard) -> Flask:
     def oracle_error(exc: OracleError) -> tuple[str, int]:
         # the chain or the store is unreachable: say so on the page, in one line
         return render_template("error.html", message=str(exc)), 503
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):  # 404 and the like keep their own page
+            return exc
+        app.logger.exception("dashboard page failed")
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return render_template("error.html", message=message), 500
 
     @app.get("/")
     def overview() -> str:

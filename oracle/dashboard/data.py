@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from oracle.audit.bundle import BundleStore
-from oracle.audit.verify import Verdict, verify_batch
-from oracle.chain import RegistryClient
-from oracle.errors import OracleError
+from oracle.audit.verify import Verdict, unreadable, verify_batch
+from oracle.chain import RegistryClient, UnreadableBatch
+from oracle.errors import ChainError, OracleError
 from oracle.keeper.store import Store
 from oracle.markets import market_id
 from oracle.policy.rules import MarketState
@@ -107,7 +107,10 @@ class Dashboard:
         return {market_id(m): m for m in self.markets}
 
     def block(self) -> tuple[int, int]:
-        b = self.registry.w3.eth.get_block("latest")
+        try:
+            b = self.registry.w3.eth.get_block("latest")
+        except Exception as exc:  # web3 and requests raise unrelated types for a node that is down
+            raise ChainError(f"cannot read the latest block: {exc}") from None
         return int(b["number"]), int(b["timestamp"])
 
     def now(self) -> int:
@@ -219,19 +222,28 @@ class Dashboard:
         return "" if row is None else str(row[0])
 
     def verdict(self, push: dict[str, Any]) -> Verdict | None:
-        """The batch's verification, computed once per (nonce, tx) and kept: a mined batch and
-        its bundle do not change."""
+        """The batch's verification. A verdict on content (verified, or a field that differs) is
+        kept: a mined batch and its bundle do not change. One that could not be reached (the node
+        down, the bundle not there yet) is not, so the next view tries again."""
         key = (int(push["nonce"]), str(push["tx_hash"]))
         with self._lock:
             if key in self._verdicts:
                 return self._verdicts[key]
         try:
-            [signed] = self.registry.batches(tx_hash=key[1])
-        except (OracleError, ValueError) as exc:  # not found, or not one batch in that tx
+            found = self.registry.batches(tx_hash=key[1])
+        except OracleError as exc:
             return Verdict(key[0], str(push["kind"]), key[1], 0, "", (), False, "chain", str(exc))
-        verdict = verify_batch(signed, self.bundles, self.registry)
-        with self._lock:
-            self._verdicts[key] = verdict
+        if len(found) != 1:
+            detail = f"{len(found)} batches in tx {key[1]}"
+            return Verdict(key[0], str(push["kind"]), key[1], 0, "", (), False, "chain", detail)
+        [batch] = found
+        if isinstance(batch, UnreadableBatch):
+            verdict = unreadable(batch)
+        else:
+            verdict = verify_batch(batch, self.bundles, self.registry)
+        if verdict.ok or verdict.field not in ("chain", "bundle"):
+            with self._lock:
+                self._verdicts[key] = verdict
         return verdict
 
     def proposals(self) -> list[ProposalRow]:

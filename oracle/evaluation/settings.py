@@ -96,6 +96,7 @@ class SettingsFile:
     folds: tuple[Fold, ...]
     search: dict[str, Any]
     digest: str  # SHA-256 of the file's bytes, hex
+    text: str = ""  # the file as read (what an inputs bundle carries; it hashes to `digest`)
 
     @property
     def latest(self) -> Fold:
@@ -170,7 +171,10 @@ def parse(raw: bytes, path: str, key: str = "--settings") -> SettingsFile:
         return ConfigError(key, f"{where}: {message}")
 
     try:
-        body = json.loads(raw)
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+    except UnicodeDecodeError:
+        raise fail(str(path), "not UTF-8 text") from None
     except ValueError as exc:
         raise fail(str(path), f"not JSON: {exc}") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
@@ -198,7 +202,9 @@ def parse(raw: bytes, path: str, key: str = "--settings") -> SettingsFile:
         folds.append(fold)
     if not folds:
         raise fail(str(path), "the settings file holds no folds")
-    return SettingsFile(tuple(folds), body.get("search") or {}, hashlib.sha256(raw).hexdigest())
+    return SettingsFile(
+        tuple(folds), body.get("search") or {}, hashlib.sha256(raw).hexdigest(), text
+    )
 
 
 def backtest_settings(fold: Fold | None, base: BacktestSettings | None = None) -> BacktestSettings:

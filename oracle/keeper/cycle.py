@@ -571,7 +571,10 @@ class Keeper:
             tuple(markets),
         )
         if self.bundles is None:
-            return bundle.inputs_hash()
+            try:
+                return bundle.inputs_hash()
+            except (ValueError, TypeError) as exc:
+                raise OracleError(f"cannot hash the batch's inputs: {exc}") from None
         inputs_hash, _ = self.bundles.write(bundle)
         return inputs_hash
 

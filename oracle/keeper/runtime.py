@@ -79,7 +79,7 @@ def build_keeper(
     if cfg.keeper is None:
         raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
     w3 = connect(cfg.chain)
-    base_model, policy, version = calibrated_settings(cfg.keeper)
+    base_model, policy, version, settings_text = calibrated_settings(cfg.keeper)
     setups = []
     adapters: dict[str, RiskAdapterClient] = {}
     aave_markets: dict[str, list[str]] = {}
@@ -142,20 +142,21 @@ def build_keeper(
         on_proposal=ReviewWriter(cfg.keeper.reviews),
         adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
         bundles=BundleStore(cfg.keeper.bundles),
-        settings_file=None
-        if cfg.keeper.settings is None
-        else cfg.keeper.settings.read_bytes().decode("utf-8"),
+        settings_file=settings_text,
     )
 
 
-def calibrated_settings(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySettings, str]:
-    """The model and policy settings the keeper runs and the modelVersion it commits: the settings
-    file's latest fold when one is configured, else the code's defaults (with the config's policy
-    values) and the engine's version. With a file, the config may repeat its values but not
+def calibrated_settings(
+    keeper: KeeperConfig,
+) -> tuple[ModelSettings, PolicySettings, str, str | None]:
+    """The model and policy settings the keeper runs, the modelVersion it commits and the settings
+    file's text (read once: what the bundles carry is what was hashed): the file's latest fold when
+    one is configured, else the code's defaults (with the config's policy values), the engine's
+    version and no text. With a file, the config may repeat its values but not
     change them: the hash committed on-chain must describe the settings that run."""
     set_here = keeper.policy.model_dump(include=keeper.policy.model_fields_set)
     if keeper.settings is None:
-        return ModelSettings(), replace(PolicySettings(), **set_here), MODEL_VERSION
+        return ModelSettings(), replace(PolicySettings(), **set_here), MODEL_VERSION, None
     loaded = settings_file.load(keeper.settings, "keeper.settings")
     fold = loaded.latest
     try:
@@ -178,7 +179,7 @@ def calibrated_settings(keeper: KeeperConfig) -> tuple[ModelSettings, PolicySett
                     f"{value} here, {getattr(model, name)} in {keeper.settings}: remove one, so "
                     "that the modelVersion committed on-chain names the settings that run",
                 )
-    return model, policy, loaded.model_version
+    return model, policy, loaded.model_version, loaded.text
 
 
 def governance_sender(cfg: OracleConfig) -> LocalAccount | str:

@@ -243,7 +243,8 @@ def test_a_calibrated_keeper_commits_its_settings_file_hash(deployment, tmp_path
         calibrated_settings(parse_config(data).keeper)
     data["keeper"]["markets"][MARKET]["model"] = {"ltv_z": 2.0}
     cfg.write_text(yaml.safe_dump(data))
-    model, policy, version = calibrated_settings(parse_config(data).keeper)
+    model, policy, version, text = calibrated_settings(parse_config(data).keeper)
+    assert text == (tmp_path / "settings.json").read_text()  # what the bundles carry
     assert model.ltv_z == 2.0 and policy == PolicySettings() and version == loaded.model_version
     out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
     assert [p["status"] for p in out["pushes"]] == ["mined"]

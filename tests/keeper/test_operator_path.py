@@ -4,6 +4,7 @@ node`, `oracle emulator`, `oracle deploy --write-config`, `oracle guardrails`, `
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -108,11 +109,36 @@ def test_a_new_operator_from_init_to_a_verified_push(tmp_path):
         assert shown["profile"] == 1 and shown["guardrails"]["max_ltv_bps"] == 8_200
         bad_field = oracle("guardrails", "set", "1", "--set", "nope=1", check=False)
         assert bad_field.returncode == 1 and "expected FIELD=VALUE" in bad_field.stderr
+        wide = oracle("guardrails", "set", "1", "--set", "max_ltv_bps=70000", check=False)
+        assert wide.returncode == 1 and "outside 0..65535" in wide.stderr
+        assert "Traceback" not in wide.stderr
 
         out = json.loads(oracle("once", "--json", env=env).stdout)
         assert [p["status"] for p in out["pushes"]] == ["mined"], out
         verified = oracle("verify", "--all").stdout.splitlines()
         assert verified[-1] == "verified 1 of 1 batches"
+        [row] = [
+            json.loads(x) for x in oracle("verify", "--nonce", "0", "--json").stdout.splitlines()
+        ]
+        assert row["ok"] and row["markets"] == [MARKET]
+        by_tx = oracle("verify", "--tx", row["tx_hash"]).stdout.splitlines()
+        assert by_tx[-1] == "verified 1 of 1 batches"
+        # Published elsewhere: --bundles points at the copy; an edited copy fails with status 1.
+        published = tmp_path / "published"
+        published.mkdir()
+        [bundle] = (tmp_path / "bundles").glob("0x*.json.gz")
+        body = json.loads(gzip.decompress(bundle.read_bytes()))
+        body["markets"][0]["size"] = 1.0
+        (published / bundle.name).write_bytes(gzip.compress(json.dumps(body).encode()))
+        bad = oracle("verify", "--all", "--bundles", str(published), check=False)
+        assert bad.returncode == 1 and f"MISMATCH in markets[{MARKET}].size" in bad.stdout
+        assert bad.stdout.splitlines()[-1] == "verified 0 of 1 batches"
+        usage = oracle("verify", check=False)
+        assert (
+            usage.returncode == 2 and "exactly one of --nonce N, --tx HASH or --all" in usage.stderr
+        )
+        none = oracle("verify", "--nonce", "9", check=False)
+        assert none.returncode == 1 and "accepted no batch for nonce 9" in none.stderr
         params = json.loads(oracle("params", MARKET).stdout)
         assert (
             params["set"]

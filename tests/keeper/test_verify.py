@@ -1,6 +1,7 @@
 """`oracle verify` against a keeper on Anvil: every pushed batch recomputes from its inputs bundle,
-and an edited bundle, a keeper that signs values its policy does not give, or one that misstates
-the registry state it read, each fail naming the first field that differs."""
+and an edited bundle, a keeper that signs values its policy does not give, one that misstates the
+registry state it read or decides on an old one, each fail naming the first field that differs.
+The command itself is run in `test_operator_path.py`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from dataclasses import replace
 from blake3 import blake3
 
 import oracle.keeper.cycle as cycle_module
-from oracle.audit.bundle import BundleStore, parse
+from oracle.audit.bundle import parse
 from oracle.audit.verify import verify
 from oracle.markets import market_id
 from oracle.signing import batch_inputs_hash
-from tests.helpers.cli import oracle
 from tests.helpers.markets import MARKET
 
 FIELD = f"markets[{MARKET}]"
@@ -108,31 +108,14 @@ def test_a_misstated_registry_read_is_named(rig_factory):
     assert "the bundle has 12345, the registry held 0 at block" in verdict.detail
 
 
-def test_oracle_verify_on_the_command_line(deployment, tmp_path):
-    cfg, _, env = deployment
-    out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
-    assert [p["status"] for p in out["pushes"]] == ["mined"]
-    checked = oracle(cfg, "verify", "--all")
-    assert checked.stdout.splitlines()[-1] == "verified 1 of 1 batches", checked.stdout
-    [row] = [
-        json.loads(line)
-        for line in oracle(cfg, "verify", "--nonce", "0", "--json").stdout.splitlines()
-    ]
-    assert row["ok"] and row["markets"] == [MARKET]
-    by_tx = oracle(cfg, "verify", "--tx", row["tx_hash"])
-    assert by_tx.stdout.splitlines()[-1] == "verified 1 of 1 batches"
-    # Published elsewhere: --bundles points at the copy; an edited copy fails with status 1.
-    published = tmp_path / "published"
-    published.mkdir()
-    [name] = BundleStore(tmp_path / "bundles").hashes()
-    source = tmp_path / "bundles" / f"{name}.json.gz"
-    (published / source.name).write_bytes(source.read_bytes())
-    _rewrite(published / source.name, lambda b: b["markets"][0].__setitem__("size", 1.0))
-    bad = oracle(cfg, "verify", "--all", "--bundles", str(published), check=False)
-    assert bad.returncode == 1 and f"MISMATCH in {FIELD}.size" in bad.stdout
-    assert bad.stdout.splitlines()[-1] == "verified 0 of 1 batches"
-    usage = oracle(cfg, "verify", check=False)
-    assert usage.returncode == 2 and "exactly one of --nonce N, --tx HASH or --all" in usage.stderr
-    none = oracle(cfg, "verify", "--nonce", "9", check=False)
-    assert none.returncode == 1 and none.stderr.count("\n") == 1
-    assert "accepted no batch for nonce 9" in none.stderr
+def test_a_keeper_deciding_on_an_old_registry_state_is_named(rig_factory):
+    # The keeper claims an hour-old block as the cycle's: the state it read is not the latest.
+    rig = rig_factory("2020-03-11T00:00:00")
+    w3 = rig.registry.w3
+    old = w3.eth.get_block("latest")
+    rig.advance(3_600)
+    rig.keeper._latest_block = lambda: (int(old["number"]), int(old["timestamp"]))
+    assert [p.status for p in rig.keeper.cycle().pushes] == ["mined"]
+    [verdict] = verify(rig.registry, rig.bundles)
+    assert not verdict.ok and verdict.field == "block", verdict.line()
+    assert "s older than the cycle's time (at most 300 s)" in verdict.detail

@@ -51,7 +51,10 @@ def _bundle(**context) -> InputsBundle:
         OnChain(Params(7_000, 8_000, 500), now - 600, 0, KEEPER_GUARDRAILS, now - 600, None),
         2,
         memory,
-        positions=OpenPositions(np.array([7_100, 7_950]), np.array([1e5, 2.5e4]), 0.12, 8_100),
+        # the last position has debt and no collateral left (an infinite loan ratio)
+        positions=OpenPositions(
+            np.array([7_100, 7_950, np.inf]), np.array([1e5, 2.5e4, 10.0]), 0.12, 8_100
+        ),
     )
     ctx = {
         "now": now,
@@ -81,6 +84,7 @@ def test_a_bundle_reads_back_to_the_same_inputs_and_hash(tmp_path):
     assert m.snapshot.canonical() == bundle.markets[0].snapshot.canonical()
     assert m.risk_input().inputs_hash() == bundle.markets[0].risk_input().inputs_hash()
     assert m.on_chain == bundle.markets[0].on_chain and m.settings.ltv_z == 2.0
+    assert np.isinf(m.positions.loan_ratio_bps[-1])
     # Written again: the same file, left as it is; the same bytes everywhere (no gzip time).
     before = path.read_bytes()
     assert store.write(back) == (inputs_hash, path) and path.read_bytes() == before
