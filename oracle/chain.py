@@ -119,6 +119,9 @@ class SignedBatch:
     batch: Batch
     tx_hash: str
     block: int
+    #: False when the batch came through another contract and was read from the registry's events:
+    #: its values and hashes are exact, its deadline (not emitted) is unknown.
+    deadline_known: bool = True
 
     @property
     def nonce(self) -> int:
@@ -580,11 +583,8 @@ class RegistryClient:
         except (Web3Exception, OSError, requests.RequestException) as exc:
             raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
         nonce = int(log["args"]["nonce"])
-        if tx["to"] != self.address:
-            raise ChainError(
-                f"batch {nonce} was relayed through {tx['to']} (tx {tx_hash}), not sent to the "
-                "registry: its values cannot be read from the calldata"
-            )
+        if tx["to"] != self.address:  # relayed through another contract (a keeper network, a
+            return self._batch_from_events(log, tx_hash)  # multisig, a front-runner)
         try:
             fn, args = self.contract.decode_function_input(tx["input"])
         except ValueError as exc:
@@ -616,6 +616,78 @@ class RegistryClient:
         if batch.nonce != nonce:
             raise ChainError(f"tx {tx_hash} carries batch {batch.nonce}, its event says {nonce}")
         return SignedBatch(kinds[fn.fn_name], batch, tx_hash, int(log["blockNumber"]))
+
+    def _batch_from_events(self, log: Any, tx_hash: str) -> SignedBatch:
+        """A batch sent through another contract, read from the registry's own events in its
+        transaction: the market events the registry emitted just before this `BatchSubmitted`
+        (since the previous one) give its markets and values: `ParametersUpdated` (the new
+        values, the threshold's target), `Heartbeat` (the values held, read at that block) for
+        the fast path, `ProposalQueued` for a proposal batch."""
+        events = self.contract.events
+        try:
+            receipt = rpc_retry(self.w3.eth.get_transaction_receipt)(HexStr(tx_hash))
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            raise ChainError(f"cannot read receipt {tx_hash}: {exc}") from None
+        ours = [x for x in receipt["logs"] if x["address"] == self.address]
+        topic = {
+            HexBytes(e().topic): name
+            for name, e in (
+                ("batch", events.BatchSubmitted),
+                ("updated", events.ParametersUpdated),
+                ("heartbeat", events.Heartbeat),
+                ("queued", events.ProposalQueued),
+            )
+        }
+        at = next(i for i, x in enumerate(ours) if int(x["logIndex"]) == int(log["logIndex"]))
+        start = max(
+            (
+                i + 1
+                for i, x in enumerate(ours[:at])
+                if topic.get(HexBytes(x["topics"][0])) == "batch"
+            ),
+            default=0,
+        )
+        block = int(log["blockNumber"])
+        updates: list[MarketUpdate] = []
+        kinds = set()
+        for x in ours[start:at]:
+            name = topic.get(HexBytes(x["topics"][0]))
+            if name == "updated":
+                e = events.ParametersUpdated().process_log(x)["args"]
+                updates.append(
+                    MarketUpdate.of(bytes(e["market"]), ParameterChange.from_word(e["change"]).new)
+                )
+                kinds.add("update")
+            elif name == "heartbeat":
+                market = bytes(events.Heartbeat().process_log(x)["args"]["market"])
+                updates.append(MarketUpdate.of(market, self.market_state(market, block).params))
+                kinds.add("update")
+            elif name == "queued":
+                e = events.ProposalQueued().process_log(x)["args"]
+                updates.append(
+                    MarketUpdate(
+                        bytes(e["market"]),
+                        e["ltvBps"],
+                        e["liquidationThresholdBps"],
+                        e["liquidationBonusBps"],
+                    )
+                )
+                kinds.add("proposal")
+        args = log["args"]
+        if len(kinds) != 1 or len(updates) != int(args["updates"]):
+            raise ChainError(
+                f"batch {int(args['nonce'])} in tx {tx_hash}: its {int(args['updates'])} market "
+                f"event(s) cannot be told apart from the transaction's other events"
+            )
+        batch = Batch(
+            int(self.w3.eth.chain_id),
+            int(args["nonce"]),
+            2**64 - 1,  # not emitted: unknown (`deadline_known` says so)
+            bytes(args["inputsHash"]),
+            bytes(args["modelVersion"]),
+            tuple(updates),
+        )
+        return SignedBatch(kinds.pop(), batch, tx_hash, block, deadline_known=False)
 
     def max_batch_lifetime(self) -> int:
         """How far after the including block a signed batch's deadline may lie."""

@@ -220,7 +220,8 @@ def _check_time(bundle: InputsBundle, signed: SignedBatch, registry: RegistryCli
             f"block {ctx.block} is {ctx.now - read_at} s older than the cycle's time (at most "
             f"{MAX_BLOCK_LAG} s): the registry state a cycle reads is the latest",
         )
-    if not read_at - CLOCK_SKEW <= ctx.now <= min(mined_at + CLOCK_SKEW, signed.batch.deadline):
+    deadline = signed.batch.deadline if signed.deadline_known else mined_at + CLOCK_SKEW
+    if not read_at - CLOCK_SKEW <= ctx.now <= min(mined_at + CLOCK_SKEW, deadline):
         raise Mismatch(
             "now",
             f"{ctx.now} is outside [{read_at} − {CLOCK_SKEW} s, min(mined at {mined_at} + "

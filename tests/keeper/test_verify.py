@@ -119,3 +119,39 @@ def test_a_keeper_deciding_on_an_old_registry_state_is_named(rig_factory):
     [verdict] = verify(rig.registry, rig.bundles)
     assert not verdict.ok and verdict.field == "block", verdict.line()
     assert "s older than the cycle's time (at most 300 s)" in verdict.detail
+
+
+def test_a_batch_relayed_through_a_contract_verifies_from_the_registry_events(rig_factory):
+    # A keeper network, a multisig or a front-runner relays the signed batch from a contract: the
+    # transaction's calldata is not the registry's, so the batch is read from the registry's events.
+    from ape import project
+
+    from oracle.chain import TxResult
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    relayer = project.BatchRelayer.deploy(sender=rig.governance)
+
+    def relayed(entry):
+        def send(batch, signatures, sender, on_sent=None):
+            receipt = getattr(relayer, entry)(
+                rig.registry.address, batch.as_tuple(), signatures, sender=rig.governance
+            )
+            if on_sent is not None:
+                on_sent(receipt.txn_hash)
+            return TxResult(receipt.txn_hash, receipt.block_number, receipt.gas_used, [])
+
+        return send
+
+    rig.registry.submit = relayed("relay")
+    rig.registry.propose = relayed("relayProposal")
+    assert [p.status for p in rig.keeper.cycle().pushes] == ["mined"]
+    rig.advance(36 * 3_600)  # 12 March: an update and a proposal, both relayed
+    assert [p.kind for p in rig.keeper.cycle().pushes] == ["update", "proposal"]
+    verdicts = verify(rig.registry, rig.bundles)
+    assert [(v.kind, v.ok) for v in verdicts] == [
+        ("update", True),
+        ("update", True),
+        ("proposal", True),
+    ], [v.line() for v in verdicts]
+    [signed] = rig.registry.batches(nonce=1)
+    assert not signed.deadline_known and signed.batch.updates[0].params == rig.on_chain().params
