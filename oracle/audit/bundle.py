@@ -290,12 +290,17 @@ class InputsBundle:
 
     def to_json(self) -> bytes:
         """The bundle's canonical JSON (what `BundleStore.write` compresses)."""
+        return self.encode()[0]
+
+    def encode(self) -> tuple[bytes, bytes]:
+        """The canonical JSON and the inputs hash it holds, computed once."""
         parts = {m.market: self.parts(m) for m in self.markets}
         texts = {m.market: self._texts(m) for m in self.markets}
+        inputs_hash = self.inputs_hash(parts)
         ctx = self.context
         head = {
             "format": FORMAT,
-            "inputs_hash": "0x" + self.inputs_hash(parts).hex(),
+            "inputs_hash": "0x" + inputs_hash.hex(),
             "now": ctx.now,
             "block": ctx.block,
             "health": asdict(ctx.health),
@@ -309,7 +314,7 @@ class InputsBundle:
         }
         encoded = {k: canonical_json(v) for k, v in head.items()}
         encoded["markets"] = b"[" + b",".join(_object(texts[m.market]) for m in self.markets) + b"]"
-        return _object(encoded)
+        return _object(encoded), inputs_hash
 
 
 @dataclass(frozen=True)
@@ -381,10 +386,9 @@ class BundleStore:
         returns its inputs hash and path. An existing file for the same hash holds the same
         content (the hash is of the content) and is left as it is."""
         try:
-            data = bundle.to_json()
+            data, inputs_hash = bundle.encode()
         except (ValueError, TypeError) as exc:  # a value JSON cannot hold: nothing is signed
             raise BundleError(f"cannot encode the inputs bundle: {exc}") from None
-        inputs_hash = bytes.fromhex(json.loads(data)["inputs_hash"][2:])
         path = self.path(inputs_hash)
         if path.exists():
             return inputs_hash, path

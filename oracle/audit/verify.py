@@ -98,8 +98,8 @@ def verify_batch(signed: SignedBatch, bundles: BundleStore, registry: RegistryCl
     try:
         _check_integrity(loaded, signed)
         _check_model(loaded.bundle, signed)
-        _check_time(loaded.bundle, signed, registry)
-        _check_chain(loaded.bundle, registry)
+        read_at = _check_time(loaded.bundle, signed, registry)
+        _check_chain(loaded.bundle, registry, read_at)
         recomputed = _rerun(loaded.bundle, signed)
     except Mismatch as exc:
         return verdict(False, exc.field, exc.detail, shown)
@@ -197,13 +197,13 @@ CLOCK_SKEW = 60
 MAX_BLOCK_LAG = 300
 
 
-def _check_time(bundle: InputsBundle, signed: SignedBatch, registry: RegistryClient) -> None:
+def _check_time(bundle: InputsBundle, signed: SignedBatch, registry: RegistryClient) -> int:
     """The cycle's block and time are the keeper's own claims: they must be the ones the batch
     could have been computed at. The block is before the batch's and at most `MAX_BLOCK_LAG`
     older than the cycle's time; the cycle's time is the snapshots' time, not before the block's
     (less the skew) and not after the batch was mined (plus the skew), nor after the batch's
     deadline; so a keeper can neither decide on an older registry state than the latest nor move
-    its clock to reach a heartbeat or an interval."""
+    its clock to reach a heartbeat or an interval. Returns the cycle's block time."""
     ctx = bundle.context
     if ctx.block >= signed.block:
         raise Mismatch("block", f"{ctx.block} is not before the batch's block {signed.block}")
@@ -227,6 +227,7 @@ def _check_time(bundle: InputsBundle, signed: SignedBatch, registry: RegistryCli
             f"{ctx.now} is outside [{read_at} − {CLOCK_SKEW} s, min(mined at {mined_at} + "
             f"{CLOCK_SKEW} s, deadline {signed.batch.deadline})]",
         )
+    return read_at
 
 
 def _block_time(registry: RegistryClient, block: int) -> int:
@@ -236,9 +237,8 @@ def _block_time(registry: RegistryClient, block: int) -> int:
         raise ChainError(f"cannot read block {block}: {exc}") from None
 
 
-def _check_chain(bundle: InputsBundle, registry: RegistryClient) -> None:
+def _check_chain(bundle: InputsBundle, registry: RegistryClient, block_time: int) -> None:
     ctx = bundle.context
-    block_time = _block_time(registry, ctx.block)
     for m in bundle.markets:
         read = registry.policy_view(market_id(m.market), ctx.block, block_time)
         if read != m.on_chain:

@@ -936,7 +936,7 @@ def _review_manual_proposal(cfg: OracleConfig, pid: int, market: str, proposed: 
     values, the engine's view, open positions, a backtest of both), when the config's keeper
     watches the market; otherwise a warning says why there is none."""
     from oracle.keeper.runtime import build_keeper
-    from oracle.report.review import QueuedProposal, ReviewWriter
+    from oracle.report.review import ReviewWriter
 
     if cfg.keeper is None or market not in cfg.keeper.markets:
         click.echo(f"warning: no review report: {market} is not a keeper market here", err=True)
@@ -944,31 +944,18 @@ def _review_manual_proposal(cfg: OracleConfig, pid: int, market: str, proposed: 
     keeper = build_keeper(cfg, signing=False)
     setup = next(s for s in keeper.markets if s.market == market)
     ev = keeper.evaluate(setup, keeper.clock(), remember=False)
-    if ev.history is None:
+    queued = keeper.proposal_review(
+        ev,
+        pid,
+        proposed,
+        f"Governance proposes these values (the engine recommends {ev.recommendation}; "
+        f"the keeper's policy would: {ev.decision.reason})",
+    )
+    if queued is None:
         why = ev.decision.reason
         click.echo(f"warning: no review report: the engine had no inputs ({why})", err=True)
         return None
-    state = keeper.registry.market_state(market_id(market))
-    snap = ev.snapshot
-    ReviewWriter(cfg.keeper.reviews)(
-        QueuedProposal(
-            proposal_id=pid,
-            market=market,
-            current=state.params if state.is_set else None,
-            proposed=proposed,
-            reason=f"Governance proposes these values (the engine recommends {ev.recommendation}; "
-            f"the keeper's policy would: {ev.decision.reason})",
-            explanation=ev.explanation,
-            snapshot={
-                "price": snap.price,
-                "health": snap.health.value,
-                "accepted": list(snap.accepted),
-                "hash": "0x" + snap.hash().hex(),
-            },
-            history=ev.history,
-            positions=ev.positions,
-        )
-    )
+    ReviewWriter(cfg.keeper.reviews)(queued)
     return cfg.keeper.reviews / f"proposal-{pid}-{market.replace('/', '-')}.md"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 import click
@@ -60,9 +61,8 @@ def serve(ctx: click.Context, port: int, stale_after: int | None) -> None:
         f"dashboard on http://127.0.0.1:{server.effective_port}/ (Ctrl-C stops it)", err=True
     )
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is stopped
+            server.run()
     finally:
         server.close()
         click.echo("dashboard stopped", err=True)

@@ -56,8 +56,7 @@ def create_app(dashboard: Dashboard) -> Flask:
     def market(market: str) -> str:
         if market not in dashboard.markets:
             abort(404)
-        rows, live, chain_time = dashboard.overview()
-        row = next(r for r in rows if r.market == market)
+        [row], live, chain_time = dashboard.overview((market,))
         history, prices = dashboard.path(market)
         svg = path_svg(market, history, prices, chain_time)
         return render_template(

@@ -120,11 +120,14 @@ class Dashboard:
 
     # Views ----------------------------------------------------------------------------------
 
-    def overview(self) -> tuple[list[MarketRow], Liveness, int]:
+    def overview(
+        self, markets: tuple[str, ...] | None = None
+    ) -> tuple[list[MarketRow], Liveness, int]:
+        """Rows of `markets` (default: all) at one block, keeper liveness and the block's time."""
         number, chain_time = self.block()
         store = self.store()
         try:
-            rows = [self._market_row(store, m, number, chain_time) for m in self.markets]
+            rows = [self._market_row(store, m, number, chain_time) for m in markets or self.markets]
             live = self.liveness(store)
         finally:
             store.close()

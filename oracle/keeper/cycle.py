@@ -108,13 +108,17 @@ class Evaluation:
     explanation: dict[str, Any] | None
     inputs_hash: str
     history: PriceSeries | None = None
-    on_chain: Params | None = None
     positions: OpenPositions | None = None
     #: Everything the engine and the policy read (None when the engine did not run): what a
     #: batch's inputs bundle holds for this market.
     inputs: MarketInputs | None = None
     #: The registry's state the policy read (at the cycle's block).
     chain: OnChain | None = None
+
+    @property
+    def on_chain(self) -> Params | None:
+        """The registry's values the policy read (None: never set)."""
+        return None if self.chain is None else self.chain.values
 
 
 @dataclass(frozen=True)
@@ -363,7 +367,6 @@ class Keeper:
             explanation,
             inputs_hash,
             history,
-            chain_state.values,
             positions,
             inputs,
             chain_state,
@@ -584,31 +587,43 @@ class Keeper:
             return
         for offset, (market, proposed) in enumerate(chosen):
             ev = self._evaluations.get(market)
-            if ev is None or ev.history is None:
+            if ev is None:
                 continue
-            snap = ev.snapshot
-            # What the market holds now, after this cycle's own update batch (if any): a council
-            # compares the proposal with the values in force, not with those read before the push.
-            state = self.registry.market_state(market_id(market))
-            self.on_proposal(
-                QueuedProposal(
-                    proposal_id=first_id + offset,
-                    market=market,
-                    current=state.params if state.is_set else None,
-                    proposed=proposed,
-                    reason="The keeper proposes parameters the guardrails do not allow on the fast "
-                    f"path ({ev.decision.reason})",
-                    explanation=ev.explanation,
-                    snapshot={
-                        "price": snap.price,
-                        "health": snap.health.value,
-                        "accepted": list(snap.accepted),
-                        "hash": "0x" + snap.hash().hex(),
-                    },
-                    history=ev.history,
-                    positions=ev.positions,
-                )
+            reason = (
+                "The keeper proposes parameters the guardrails do not allow on the fast path "
+                f"({ev.decision.reason})"
             )
+            queued = self.proposal_review(ev, first_id + offset, proposed, reason)
+            if queued is not None:
+                self.on_proposal(queued)
+
+    def proposal_review(
+        self, ev: Evaluation, proposal_id: int, proposed: Params, reason: str
+    ) -> QueuedProposal | None:
+        """What a review report of a proposal for `ev`'s market is written from (None when the
+        engine had no inputs). `current` is what the market holds now, after this cycle's own
+        update batch (if any): a council compares the proposal with the values in force, not with
+        those read before the push."""
+        if ev.history is None:
+            return None
+        market, snap = ev.decision.market, ev.snapshot
+        state = self.registry.market_state(market_id(market))
+        return QueuedProposal(
+            proposal_id=proposal_id,
+            market=market,
+            current=state.params if state.is_set else None,
+            proposed=proposed,
+            reason=reason,
+            explanation=ev.explanation,
+            snapshot={
+                "price": snap.price,
+                "health": snap.health.value,
+                "accepted": list(snap.accepted),
+                "hash": "0x" + snap.hash().hex(),
+            },
+            history=ev.history,
+            positions=ev.positions,
+        )
 
     # Consumers ----------------------------------------------------------------------------------
 

@@ -4,9 +4,7 @@ render, their links work, and every figure about the registry equals what the ch
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from oracle.devnet.anvil import free_port
 from oracle.markets import market_id
-from tests.helpers.cli import oracle
+from tests.helpers.cli import oracle, stop
 from tests.helpers.markets import MARKET
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -125,11 +123,5 @@ def test_the_dashboard_in_a_browser_shows_what_the_chain_holds(deployment, tmp_p
     finally:
         if browser is not None:
             browser.quit()
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-        try:
-            _, err = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            _, err = server.communicate()
-    assert server.returncode == 0 and "dashboard stopped" in err, err
+        code, err = stop(server, timeout=20)
+    assert code == 0 and "dashboard stopped" in err, err

@@ -7,13 +7,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 
 from oracle.devnet.anvil import free_port
+from tests.helpers.cli import stop
 from tests.helpers.markets import MARKET
 
 
@@ -50,17 +50,6 @@ def _start(args, cwd, ready: str) -> tuple[subprocess.Popen, list[str]]:
             return proc, lines
     proc.kill()
     raise AssertionError(f"{args[0]} did not start: {''.join(lines)}")
-
-
-def _stop(proc: subprocess.Popen) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-    return proc.returncode, err
 
 
 def test_a_new_operator_from_init_to_a_verified_push(tmp_path):
@@ -163,9 +152,9 @@ def test_a_new_operator_from_init_to_a_verified_push(tmp_path):
         assert knob.returncode == 1 and "unknown setting(s) no_such_knob (known: " in knob.stderr
         assert "unexpected keyword" not in knob.stderr
     finally:
-        code, err = _stop(node)
+        code, err = stop(node)
         assert code == 0 and "anvil stopped" in err, err
         if venues is not None:
-            code, err = _stop(venues)
+            code, err = stop(venues)
             assert code == 0 and "venues stopped" in err, err
     assert key.removeprefix("0x") not in (tmp_path / "oracle.yaml").read_text()
