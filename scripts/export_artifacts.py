@@ -19,6 +19,8 @@ DEPLOYABLE = (
     "BareSignedBatch",
     "UniswapV3Actions",
     "AaveV3RiskAdapter",
+    "RiskArrayRegistry",
+    "PortfolioMarginReader",
 )
 #: Uniswap v3's own compiled contracts as published on npm (`@uniswap/v3-core`), never recompiled.
 UNISWAP = {

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 /// @title ConstantsLib
 /// @notice Constants shared by the registry, its libraries, the example consumer and the test contracts, so each
-/// is written once. Their Python mirrors: `oracle/types.py` (BPS), `oracle/signing.py` (the EIP-712 types, proven
+/// is written once. Their Python mirrors: `oracle/types.py` (BPS), `oracle/signing/__init__.py` (the EIP-712 types, proven
 /// equal by the signing parity tests: the registry accepts Python-signed batches) and `oracle/policy/rules.py`
 /// (the limits below, proven equal by the contract tests of each limit).
 

@@ -287,7 +287,12 @@ def sign_batch(
 ) -> list[bytes]:
     """Signatures of all `signers`, ordered by increasing signer address as the contract
     requires."""
-    digest = batch.digest(registry, primary_type)
+    return sign_sorted(batch.digest(registry, primary_type), signers)
+
+
+def sign_sorted(digest: bytes, signers: Iterable[Signer]) -> list[bytes]:
+    """Signatures of `digest` by all `signers`, ordered by increasing signer address (the
+    registry's and the arrays contract's rule)."""
     ordered = sorted(signers, key=lambda s: int(s.address, 16))
     if len({s.address for s in ordered}) != len(ordered):
         raise SigningError("the same signer key is given twice")

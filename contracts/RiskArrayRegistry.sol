@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+import {IMarginParameterRegistry} from "./interfaces/IMarginParameterRegistry.sol";
+import {IPortfolioMargin, MarginBreakdown, RiskArray} from "./interfaces/IPortfolioMargin.sol";
+import {IRiskArrays, RiskArrayUpdate, RiskArrayBatch, ScenarioSet, ArrayField} from "./interfaces/IRiskArrays.sol";
+import {
+    RiskArrayWord,
+    SCENARIOS,
+    UNITS_PER_ONE,
+    MOVES_MASK,
+    moveAt,
+    decodeDepth,
+    packArray,
+    setWeight,
+    setMaxAge,
+    setActive
+} from "./libraries/RiskArrayWord.sol";
+
+/// @dev keccak256("RiskArrayUpdate(bytes32 asset,uint256 moves,uint8 floorUnits,uint16 depth)"); derived from the
+/// Python typed data by `oracle.signing.risk_arrays.typehash` and checked equal by the contract tests.
+bytes32 constant RISK_ARRAY_UPDATE_TYPEHASH = 0xe78f274d57f5cd4d8158fef7eba8f02390329b93d26906a69f4d0a99c647ad08;
+/// @dev keccak256("RiskArrayBatch(uint256 chainId,uint256 nonce,uint256 deadline,bytes32 inputsHash,
+/// bytes32 modelVersion,uint8 scenarioSet,RiskArrayUpdate[] arrays)RiskArrayUpdate(...)"), one line.
+bytes32 constant RISK_ARRAY_BATCH_TYPEHASH = 0xb2f0102e8e5d79a6af5451cea7275c5adbd3fc09e30d69e7081e9668fe77f9fe;
+/// @dev The contract's release, returned by `version()`.
+string constant RISK_ARRAYS_VERSION = "1.0.0";
+/// @dev Move units to the 18-decimal USD of a position and percent weights, in one divisor.
+uint256 constant LOSS_SCALE = UNITS_PER_ONE * 100;
+
+/// @title RiskArrayRegistry
+/// @notice Per-asset stress-scenario arrays for portfolio margin, published by the margin-parameter registry's
+/// signer set within its governance's guardrails, and the margin of a portfolio computed on them.
+contract RiskArrayRegistry is IRiskArrays, EIP712 {
+    IMarginParameterRegistry internal immutable _registry;
+
+    uint256 internal _nonce;
+    mapping(bytes32 => RiskArrayWord) internal _arrays;
+    // Per set: the hot word the margin reads (weights, max age, active), then the two words of publication limits.
+    mapping(uint256 => uint256) internal _setHead;
+    mapping(uint256 => uint256) internal _setLower;
+    mapping(uint256 => uint256) internal _setUpper;
+
+    constructor(IMarginParameterRegistry registry_) EIP712("RiskArrayRegistry", "1") {
+        _registry = registry_;
+    }
+
+    /* SIGNED (ANYONE MAY RELAY) */
+
+    /// @inheritdoc IRiskArrays
+    function submitRiskArrays(RiskArrayBatch calldata batch, bytes[] calldata signatures) external {
+        if (_registry.paused()) revert RegistryPaused();
+        if (block.timestamp > batch.deadline) revert SignatureExpired(batch.deadline, block.timestamp);
+        uint256 latestDeadline = block.timestamp + _registry.maxBatchLifetime();
+        if (batch.deadline > latestDeadline) revert DeadlineTooFar(batch.deadline, latestDeadline);
+        if (batch.chainId != block.chainid) revert WrongChain(batch.chainId, block.chainid);
+        uint256 expected = _nonce;
+        if (batch.nonce < expected) revert NonceAlreadyUsed(batch.nonce, expected);
+        if (batch.nonce > expected) revert NonceOutOfOrder(batch.nonce, expected);
+        RiskArrayUpdate[] calldata arrays = batch.arrays;
+        uint256 n = arrays.length;
+        if (n == 0) revert EmptyBatch();
+        uint256 set = batch.scenarioSet;
+        if (!setActive(_setHead[set])) revert ScenarioSetNotActive(set);
+        _verifySignatures(_hashBatch(batch), signatures);
+        _nonce = expected + 1;
+        (uint256 lower, uint256 upper) = (_setLower[set], _setUpper[set]);
+        for (uint256 i; i < n; ++i) {
+            _publish(arrays[i], set, lower, upper);
+        }
+        emit RiskArraysSubmitted(batch.nonce, batch.inputsHash, batch.modelVersion, set, n);
+    }
+
+    /* GOVERNANCE */
+
+    /// @inheritdoc IRiskArrays
+    function setScenarioSet(uint8 id, ScenarioSet calldata c) external {
+        if (msg.sender != _registry.governance()) revert NotGovernance(msg.sender);
+        if (id == 0 || c.maxAge == 0 || c.maxStepUnits == 0 || c.minFloorUnits > c.maxFloorUnits) {
+            revert InvalidScenarioSet(id);
+        }
+        uint256 head;
+        uint256 lowerMoves;
+        uint256 upperMoves;
+        for (uint256 s; s < SCENARIOS; ++s) {
+            (int256 lo, int256 hi) = (c.minMoves[s], c.maxMoves[s]);
+            if (lo > hi || lo < -2048 || hi > 2047 || c.weightPct[s] > 100) revert InvalidScenarioSet(id);
+            head |= uint256(c.weightPct[s]) << (s * 8);
+            lowerMoves |= (uint256(lo) & 0xfff) << (s * 12);
+            upperMoves |= (uint256(hi) & 0xfff) << (s * 12);
+        }
+        _setHead[id] = head | (uint256(c.maxAge) << 128) | (c.active ? 1 << 160 : 0);
+        _setLower[id] = lowerMoves | (uint256(c.minFloorUnits) << 192) | (uint256(c.maxFloorUnits) << 200)
+            | (uint256(c.maxStepUnits) << 208) | (uint256(c.widenUnitsPerHour) << 224)
+            | (uint256(c.narrowUnitsPerDay) << 240);
+        _setUpper[id] = upperMoves | (uint256(c.maxDepthGrowthPct) << 192);
+        emit ScenarioSetChanged(id, c);
+    }
+
+    /* MARGIN */
+
+    /// @inheritdoc IPortfolioMargin
+    function portfolioMargin(bytes32[] calldata assets, int256[] calldata positions) external view returns (uint256) {
+        return _portfolio(assets, positions).margin;
+    }
+
+    /// @inheritdoc IPortfolioMargin
+    function marginBreakdown(bytes32[] calldata assets, int256[] calldata positions)
+        external
+        view
+        returns (MarginBreakdown memory)
+    {
+        return _portfolio(assets, positions);
+    }
+
+    /// @inheritdoc IPortfolioMargin
+    function isolatedMargin(bytes32[] calldata assets, int256[] calldata positions)
+        external
+        view
+        returns (uint256 total)
+    {
+        uint256 n = _checkLengths(assets, positions);
+        uint256 expectedSet;
+        uint256 head;
+        bytes32 previous;
+        for (uint256 i; i < n; ++i) {
+            bytes32 asset = assets[i];
+            if (i != 0 && asset <= previous) revert AssetsNotSorted(i, asset);
+            previous = asset;
+            int256 pos = positions[i];
+            if (pos == 0) continue;
+            RiskArrayWord w;
+            (w, expectedSet, head) = _read(asset, pos, expectedSet, head);
+            uint256 size = pos < 0 ? uint256(-pos) : uint256(pos);
+            int256 worst;
+            for (uint256 s; s < SCENARIOS; ++s) {
+                int256 loss = -pos * w.move(s) * int256(setWeight(head, s));
+                if (loss > worst) worst = loss;
+            }
+            uint256 scan = _ceilDiv(uint256(worst), LOSS_SCALE);
+            uint256 floor = _ceilDiv(size * w.floorUnits(), UNITS_PER_ONE);
+            total += (scan > floor ? scan : floor) + _addOn(size, w.depthUsd());
+        }
+    }
+
+    /* VIEWS */
+
+    /// @inheritdoc IPortfolioMargin
+    function riskArray(bytes32 asset) external view returns (RiskArray memory a) {
+        RiskArrayWord w = _arrays[asset];
+        for (uint256 s; s < SCENARIOS; ++s) {
+            a.moves[s] = int16(w.move(s));
+        }
+        a.floorUnits = w.floorUnits();
+        a.depthUsd = w.depthUsd();
+        a.updatedAt = w.updatedAt();
+        a.scenarioSet = w.scenarioSet();
+    }
+
+    /// @inheritdoc IRiskArrays
+    function scenarioSet(uint8 id) external view returns (ScenarioSet memory c) {
+        (uint256 head, uint256 lower, uint256 upper) = (_setHead[id], _setLower[id], _setUpper[id]);
+        for (uint256 s; s < SCENARIOS; ++s) {
+            c.weightPct[s] = uint8(setWeight(head, s));
+            c.minMoves[s] = int16(moveAt(lower, s));
+            c.maxMoves[s] = int16(moveAt(upper, s));
+        }
+        c.minFloorUnits = uint8(lower >> 192);
+        c.maxFloorUnits = uint8(lower >> 200);
+        c.maxStepUnits = uint16(lower >> 208);
+        c.widenUnitsPerHour = uint16(lower >> 224);
+        c.narrowUnitsPerDay = uint16(lower >> 240);
+        c.maxDepthGrowthPct = uint16(upper >> 192);
+        c.maxAge = uint32(setMaxAge(head));
+        c.active = setActive(head);
+    }
+
+    /// @inheritdoc IRiskArrays
+    function registry() external view returns (address) {
+        return address(_registry);
+    }
+
+    /// @inheritdoc IRiskArrays
+    function batchNonce() external view returns (uint256) {
+        return _nonce;
+    }
+
+    /// @inheritdoc IRiskArrays
+    function hashBatch(RiskArrayBatch calldata batch) external view returns (bytes32) {
+        return _hashBatch(batch);
+    }
+
+    /// @inheritdoc IRiskArrays
+    function version() external pure returns (string memory) {
+        return RISK_ARRAYS_VERSION;
+    }
+
+    /// @notice The EIP-712 domain separator (chain id and this contract's address included).
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /* INTERNAL: MARGIN */
+
+    /// @dev Accumulates Σ position · move per row (in 18-decimal USD times move units), then takes the largest
+    /// weighted loss. Positions below 2^127 and moves below 2^11 keep every sum far inside int256.
+    function _portfolio(bytes32[] calldata assets, int256[] calldata positions)
+        internal
+        view
+        returns (MarginBreakdown memory b)
+    {
+        uint256 n = _checkLengths(assets, positions);
+        int256[16] memory pnl;
+        uint256 expectedSet;
+        uint256 head;
+        uint256 floorSum;
+        bytes32 previous;
+        for (uint256 i; i < n; ++i) {
+            bytes32 asset = assets[i];
+            if (i != 0 && asset <= previous) revert AssetsNotSorted(i, asset);
+            previous = asset;
+            int256 pos = positions[i];
+            if (pos == 0) continue;
+            RiskArrayWord w;
+            (w, expectedSet, head) = _read(asset, pos, expectedSet, head);
+            uint256 size = pos < 0 ? uint256(-pos) : uint256(pos);
+            floorSum += size * w.floorUnits();
+            b.addOn += _addOn(size, w.depthUsd());
+            uint256 packed = RiskArrayWord.unwrap(w);
+            unchecked {
+                for (uint256 s; s < SCENARIOS; ++s) {
+                    pnl[s] += pos * moveAt(packed, s);
+                }
+            }
+        }
+        int256 worst;
+        for (uint256 s; s < SCENARIOS; ++s) {
+            int256 loss = -pnl[s] * int256(setWeight(head, s));
+            if (loss > worst) (worst, b.worstScenario) = (loss, s);
+        }
+        b.scenarioMargin = _ceilDiv(uint256(worst), LOSS_SCALE);
+        b.floorMargin = _ceilDiv(floorSum, UNITS_PER_ONE);
+        b.margin = (b.scenarioMargin > b.floorMargin ? b.scenarioMargin : b.floorMargin) + b.addOn;
+        b.scenarioSet = expectedSet;
+    }
+
+    /// @dev An asset's word, checked: published, under the same set as the others, that set active, not stale.
+    function _read(bytes32 asset, int256 pos, uint256 expectedSet, uint256 head)
+        internal
+        view
+        returns (RiskArrayWord w, uint256, uint256)
+    {
+        if (pos >= 2 ** 127 || pos <= -(2 ** 127)) revert PositionTooLarge(asset, pos);
+        w = _arrays[asset];
+        uint256 published = w.updatedAt();
+        if (published == 0) revert RiskArrayNotSet(asset);
+        uint256 set = w.scenarioSet();
+        if (expectedSet == 0) {
+            (expectedSet, head) = (set, _setHead[set]);
+            if (!setActive(head)) revert ScenarioSetRetired(set);
+        } else if (set != expectedSet) {
+            revert MixedScenarioSets(asset, set, expectedSet);
+        }
+        uint256 maxAge = setMaxAge(head);
+        if (block.timestamp - published > maxAge) revert StaleRiskArray(asset, published, maxAge);
+        return (w, expectedSet, head);
+    }
+
+    function _checkLengths(bytes32[] calldata assets, int256[] calldata positions) internal pure returns (uint256 n) {
+        n = assets.length;
+        if (positions.length != n) revert LengthMismatch(n, positions.length);
+    }
+
+    /// @dev position² / (100 · depth), in 18-decimal USD, rounded up; a zero depth cannot be published.
+    function _addOn(uint256 size, uint256 depth) internal pure returns (uint256) {
+        return _ceilDiv(size * size, 100 * depth * 1e18);
+    }
+
+    function _ceilDiv(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a == 0 ? 0 : (a - 1) / b + 1;
+    }
+
+    /* INTERNAL: PUBLICATION */
+
+    /// @dev One entry: bounds, then (if the asset already has an array under this set) the rates, then the write.
+    function _publish(RiskArrayUpdate calldata u, uint256 set, uint256 lower, uint256 upper) internal {
+        bytes32 asset = u.asset;
+        uint256 moves = u.moves;
+        if (moves > MOVES_MASK) revert MalformedMoves(asset);
+        RiskArrayWord old = _arrays[asset];
+        bool steps = old.updatedAt() != 0 && old.scenarioSet() == set;
+        uint256 elapsed = steps ? block.timestamp - old.updatedAt() : 0;
+        // Allowances in units: growth of a magnitude at the widening rate, shrinkage at the narrowing rate, both
+        // capped by the largest step.
+        uint256 maxStep = uint16(lower >> 208);
+        uint256 widen = _allowance(uint16(lower >> 224), elapsed, 1 hours, maxStep);
+        uint256 narrow = _allowance(uint16(lower >> 240), elapsed, 1 days, maxStep);
+        uint256 oldMoves = RiskArrayWord.unwrap(old);
+        for (uint256 s; s < SCENARIOS; ++s) {
+            int256 m = moveAt(moves, s);
+            (int256 lo, int256 hi) = (moveAt(lower, s), moveAt(upper, s));
+            if (m < lo || m > hi) revert ArrayOutOfBounds(asset, ArrayField.Move, s, m, lo, hi);
+            if (steps) _checkMoveStep(asset, s, moveAt(oldMoves, s), m, widen, narrow);
+        }
+        uint256 floor = u.floorUnits;
+        (uint256 minFloor, uint256 maxFloor) = (uint8(lower >> 192), uint8(lower >> 200));
+        if (floor < minFloor || floor > maxFloor) {
+            revert ArrayOutOfBounds(asset, ArrayField.Floor, 0, int256(floor), int256(minFloor), int256(maxFloor));
+        }
+        uint256 depth = decodeDepth(u.depth);
+        if (depth == 0) revert ArrayOutOfBounds(asset, ArrayField.Depth, 0, 0, 1, type(int256).max);
+        if (steps) {
+            uint256 oldFloor = old.floorUnits();
+            uint256 allowed = floor > oldFloor ? widen : narrow;
+            uint256 change = floor > oldFloor ? floor - oldFloor : oldFloor - floor;
+            if (change > allowed) {
+                revert ArrayStepTooLarge(asset, ArrayField.Floor, 0, int256(oldFloor), int256(floor), allowed);
+            }
+            _checkDepthStep(asset, old.depthUsd(), depth, elapsed, uint16(upper >> 192));
+        }
+        RiskArrayWord w = packArray(moves, block.timestamp, set, floor, u.depth);
+        _arrays[asset] = w;
+        emit RiskArrayPublished(asset, RiskArrayWord.unwrap(w));
+    }
+
+    /// @dev `rate` units per `period` over `elapsed` seconds, rounded down, at most `cap`.
+    function _allowance(uint256 rate, uint256 elapsed, uint256 period, uint256 cap) internal pure returns (uint256) {
+        uint256 a = rate * elapsed / period;
+        return a < cap ? a : cap;
+    }
+
+    /// @dev A move whose magnitude grows (or that changes sign) tightens the asset's own margin: widening rate; one
+    /// whose magnitude shrinks toward zero without crossing it loosens it: narrowing rate.
+    function _checkMoveStep(bytes32 asset, uint256 s, int256 from, int256 to, uint256 widen, uint256 narrow)
+        internal
+        pure
+    {
+        if (from == to) return;
+        uint256 absFrom = from < 0 ? uint256(-from) : uint256(from);
+        uint256 absTo = to < 0 ? uint256(-to) : uint256(to);
+        bool shrinks = absTo < absFrom && (to == 0 || (from < 0) == (to < 0));
+        uint256 allowed = shrinks ? narrow : widen;
+        uint256 change = from > to ? uint256(from - to) : uint256(to - from);
+        if (change > allowed) revert ArrayStepTooLarge(asset, ArrayField.Move, s, from, to, allowed);
+    }
+
+    /// @dev Depth may fall by at most half per update (a thinner book adds margin: that tightens, but not at once)
+    /// and grow by at most `growthPct` percent per day since the last publication.
+    function _checkDepthStep(bytes32 asset, uint256 from, uint256 to, uint256 elapsed, uint256 growthPct)
+        internal
+        pure
+    {
+        if (to < from) {
+            if (to * 2 < from) revert ArrayStepTooLarge(asset, ArrayField.Depth, 0, int256(from), int256(to), from / 2);
+        } else {
+            uint256 allowed = from * growthPct * elapsed / (100 * 1 days);
+            if (to - from > allowed) {
+                revert ArrayStepTooLarge(asset, ArrayField.Depth, 0, int256(from), int256(to), allowed);
+            }
+        }
+    }
+
+    /* INTERNAL: SIGNATURES */
+
+    /// @dev EIP-712 digest of the batch; also enforces strictly increasing asset ids.
+    function _hashBatch(RiskArrayBatch calldata batch) internal view returns (bytes32) {
+        RiskArrayUpdate[] calldata arrays = batch.arrays;
+        uint256 n = arrays.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        bytes32 previous;
+        for (uint256 i; i < n; ++i) {
+            RiskArrayUpdate calldata u = arrays[i];
+            if (i != 0 && u.asset <= previous) revert AssetsNotSorted(i, u.asset);
+            previous = u.asset;
+            hashes[i] = keccak256(abi.encode(RISK_ARRAY_UPDATE_TYPEHASH, u.asset, u.moves, u.floorUnits, u.depth));
+        }
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    RISK_ARRAY_BATCH_TYPEHASH,
+                    batch.chainId,
+                    batch.nonce,
+                    batch.deadline,
+                    batch.inputsHash,
+                    batch.modelVersion,
+                    batch.scenarioSet,
+                    keccak256(abi.encodePacked(hashes))
+                )
+            )
+        );
+    }
+
+    /// @dev The registry's rule: at least its threshold of its signers, sorted, low-s, no duplicates.
+    function _verifySignatures(bytes32 digest, bytes[] calldata signatures) internal view {
+        uint256 required = _registry.threshold();
+        if (signatures.length < required) revert NotEnoughSignatures(signatures.length, required);
+        address previous;
+        for (uint256 i; i < signatures.length; ++i) {
+            (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signatures[i]);
+            if (err == ECDSA.RecoverError.InvalidSignatureS) revert MalleableSignature(i);
+            if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(i);
+            if (!_registry.isSigner(recovered)) revert UnknownSigner(i, recovered);
+            if (recovered == previous) revert DuplicateSigner(i, recovered);
+            if (recovered < previous) revert SignersNotSorted(i, recovered, previous);
+            previous = recovered;
+        }
+    }
+}
