@@ -5,12 +5,17 @@ gas of batches that rewrite existing markets (guardrails, step and interval chec
 included), next to the same batch sent to `BareSignedBatch` (no guardrails) in the same run; then
 the gas of a consumer's cold read; then, on a real Aave v3 market (Aave's npm bytecode), the gas
 per reserve of `AaveV3RiskAdapter.sync` next to the same change written directly by a pool admin
-(`configureReserveAsCollateral`, what a risk steward's payload does). Run with `make bench-gas`.
+(`configureReserveAsCollateral`, what a risk steward's payload does); then risk arrays: the gas per
+asset of publishing 50 arrays (next to the registry's gas per market for 50 parameter updates
+measured above), and of a cold `portfolioMargin` over 10 assets (next to `isolatedMargin`, the same
+positions without netting, and to ten cold `getParametersChecked` reads). Run with `make bench-gas`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 import statistics
 import sys
 import time
@@ -24,10 +29,12 @@ from oracle.chain import RegistryClient, Transactor, deploy_contract
 from oracle.devnet.aave import ReserveSpec, deploy_aave_market
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
-from oracle.devnet.registry import deploy_registry
+from oracle.devnet.registry import deploy_registry, deploy_risk_arrays
 from oracle.integrations.aave_v3 import RiskAdapterClient
 from oracle.markets import market_id
+from oracle.policy.arrays import SCENARIOS, SPAN16_LIMITS, ArrayValues, encode_depth
 from oracle.signing import Batch, MarketUpdate, Signer, model_version_bytes, sign_batch
+from oracle.signing.risk_arrays import RiskArrayBatch, RiskArrayUpdate, sign_arrays
 from oracle.types import Guardrails
 
 BATCHES = (1, 10, 50)
@@ -168,20 +175,95 @@ def aave_sync(w3: Web3, n: int) -> dict[str, object]:
     }
 
 
+ARRAY_ASSETS = 50
+PORTFOLIO_ASSETS = 10
+#: Fast enough that every round's one-unit widening of each move passes (2 units a second).
+BENCH_SET = dataclasses.replace(SPAN16_LIMITS, widen_units_per_hour=7200)
+
+
+def risk_array_rows(
+    w3: Web3, registry_gas_per_market: int, consumer_read_gas: int
+) -> list[dict[str, object]]:
+    """Publishing `ARRAY_ASSETS` arrays (median of rewrites in which every move grows by one
+    unit), and a cold portfolio read of `PORTFOLIO_ASSETS` of them."""
+    gov = w3.eth.accounts[0]
+    key = Signer(dev_account(10))
+    registry = deploy_registry(w3, gov, signers=[key.address], guardrails=GUARDRAILS)
+    arrays = deploy_risk_arrays(w3, gov, registry, limits=BENCH_SET)
+    rng = random.Random(19)
+    assets = sorted(market_id(f"ARRAY{i}/USD") for i in range(ARRAY_ASSETS))
+    base = {
+        a: [rng.randint(50, 400) * (1 if s % 2 else -1) for s in range(SCENARIOS)] for a in assets
+    }
+
+    def publish(round_: int) -> int:
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # a second passes
+        entries = []
+        for a in assets:
+            moves = tuple(m - round_ if m < 0 else m + round_ for m in base[a])
+            entries.append(RiskArrayUpdate(a, ArrayValues(moves, 30, encode_depth(5e7))))
+        batch = RiskArrayBatch(
+            chain_id=w3.eth.chain_id,
+            nonce=arrays.nonce(),
+            deadline=w3.eth.get_block("latest")["timestamp"] + 3600,
+            inputs_hash=b"\x42" * 32,
+            model_version=model_version_bytes("bench"),
+            scenario_set=1,
+            arrays=tuple(entries),
+        )
+        return arrays.submit(batch, sign_arrays(batch, arrays.address, [key]), gov).gas_used
+
+    fresh = publish(0)
+    rewrites = [publish(r) for r in range(1, ROUNDS + 1)]
+    reader, _ = deploy_contract(w3, gov, "PortfolioMarginReader")
+    picked = assets[:PORTFOLIO_ASSETS]
+    samples: list[int] = []
+    isolated: list[int] = []
+    read, read_isolated = reader.functions.read, reader.functions.readIsolated
+    for _ in range(ROUNDS):
+        positions = [rng.choice([1, -1]) * rng.randint(10**3, 10**7) * 10**18 for _ in picked]
+        for fn, out in ((read, samples), (read_isolated, isolated)):
+            Transactor(w3, gov).send(fn(arrays.address, picked, positions))
+            out.append(reader.functions.lastGas().call())
+    return [
+        {
+            "risk_arrays": ARRAY_ASSETS,
+            "gas_per_asset": round(statistics.median(rewrites) / ARRAY_ASSETS),
+            "fresh_gas_per_asset": round(fresh / ARRAY_ASSETS),
+            "baseline_registry_gas_per_market": registry_gas_per_market,
+            "rounds": ROUNDS,
+        },
+        {
+            "portfolio_assets": PORTFOLIO_ASSETS,
+            "cold": True,
+            "gas": int(statistics.median(samples)),
+            "baseline_isolated_gas": int(statistics.median(isolated)),
+            "baseline_parameter_reads_gas": PORTFOLIO_ASSETS * consumer_read_gas,
+            "rounds": ROUNDS,
+        },
+    ]
+
+
 def main() -> None:
     started = time.monotonic()
     with AnvilNode() as w3:
         w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
         last = None
+        one_signer_gas = 0
         for m in SIGNERS:
             for n in BATCHES:
                 row = measure(w3, n, m)
                 last = row
+                if (n, m) == (ARRAY_ASSETS, 1):
+                    one_signer_gas = int(row["gas_per_market"])  # type: ignore[call-overload]
                 print(
                     json.dumps({k: v for k, v in row.items() if not k.startswith("_")}), flush=True
                 )
         assert last is not None
-        print(json.dumps(consumer_read(w3, last["_client"], last["_market"])), flush=True)  # type: ignore[arg-type]
+        read = consumer_read(w3, last["_client"], last["_market"])  # type: ignore[arg-type]
+        print(json.dumps(read), flush=True)
+        for row in risk_array_rows(w3, one_signer_gas, read["gas"]):  # type: ignore[arg-type]
+            print(json.dumps(row), flush=True)
         for n in AAVE_RESERVES:
             print(json.dumps(aave_sync(w3, n)), flush=True)
     print(json.dumps({"seconds": round(time.monotonic() - started, 1)}), file=sys.stderr)

@@ -156,6 +156,9 @@ interface IRiskArrays is IPortfolioMargin {
     /// @notice The registry whose signer set, governance and pause switch this contract follows.
     function registry() external view returns (address);
 
+    /// @notice An asset's stored word, as `RiskArrayPublished` carries it (0 if never published).
+    function arrayWord(bytes32 asset) external view returns (uint256);
+
     /// @notice The nonce the next batch must carry.
     function batchNonce() external view returns (uint256);
 

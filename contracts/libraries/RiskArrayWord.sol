@@ -18,8 +18,10 @@ uint256 constant SCENARIOS = 16;
 uint256 constant MOVE_UNIT_BPS = 10;
 /// @dev Move units in one (10,000 bps / 10).
 uint256 constant UNITS_PER_ONE = 1000;
-uint256 constant MOVES_BITS = 192;
-uint256 constant MOVES_MASK = (1 << MOVES_BITS) - 1;
+/// @dev The low 192 bits, where the moves sit (a literal: inline assembly reads only literal constants).
+uint256 constant MOVES_MASK = 0xffffffffffffffffffffffffffffffffffffffffffffffff;
+/// @dev Bit 11 of each of the 16 moves: XOR-ing it turns a two's-complement move m into m + 2048.
+uint256 constant SIGN_BITS = 0x800800800800800800800800800800800800800800800800;
 
 type RiskArrayWord is uint256;
 
@@ -57,9 +59,12 @@ function depthUsd(RiskArrayWord w) pure returns (uint256) {
     return decodeDepth(RiskArrayWord.unwrap(w) >> 240);
 }
 
-/// @dev The 16-bit decimal float of a depth: 12-bit mantissa, 4-bit power of ten.
-function decodeDepth(uint256 code) pure returns (uint256) {
-    return (code & 0xfff) * 10 ** (code >> 12);
+/// @dev The 16-bit decimal float of a depth: 12-bit mantissa, 4-bit power of ten (at most 4,095e15, so no overflow).
+/// `code` must fit 16 bits. The EXP opcode directly: Solidity's checked `**` loops and cost about 1,000 gas.
+function decodeDepth(uint256 code) pure returns (uint256 d) {
+    assembly ("memory-safe") {
+        d := mul(and(code, 0xfff), exp(10, shr(12, code)))
+    }
 }
 
 function packArray(uint256 moves, uint256 time, uint256 set, uint256 floor, uint256 depth)

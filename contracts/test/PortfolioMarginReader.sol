@@ -15,4 +15,12 @@ contract PortfolioMarginReader {
         lastGas = before - gasleft();
         lastMargin = margin;
     }
+
+    /// @notice Calls `isolatedMargin` (the baseline: the same positions without netting) and records its gas.
+    function readIsolated(IPortfolioMargin arrays, bytes32[] calldata assets, int256[] calldata positions) external {
+        uint256 before = gasleft();
+        uint256 margin = arrays.isolatedMargin(assets, positions);
+        lastGas = before - gasleft();
+        lastMargin = margin;
+    }
 }

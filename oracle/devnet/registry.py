@@ -1,4 +1,5 @@
-"""A registry on a development chain: deployed, one guardrail profile set, markets assigned. The
+"""A registry on a development chain: deployed, one guardrail profile set, markets assigned; and the
+risk-array contract beside it with one scenario set. The
 demo, the benchmarks and the keeper tests share this one recipe instead of retyping it."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from oracle.chain import RegistryClient
+from oracle.chain.risk_arrays import RiskArrayClient
 from oracle.markets import market_id
+from oracle.policy.arrays import SPAN16_LIMITS, ScenarioSetLimits
 from oracle.types import BLUE_CHIP_GUARDRAILS, Guardrails
 
 #: Markets assigned per `assignProfile` transaction, so any number of markets fits a block.
@@ -47,3 +50,18 @@ def deploy_registry(
     for i in range(0, len(ids), ASSIGN_CHUNK):
         registry.assign_profile(ids[i : i + ASSIGN_CHUNK], profile, gov)
     return registry
+
+
+def deploy_risk_arrays(
+    w3: Web3,
+    deployer: LocalAccount | str,
+    registry: RegistryClient,
+    *,
+    limits: ScenarioSetLimits = SPAN16_LIMITS,
+    scenario_set: int = 1,
+) -> RiskArrayClient:
+    """Deploys the risk-array contract on `registry` and sets `scenario_set` (the deployer must be
+    the registry's governance)."""
+    arrays, _ = RiskArrayClient.deploy(w3, deployer, registry=registry.address)
+    arrays.set_scenario_set(scenario_set, limits, deployer)
+    return arrays

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oracle.errors import RiskInputError
+from oracle.risk.scenarios import ROW_WEIGHT_PCT
 
 #: Rows of every scenario set (`SCENARIOS`).
 SCENARIOS = 16
@@ -337,3 +338,22 @@ def isolated_margin(
         floor = _ceil_div(abs(pos) * a.floor_units, UNITS_PER_ONE)
         total += max(scan, floor) + _add_on(abs(pos), a.depth_usd)
     return total
+
+
+#: Governance's starting point for scenario set `span16-v1` (`oracle.risk.scenarios`): moves from
+#: −95 % to +204.7 %, floors from 0.5 % to 25.5 %; a move or floor may grow by 10 % of notional an
+#: hour and shrink by 10 % a day, at most 30 % in one update; depth may grow by half a day; arrays
+#: older than two days are not read.
+SPAN16_LIMITS = ScenarioSetLimits(
+    weight_pct=ROW_WEIGHT_PCT,
+    min_moves=(-950,) * SCENARIOS,
+    max_moves=(MOVE_MAX,) * SCENARIOS,
+    min_floor_units=5,
+    max_floor_units=FLOOR_MAX,
+    max_step_units=300,
+    widen_units_per_hour=100,
+    narrow_units_per_day=100,
+    max_depth_growth_pct=50,
+    max_age=2 * DAY,
+    active=True,
+)

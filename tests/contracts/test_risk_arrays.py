@@ -31,13 +31,20 @@ ASSETS = sorted([ETH, BTC, USDC, market_id("SOL/USD"), market_id("LINK/USD")])
 
 
 def published(contract, asset) -> PublishedArray | None:
-    """The asset's word rebuilt from the contract's view."""
+    """The asset's stored word, unpacked by the mirror and checked against the `riskArray` view."""
+    found = PublishedArray.unpack(contract.arrayWord(asset))
     a = contract.riskArray(asset)
-    if a.updatedAt == 0:
+    if found is None:
+        assert a.updatedAt == 0
         return None
-    return PublishedArray(
-        ArrayValues(tuple(a.moves), a.floorUnits, encode_depth(a.depthUsd)), a.updatedAt, a.scenarioSet
+    assert (tuple(a.moves), a.floorUnits, a.depthUsd, a.updatedAt, a.scenarioSet) == (
+        found.values.moves,
+        found.values.floor_units,
+        found.values.depth_usd,
+        found.updated_at,
+        found.scenario_set,
     )
+    return found
 
 
 def test_python_digest_and_typehashes_equal_the_contracts(arrays, array_batch, signer_keys, project):

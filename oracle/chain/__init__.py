@@ -404,10 +404,11 @@ def deploy_contract(
     return w3.eth.contract(address=address, abi=artifact["abi"]), result
 
 
-class RegistryClient:
-    """The registry at `address`, read and written through web3.py."""
+class ContractClient:
+    """One of our compiled contracts (`NAME`) at `address`: reads with retries and decoded
+    reverts."""
 
-    NAME = "MarginParameterRegistry"
+    NAME = ""
 
     def __init__(self, w3: Web3, address: str) -> None:
         artifact = artifacts.load(self.NAME)
@@ -415,6 +416,21 @@ class RegistryClient:
         self.address = to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.errors = ErrorDecoder(artifact["abi"])
+
+    def _call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
+        try:
+            fn = getattr(self.contract.functions, name)(*args)
+            return rpc_retry(fn.call)(block_identifier=block)
+        except ContractLogicError as exc:
+            raise self.errors.decode(_revert_data(exc)) from None
+        except (Web3Exception, OSError, requests.RequestException) as exc:
+            raise ChainError(f"cannot read {name} from {self.address}: {exc}") from None
+
+
+class RegistryClient(ContractClient):
+    """The registry at `address`, read and written through web3.py."""
+
+    NAME = "MarginParameterRegistry"
 
     @classmethod
     def deploy(
@@ -441,15 +457,6 @@ class RegistryClient:
         return cls(w3, contract.address), result
 
     # Reads -------------------------------------------------------------------------------------
-
-    def _call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
-        try:
-            fn = getattr(self.contract.functions, name)(*args)
-            return rpc_retry(fn.call)(block_identifier=block)
-        except ContractLogicError as exc:
-            raise self.errors.decode(_revert_data(exc)) from None
-        except (Web3Exception, OSError, requests.RequestException) as exc:
-            raise ChainError(f"cannot read {name} from {self.address}: {exc}") from None
 
     def chain_id(self) -> int:
         return int(self.w3.eth.chain_id)
