@@ -263,3 +263,37 @@ def test_extreme_words_round_trip(moves):
     values = ArrayValues(moves, 255, encode_depth(123_456_789))
     word = PublishedArray(values, 2**32 - 1, 255).word()
     assert PublishedArray.unpack(word) == PublishedArray(values, 2**32 - 1, 255)
+
+
+def test_the_contract_accepts_exactly_what_the_mirror_allows(arrays, publish, chain):
+    """Random targets near the current arrays (every kind of row: growing, shrinking, crossing zero,
+    out of bounds), submitted as they are: the contract accepts a target exactly when the mirror's
+    step reaches it, and names a failing row the mirror also moves."""
+    rng = random.Random(8)
+    publish(arrays, [(ETH, random_array(rng, scale=300))])
+    accepted = refused = 0
+    for _ in range(50):
+        chain.mine(timestamp=chain.pending_timestamp + rng.choice([1, 600, HOUR, 3 * HOUR]))
+        current = published(arrays, ETH)
+        assert current is not None
+        if rng.random() < 0.5:  # mostly growing by a little: often within the rates
+            moves = tuple(m + (rng.randint(0, 3) if m >= 0 else -rng.randint(0, 3)) for m in current.values.moves)
+        else:
+            moves = tuple(
+                max(-2048, min(2047, m + rng.choice([0, 0, rng.randint(-6, 6), rng.randint(-150, 150), -2 * m])))
+                for m in current.values.moves
+            )
+        if rng.random() < 0.1:
+            moves = (rng.choice([-1001, 1501]),) + moves[1:]
+        target = dataclasses.replace(current.values, moves=moves)
+        step = step_toward(target, current, TEST_SET, SET_ID, chain.pending_timestamp)
+        if step.values == target:
+            publish(arrays, [(ETH, target)])
+            accepted += 1
+        else:
+            with ape.reverts() as failure:
+                publish(arrays, [(ETH, target)])
+            row = int(str(failure.value).split("row=")[1].split(",")[0])
+            assert step.values.moves[row] != target.moves[row]
+            refused += 1
+    assert accepted >= 10 and refused >= 10
