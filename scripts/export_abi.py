@@ -8,7 +8,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What an integrator needs: the read interface, the full registry, the Aave adapter.
-PUBLISHED = ("IMarginParameters", "IMarginParameterRegistry", "IAaveV3RiskAdapter")
+PUBLISHED = (
+    "IMarginParameters",
+    "IMarginParameterRegistry",
+    "IAaveV3RiskAdapter",
+    "IPortfolioMargin",
+    "IRiskArrays",
+)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ TARGETS = (
     "contracts/MarginParameterRegistry.sol",
     "contracts/examples/ExampleLendingPool.sol",
     "contracts/adapters/AaveV3RiskAdapter.sol",
+    "contracts/RiskArrayRegistry.sol",
 )
 
 README = ROOT / "README.md"

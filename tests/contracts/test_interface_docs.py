@@ -16,6 +16,8 @@ INTERFACES = [
     "IMarginParameters.sol",
     "IAaveV3RiskAdapter.sol",
     "IAaveV3.sol",
+    "IPortfolioMargin.sol",
+    "IRiskArrays.sol",
 ]
 MEMBER = re.compile(r"^\s*(function|event|error)\s+(\w+)")
 
