@@ -20,6 +20,7 @@ DEPLOYABLE = (
     "UniswapV3Actions",
     "AaveV3RiskAdapter",
     "RiskArrayRegistry",
+    "ExampleMarginAccount",
     "PortfolioMarginReader",
 )
 #: Uniswap v3's own compiled contracts as published on npm (`@uniswap/v3-core`), never recompiled.

@@ -25,6 +25,7 @@ TARGETS = (
     "contracts/examples/ExampleLendingPool.sol",
     "contracts/adapters/AaveV3RiskAdapter.sol",
     "contracts/RiskArrayRegistry.sol",
+    "contracts/examples/ExampleMarginAccount.sol",
 )
 
 README = ROOT / "README.md"
