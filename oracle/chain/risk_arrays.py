@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from oracle.chain import ContractClient, Transactor, TxResult, deploy_contract
+from oracle.chain import ContractClient, RegistryClient, Transactor, TxResult, deploy_contract
 from oracle.policy.arrays import Margin, PublishedArray, ScenarioSetLimits
 from oracle.signing.risk_arrays import RiskArrayBatch
 
@@ -33,6 +33,13 @@ class RiskArrayClient(ContractClient):
 
     def registry(self) -> str:
         return str(self._call("registry"))
+
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def max_batch_lifetime(self) -> int:
+        """The registry's `maxBatchLifetime`, which bounds these batches' deadlines too."""
+        return RegistryClient(self.w3, self.registry()).max_batch_lifetime()
 
     def version(self) -> str:
         return str(self._call("version"))

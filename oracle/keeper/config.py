@@ -21,6 +21,7 @@ from oracle.errors import ConfigError
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.uniswap import UniswapV3TwapSource
+from oracle.keeper.arrays import ArraysSetup
 from oracle.keeper.cycle import Keeper
 from oracle.keeper.scheduler import KeeperService
 from oracle.policy import PolicySettings
@@ -295,6 +296,23 @@ class TriggerConfig(_Strict):
     vol_jump: float = Field(default=_default(KeeperService, "vol_jump"), gt=1)
 
 
+class RiskArraysConfig(_Strict):
+    """The arrays contract the keeper also publishes portfolio-margin arrays to."""
+
+    address: str  # the RiskArrayRegistry (its signer set and governance are the registry's)
+    scenario_set: int = Field(default=1, ge=1, le=255)
+    # the markets whose arrays are published together (their rows are joint moves); default: all
+    markets: list[str] | None = None
+    refresh: int = Field(default=_default(ArraysSetup, "refresh"), gt=0)  # heartbeat, seconds
+    # publish sooner when a row of the target moves this far (10 bps units) from the chain's
+    min_change_units: int = Field(default=_default(ArraysSetup, "min_change_units"), ge=1)
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, v: str) -> str:
+        return _address(v)
+
+
 class KeeperConfig(_Strict):
     store: Path = Path("oracle.db")
     signers: list[SignerKeyConfig] = Field(min_length=1)
@@ -310,6 +328,15 @@ class KeeperConfig(_Strict):
     # file's hash in every batch's modelVersion (the config may repeat its values, not change them)
     settings: Path | None = None
     markets: dict[str, KeeperMarketConfig] = Field(min_length=1)
+    risk_arrays: RiskArraysConfig | None = None  # portfolio-margin arrays (off when absent)
+
+    @model_validator(mode="after")
+    def _array_markets_are_keeper_markets(self) -> KeeperConfig:
+        if self.risk_arrays is not None and self.risk_arrays.markets is not None:
+            unknown = set(self.risk_arrays.markets) - set(self.markets)
+            if unknown:
+                raise ValueError(f"risk_arrays.markets not among keeper.markets: {sorted(unknown)}")
+        return self
 
 
 class OracleConfig(_Strict):

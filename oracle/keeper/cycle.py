@@ -30,7 +30,9 @@ from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import collect
 from oracle.feeds.base import FeedError, Source
 from oracle.integrations.aave_v3 import RiskAdapterClient
-from oracle.keeper.store import Store
+from oracle.keeper.arrays import ArrayInputs, ArrayPublisher, ArraysPush
+from oracle.keeper.settle import settle
+from oracle.keeper.store import REGISTRY_KINDS, Store
 from oracle.markets import market_id
 from oracle.policy import Decision, OnChain, PolicySettings, decide
 from oracle.policy.impact import OpenPositions
@@ -129,6 +131,7 @@ class CycleReport:
     snapshots: dict[str, MarketSnapshot]
     pushes: tuple[Push, ...]
     notes: tuple[str, ...]
+    arrays: ArraysPush | None = None  # this cycle's arrays batch (None: none due or none set)
 
     def decision(self, market: str) -> Decision:
         return next(d for d in self.decisions if d.market == market)
@@ -154,6 +157,7 @@ class Keeper:
         adapters: Sequence[AdapterLink] = (),
         bundles: BundleStore | None = None,
         settings_file: str | None = None,
+        arrays: ArrayPublisher | None = None,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -172,6 +176,7 @@ class Keeper:
         self.bundles = bundles
         self.settings_file = settings_file
         self.clock = clock or (lambda: int(time.time()))
+        self.arrays = arrays  # portfolio-margin arrays, published after the parameters
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
         self._cycle_block: tuple[int, int] | None = None  # the latest block, read once per cycle
 
@@ -195,58 +200,10 @@ class Keeper:
     # Crash recovery ---------------------------------------------------------------------------
 
     def reconcile(self) -> tuple[list[str], bool]:
-        """Settles pushes left pending; returns notes and whether one may still land (then this
-        cycle must not sign another batch for the same nonce)."""
-        notes: list[str] = []
-        blocked = False
-        now = self.clock()
-        chain_nonce = self.registry.nonce()
-        for row in self.store.mined_from(chain_nonce):
-            # The chain's nonce is behind a push we saw mined: the node came back from an older
-            # state or the block was reorganised away. Settle it again like any pending push.
-            if self._receipt(row.tx_hash) is None:
-                self.store.reopen(row.id, now, "its block is no longer on the chain")
-                notes.append(
-                    f"push {row.id} (nonce {row.nonce}) was mined in a block the chain no longer "
-                    "has: pending again"
-                )
-        for row in self.store.pending():
-            chain_nonce = self.registry.nonce()
-            receipt = self._receipt(row.tx_hash)
-            if row.nonce < chain_nonce:
-                if receipt is not None and receipt["status"] == 1:
-                    self.store.mark(
-                        row.id,
-                        "mined",
-                        now,
-                        block=receipt["blockNumber"],
-                        gas_used=receipt["gasUsed"],
-                    )
-                    notes.append(f"push {row.id} (nonce {row.nonce}) was mined before the restart")
-                else:
-                    self.store.mark(row.id, "consumed", now)
-                    notes.append(
-                        f"push {row.id}: nonce {row.nonce} was consumed by another transaction"
-                    )
-            elif now > int(row.payload["deadline"]):
-                self.store.mark(row.id, "expired", now)
-                notes.append(
-                    f"push {row.id} (nonce {row.nonce}) expired unmined; values recomputed"
-                )
-            elif row.tx_hash is not None and not self._known(row.tx_hash):
-                # Broadcast, yet neither mined nor in the node's pool: the node restarted without
-                # its mempool, or evicted it. Waiting for the deadline would hold the market for
-                # minutes; a fresh batch may take the nonce instead. If the old transaction
-                # reappears and lands first, the fresh one fails on the nonce: one applies, never
-                # both, and this row is settled from the chain's receipt either way.
-                notes.append(
-                    f"push {row.id} (nonce {row.nonce}): the node no longer knows its "
-                    "transaction; a fresh batch may take the nonce"
-                )
-            else:
-                blocked = True
-                notes.append(f"push {row.id} (nonce {row.nonce}) may still land until its deadline")
-        return notes, blocked
+        """Settles pushes left pending (`oracle.keeper.settle`); returns notes and whether one may
+        still land (then this cycle must not sign another batch for the same nonce)."""
+        nonce = self.registry.nonce
+        return settle(self.store, REGISTRY_KINDS, nonce, self._receipt, self._known, self.clock())
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -289,6 +246,8 @@ class Keeper:
                 else:
                     pushes += self._push(cycle_id, "proposal", decisions, now)
             notes += self._sync_consumers(cycle_id, now)
+            arrays_push, array_notes = self._publish_arrays(cycle_id, now)
+            notes += array_notes
             status = "done"
         except OracleError as exc:
             self.store.finish_cycle(cycle_id, self.clock(), "failed", str(exc))
@@ -296,7 +255,25 @@ class Keeper:
         finally:
             self._cycle_block = None
         self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
-        return CycleReport(cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes))
+        return CycleReport(
+            cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes), arrays_push
+        )
+
+    def _publish_arrays(self, cycle_id: int, now: int) -> tuple[ArraysPush | None, list[str]]:
+        """The arrays from this cycle's own inputs (`oracle.keeper.arrays`). A failure there is
+        noted, not raised: the parameters are already pushed and must not wait for the arrays."""
+        if self.arrays is None:
+            return None, []
+        inputs = {
+            m: ArrayInputs(ev.history, ev.snapshot, ev.inputs_hash)
+            for m, ev in self._evaluations.items()
+            if ev.history is not None and ev.inputs_hash
+        }
+        try:
+            return self.arrays.publish(cycle_id, now, inputs, self._latest_block())
+        except OracleError as exc:
+            LOG.warning("arrays not published: %s", exc)
+            return None, [f"arrays not published: {exc}"]
 
     def evaluate(self, setup: MarketSetup, now: int, remember: bool = True) -> Evaluation:
         """Feeds, snapshot, risk engine and policy for one market; no store write, no push.

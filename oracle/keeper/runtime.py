@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -13,12 +14,14 @@ from web3 import Web3
 
 from oracle.audit.bundle import BundleStore
 from oracle.chain import RegistryClient, http_web3
+from oracle.chain.risk_arrays import RiskArrayClient
 from oracle.errors import ConfigError, OracleError
 from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import from_json
 from oracle.feeds.exchange import ExchangeSource
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient
 from oracle.integrations.example_pool import ExamplePoolPositions
+from oracle.keeper.arrays import ArrayPublisher, ArraysSetup
 from oracle.keeper.config import ChainConfig, KeeperConfig, OracleConfig
 from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
 from oracle.keeper.sources import health_policy, sources_for
@@ -127,11 +130,26 @@ def build_keeper(
                 positions=positions,
             )
         )
+    keys = signers(cfg) if signing else []
+    who = sender(cfg.chain) if signing else cfg.registry.governance
+    store = Store(cfg.keeper.store)
+    arrays = None
+    if cfg.keeper.risk_arrays is not None:
+        ra = cfg.keeper.risk_arrays
+        setup = ArraysSetup(
+            RiskArrayClient(w3, ra.address),
+            ra.scenario_set,
+            tuple(ra.markets or cfg.keeper.markets),
+            refresh=ra.refresh,
+            min_change_units=ra.min_change_units,
+        )
+        tick = clock or (lambda: int(time.time()))
+        arrays = ArrayPublisher(setup, keys, who, store, tick, version, cfg.keeper.batch_ttl)
     return Keeper(
         registry(cfg, w3),
-        signers(cfg) if signing else [],
-        sender(cfg.chain) if signing else cfg.registry.governance,
-        Store(cfg.keeper.store),
+        keys,
+        who,
+        store,
         setups,
         health=health_policy(cfg.feeds),
         policy=policy,
@@ -143,6 +161,7 @@ def build_keeper(
         adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
         bundles=BundleStore(cfg.keeper.bundles),
         settings_file=settings_text,
+        arrays=arrays,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +77,24 @@ CREATE TABLE IF NOT EXISTS syncs (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS syncs_market ON syncs(market, id);
+CREATE TABLE IF NOT EXISTS arrays (
+    id INTEGER PRIMARY KEY,
+    push_id INTEGER NOT NULL REFERENCES pushes(id),
+    market TEXT NOT NULL,
+    scenario_set INTEGER NOT NULL,
+    moves TEXT NOT NULL,
+    floor_units INTEGER NOT NULL,
+    depth_code INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    labels TEXT NOT NULL
+);
 """
 
 PENDING = ("signed", "sent")
+#: Push kinds of the registry's batches (one nonce) and of the arrays contract's (another).
+REGISTRY_KINDS = ("update", "proposal")
+ARRAYS_KIND = "arrays"
 
 
 class StoreError(OracleError):
@@ -280,13 +295,71 @@ class Store:
                 f"UPDATE pushes SET {sets} WHERE id = ?", (*fields.values(), status, now, push_id)
             )
 
-    def pending(self) -> list[PushRow]:
-        return self._push_rows("status IN (?, ?)", PENDING)
+    def pending(self, kinds: Sequence[str] = REGISTRY_KINDS) -> list[PushRow]:
+        """Pushes of `kinds` signed or sent but not yet settled."""
+        marks = ", ".join("?" * len(kinds))
+        return self._push_rows(f"status IN (?, ?) AND kind IN ({marks})", (*PENDING, *kinds))
 
-    def mined_from(self, nonce: int) -> list[PushRow]:
-        """Pushes recorded as mined at `nonce` or later: after a chain rollback (a node restarted
-        from an older state, a reorg) these are the ones the chain may no longer have."""
-        return self._push_rows("status = 'mined' AND nonce >= ?", (nonce,))
+    def mined_from(self, nonce: int, kinds: Sequence[str] = REGISTRY_KINDS) -> list[PushRow]:
+        """Pushes of `kinds` recorded as mined at `nonce` or later: after a chain rollback (a node
+        restarted from an older state, a reorg) these are the ones the chain may no longer have."""
+        marks = ", ".join("?" * len(kinds))
+        return self._push_rows(
+            f"status = 'mined' AND nonce >= ? AND kind IN ({marks})", (nonce, *kinds)
+        )
+
+    def last_mined(self, kind: str) -> dict[str, Any] | None:
+        """The latest mined push of `kind` (id, nonce, created_at, payload), or None."""
+        row = self.db.execute(
+            "SELECT id, nonce, created_at, payload FROM pushes WHERE kind = ? AND status = 'mined' "
+            "ORDER BY id DESC LIMIT 1",
+            (kind,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "nonce": row[1], "created_at": row[2], "payload": json.loads(row[3])}
+
+    # Risk arrays ------------------------------------------------------------------------------
+
+    def record_arrays(self, push_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """What one arrays batch carries per asset: the values signed, the target they step
+        toward, why they differ, and what each row is."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO arrays (push_id, market, scenario_set, moves, floor_units, "
+                "depth_code, target, notes, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        push_id,
+                        r["market"],
+                        r["scenario_set"],
+                        json.dumps(r["moves"]),
+                        r["floor_units"],
+                        r["depth_code"],
+                        json.dumps(r["target"]),
+                        json.dumps(r["notes"]),
+                        json.dumps(r["labels"]),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def arrays(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Arrays of the latest batches, newest first, with their push's status and time."""
+        cur = self.db.execute(
+            "SELECT a.push_id, p.status, p.nonce, p.created_at, p.tx_hash, a.market, "
+            "a.scenario_set, a.moves, a.floor_units, a.depth_code, a.target, a.notes, a.labels "
+            "FROM arrays a JOIN pushes p ON p.id = a.push_id ORDER BY a.id DESC LIMIT ?",
+            (limit,),
+        )
+        names = [d[0] for d in cur.description]
+        out = []
+        for r in cur.fetchall():
+            row = dict(zip(names, r, strict=True))
+            for key in ("moves", "target", "notes", "labels"):
+                row[key] = json.loads(row[key])
+            out.append(row)
+        return out
 
     def _push_rows(self, where: str, params: tuple[Any, ...]) -> list[PushRow]:
         rows = self.db.execute(

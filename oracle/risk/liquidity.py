@@ -83,3 +83,29 @@ def horizon_seconds(
         return cap, "max_horizon"
     seconds = max(base, round(raw / interval) * interval)
     return seconds, reason if seconds > base else "base"
+
+
+def depth_at(liquidity: Liquidity, fraction: float = 0.01) -> float:
+    """The notional (debt units) whose sale costs `fraction` slippage beyond the touch: the depth
+    a risk array carries, whose size add-on is then `fraction` of a position that large (linear
+    impact). Measured from the first unit's slippage rather than from zero: the half-spread is paid
+    by any sale, however small, and is the bonus's business; a crash-wide spread would otherwise
+    read as no depth at all. Found by bisection on the size, since slippage grows with it; a book
+    too thin to cost `fraction` even when swept gives the notional of the whole book."""
+    if not 0 < fraction < 1:
+        raise RiskInputError("(liquidity)", f"slippage fraction must be in (0, 1), got {fraction}")
+    probe = slippage(liquidity, 1e-9)
+    mid = probe.mid
+    fraction += probe.fraction
+    low, high = 0.0, max(probe.depth, 1e-9)
+    while slippage(liquidity, high).fraction < fraction:
+        if isinstance(liquidity, OrderBook):  # the whole book costs less than the fraction
+            return high * mid
+        high *= 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        if slippage(liquidity, middle).fraction < fraction:
+            low = middle
+        else:
+            high = middle
+    return low * mid
