@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from oracle.chain.risk_arrays import RiskArrayClient
+from oracle.devnet.emulator import ExchangeEmulator
 from oracle.devnet.registry import deploy_registry, deploy_risk_arrays
 from oracle.errors import ChainError
 from oracle.feeds.exchange import ExchangeSource
@@ -21,7 +22,6 @@ from oracle.policy import PolicySettings
 from oracle.policy.arrays import SPAN16_LIMITS, WAD, portfolio_margin
 from oracle.risk import ModelSettings
 from tests.helpers.guardrails import KEEPER_GUARDRAILS
-from oracle.devnet.emulator import ExchangeEmulator
 from tests.helpers.time import ts
 
 MARKETS = ("ETH/USDT", "BTC/USDT")
@@ -29,7 +29,7 @@ HOUR = 3_600
 
 
 class ArraysRig:
-    """Two markets, three venues, the registry and the arrays contract, on a clock the test moves."""
+    """Two markets, three venues, the registry and the arrays contract; the test moves the clock."""
 
     def __init__(self, chain, governance, signer, tmp_path, start: str):
         self.chain = chain
@@ -39,10 +39,16 @@ class ArraysRig:
             "BTCUSDT": ("BTC", "USDT", shipped_bars("ohlcv/1h/BTCUSDT.csv.gz", "BTC/USDT")),
         }
         offset = self.now - ts(start)
-        self.venues = [ExchangeEmulator(bars, now=self.now, offset=offset).start() for _ in range(3)]
+        self.venues = [
+            ExchangeEmulator(bars, now=self.now, offset=offset).start() for _ in range(3)
+        ]
         w3 = chain.provider.web3
         self.registry = deploy_registry(
-            w3, governance.address, signers=[signer.address], markets=MARKETS, guardrails=KEEPER_GUARDRAILS
+            w3,
+            governance.address,
+            signers=[signer.address],
+            markets=MARKETS,
+            guardrails=KEEPER_GUARDRAILS,
         )
         self.arrays: RiskArrayClient = deploy_risk_arrays(w3, governance.address, self.registry)
         self.store = Store(tmp_path / "oracle.db")
@@ -158,11 +164,16 @@ def test_a_batch_lost_in_flight_holds_the_arrays_until_its_deadline(rig, monkeyp
     rig.advance(rig.keeper.batch_ttl + 1)
     fresh = rig.keeper.cycle()
     assert fresh.arrays.status == "mined" and fresh.arrays.nonce == 0  # the same nonce, once
-    assert [p["status"] for p in rig.store.pushes() if p["kind"] == "arrays"] == ["mined", "expired"]
+    assert [p["status"] for p in rig.store.pushes() if p["kind"] == "arrays"] == [
+        "mined",
+        "expired",
+    ]
 
 
 def test_a_retired_scenario_set_stops_the_arrays_not_the_parameters(rig, governance):
-    rig.arrays.set_scenario_set(1, dataclasses.replace(SPAN16_LIMITS, active=False), governance.address)
+    rig.arrays.set_scenario_set(
+        1, dataclasses.replace(SPAN16_LIMITS, active=False), governance.address
+    )
     report = rig.keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"]
     assert report.arrays.status == "skipped"
