@@ -319,6 +319,7 @@ def once(ctx: click.Context, as_json: bool) -> None:
         "cycle": report.cycle_id,
         "decisions": [_decision_row(d) for d in report.decisions],
         "pushes": [dataclasses.asdict(p) for p in report.pushes],
+        "arrays": None if report.arrays is None else dataclasses.asdict(report.arrays),
         "notes": list(report.notes),
     }
     if as_json:
@@ -327,6 +328,9 @@ def once(ctx: click.Context, as_json: bool) -> None:
     _show_table(out["decisions"], ["market", "action", "update", "reason"])
     for p in out["pushes"]:
         click.echo(f"push {p['kind']} nonce {p['nonce']}: {p['status']} {p['tx_hash'] or ''}")
+    if report.arrays is not None:
+        a = report.arrays
+        click.echo(f"arrays nonce {a.nonce}: {a.status} {a.tx_hash or ''}")
     for n in out["notes"]:
         click.echo(f"note: {n}")
 
@@ -1009,6 +1013,7 @@ def run() -> None:
 
 
 # Commands in their own modules register themselves on `main` when imported.
+from oracle.cli import arrays as arrays  # noqa: E402
 from oracle.cli import dev as dev  # noqa: E402
 from oracle.cli import guardrails as guardrails  # noqa: E402
 from oracle.cli import serve as serve  # noqa: E402

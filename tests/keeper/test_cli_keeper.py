@@ -255,3 +255,23 @@ def test_a_calibrated_keeper_commits_its_settings_file_hash(deployment, tmp_path
     assert broken.returncode == 1 and "'keeper.settings': " in broken.stderr
     assert "settings.json: not JSON" in broken.stderr
     assert len(broken.stderr.strip().splitlines()) == 1 and client.nonce() == 1
+
+
+def test_arrays_deploy_once_show_margin(deployment):
+    """An operator adds portfolio-margin arrays: deploys the contract, names it in the config, and
+    the next cycle publishes them; `show` and `margin` read them back from the chain."""
+    cfg, _, env = deployment
+    deployed = json.loads(oracle(cfg, "arrays", "deploy", env=env).stdout)
+    data = yaml.safe_load(cfg.read_text())
+    data["keeper"]["risk_arrays"] = {"address": deployed["risk_arrays"]}
+    cfg.write_text(yaml.safe_dump(data))
+    out = json.loads(oracle(cfg, "once", "--json", env=env).stdout)
+    assert out["arrays"]["status"] == "mined", out["notes"]
+    [shown] = [json.loads(line) for line in oracle(cfg, "arrays", "show").stdout.splitlines()]
+    assert shown["market"] == MARKET and shown["scenario_set"] == 1 and len(shown["rows"]) == 16
+    assert shown["moves_pct"][0] < 0 < shown["moves_pct"][1]
+    book = json.loads(oracle(cfg, "arrays", "margin", f"{MARKET}=100000").stdout)
+    worst = max(-shown["moves_pct"][0], shown["moves_pct"][14] * -0.35) / 100 * 100_000
+    assert book["margin_usd"] >= worst * 0.999 and book["margin_usd"] == book["isolated_margin_usd"]
+    bad = oracle(cfg, "arrays", "margin", "ETH/USDT=lots", check=False)
+    assert bad.returncode == 1 and "expected MARKET=USD" in bad.stderr
