@@ -16,11 +16,11 @@ At each date of a fixed grid (every day at 00:00 UTC, after `warmup` of common h
   position) and what is measured is the rows and floors alone;
 - each book is margined with the contract's integer arithmetic (`portfolio_margin`, and
   `isolated_margin`: every position alone on the same arrays), positions in whole USD, 18 decimals;
-- the realised loss over the horizon H (the rows' own, 24 hourly bars) is −Σ posᵢ·(Pᵢ(t+H)/Pᵢ(t) − 1)
-  (close to close), and, stricter, the worst of the H hourly marks within the window (the path):
-  a book marked hourly can be under water in the middle of the day and back by its end.
-  A window breaches when the loss exceeds the margin. At the 99 % design level at most 1 % of
-  windows should.
+- the realised loss over the horizon H (the rows' own, 24 hourly bars) is
+  −Σ posᵢ·(Pᵢ(t+H)/Pᵢ(t) − 1) (close to close) and, stricter, the worst of the H hourly marks
+  within the window (the path): a book marked hourly can be under water in the middle of the day
+  and back by its end. A window breaches when the loss exceeds the margin; at the 99 % design
+  level at most 1 % of windows should.
 
 The classes (`RANDOM`, `HEDGED`, `ADVERSARIAL`):
 
@@ -32,10 +32,10 @@ The classes (`RANDOM`, `HEDGED`, `ADVERSARIAL`):
   DeFi (UNI, AAVE, LINK) against ETH. Netting is what portfolio margin is for; these books say
   how much capital it saves and whether the hedge's residual risk is still covered;
 - adversarial: built against the arrays of the date alone, the books the rows like best: the one
-  with the lowest margin per unit of gross notional (`lp`: exact, one linear programme per sign
-  pattern of the positions on the contract's formula, rounding aside), and the best of
-  `candidates` random books by the same measure (`search`). A scenario set is weakest where a
-  book is hedged against every row, so these are where a SPAN-like set would fail first.
+  of least margin per unit of gross notional (`lp`: exact on the contract's formula, rounding
+  aside, `cheapest_book`), and the best of `candidates` random books by the same measure
+  (`search`). A scenario set is weakest where a book is hedged against every row, so this is
+  where a SPAN-like set fails first; the margin such a book pays is mostly its floors.
 
 Windows of one date share the market's move, so within a class they are not independent: the
 binomial p-value and interval treat them as if they were (overstating the evidence when a class
@@ -45,6 +45,7 @@ date and class: a shorter run gives the same books on the dates it shares with a
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ HOUR, DAY = 3_600, 86_400
 #: The largest depth a 16-bit code holds: the size add-on is then nil (no order books in history).
 MAX_DEPTH_USD = DEPTH_MANTISSA_MAX * 10**15
 RANDOM, HEDGED, ADVERSARIAL = "random", "hedged", "adversarial"
+#: Up to this many assets, `cheapest_book` solves every sign pattern rather than branching.
+SMALL_UNIVERSE = 3
 #: Hedged books: name, long leg, short leg (assets absent from the universe are left out).
 HEDGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("ETH/BTC", ("ETH",), ("BTC",)),
@@ -136,6 +139,7 @@ class Window:
     margin: int
     isolated: int
     worst_row: int
+    floor_binds: bool  # the floor sum, not a row, set the margin
     loss_close: float
     loss_path: float
 
@@ -163,7 +167,8 @@ class Window:
 
 @dataclass(frozen=True)
 class PortfolioBacktest:
-    """Every window of a run, and the dates left out (a missing bar in the window: no mark)."""
+    """Every window of a run, and the dates left out with why (a bar missing in the window, so
+    no mark; or no arrays from the history before it)."""
 
     assets: tuple[str, ...]
     dates: tuple[int, ...]
@@ -173,9 +178,7 @@ class PortfolioBacktest:
 
     def of(self, portfolio: str, book: str | None = None) -> list[Window]:
         return [
-            w
-            for w in self.windows
-            if w.portfolio == portfolio and (book is None or w.book == book)
+            w for w in self.windows if w.portfolio == portfolio and (book is None or w.book == book)
         ]
 
     @property
@@ -201,7 +204,8 @@ def margin_per_gross(arrays: Sequence[ArrayValues], books: np.ndarray) -> np.nda
     scenario = np.maximum(loss.max(axis=1), 0.0)
     floor = np.abs(books) @ floors / UNITS_PER_ONE
     gross = np.abs(books).sum(axis=1)
-    return np.maximum(scenario, floor) / np.where(gross > 0, gross, 1.0)
+    ratio = np.maximum(scenario, floor) / np.where(gross > 0, gross, 1.0)
+    return np.where(gross > 0, ratio, np.inf)  # no positions: no ratio (never the cheapest)
 
 
 def _random_books(rng: np.random.Generator, count: int, n: int, gross: int) -> np.ndarray:
@@ -215,7 +219,7 @@ def _random_books(rng: np.random.Generator, count: int, n: int, gross: int) -> n
 
 
 def _whole(book: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(round(float(x))) for x in book)
+    return tuple(round(float(x)) for x in book)
 
 
 def random_books(ctx: DateContext) -> list[tuple[str, tuple[int, ...]]]:
@@ -237,8 +241,9 @@ def hedge_ratio(panel: ReturnPanel, long: Sequence[int], short: Sequence[int], b
 
 
 def hedged_books(ctx: DateContext) -> list[tuple[str, tuple[int, ...]]]:
-    """Each hedge of `HEDGES` present in the universe, long its first leg and the reverse."""
-    out = []
+    """Each hedge of `HEDGES` present in the universe, long its first leg and the reverse; a hedge
+    that is the same book as one before it is left out."""
+    out: list[tuple[str, tuple[int, ...]]] = []
     gross = ctx.settings.gross_usd
     for name, long_names, short_names in HEDGES:
         long = [ctx.assets.index(a) for a in long_names if a in ctx.assets]
@@ -249,6 +254,8 @@ def hedged_books(ctx: DateContext) -> list[tuple[str, tuple[int, ...]]]:
         book = np.zeros(len(ctx.assets))
         book[long] = gross / len(long)
         book[short] = -beta * gross / len(short)
+        if any(_whole(book) == held for _, held in out):
+            continue  # the same book under another name (e.g. the only alt is ETH)
         first, second = name.split("/")
         out.append((name, _whole(book)))
         out.append((f"{second}/{first}", _whole(-book)))
@@ -257,41 +264,57 @@ def hedged_books(ctx: DateContext) -> list[tuple[str, tuple[int, ...]]]:
 
 def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
     """Positions (summing to 1 in absolute value) of least margin per unit of gross notional on
-    these arrays, the contract's formula in reals. With q = q⁺ − q⁻: min t subject to t ≥ each
-    row's weighted loss, t ≥ the floor sum Σ(q⁺ + q⁻)·floor, Σ(q⁺ + q⁻) = 1; a binary per asset
-    lets only one of q⁺ᵢ, q⁻ᵢ be positive (otherwise a long and a short of the same asset would
-    count as gross notional at no scenario risk). A mixed-integer programme, solved exactly
-    (HiGHS); the same optimum as one linear programme per sign pattern, at a quarter the time."""
-    from scipy.optimize import Bounds, LinearConstraint, milp  # here: only this needs it
+    these arrays, the contract's formula in reals (rounding and the nil add-on aside).
+
+    With q = q⁺ − q⁻ (both ≥ 0), the linear programme min t subject to t ≥ each row's weighted
+    loss, t ≥ the floor sum Σ(q⁺ + q⁻)·floor and Σ(q⁺ + q⁻) = 1 would cheat: a long and a short of
+    one asset counts as gross notional at no scenario risk. So it is a relaxation, solved by
+    branch and bound: where its optimum holds both sides of an asset, the asset is fixed long in
+    one branch and short in the other; a branch whose relaxation is no better than the best book
+    found is dropped. Exact (the best sign pattern), in a handful of programmes rather than one
+    per pattern (2^N) for six assets; up to `SMALL_UNIVERSE` assets, one per pattern is fewer."""
+    from scipy.optimize import linprog  # here: the module's other users need no optimiser
 
     moves, floors = _units(arrays)
     n = len(arrays)
     weights = np.array(ROW_WEIGHT_PCT, dtype=np.float64)
-    rows = -moves.T * weights[:, None] / LOSS_SCALE  # (16, N): loss per USD long
-    k, eye, zero = len(weights), np.eye(n), np.zeros((n, n))
+    rows = -moves.T * weights[:, None] / LOSS_SCALE  # (16, N): weighted loss per USD long
     f = floors / UNITS_PER_ONE
-    # variables: q⁺ (N), q⁻ (N), long? (N, binary), t
-    a = np.vstack(
-        [
-            np.c_[rows, -rows, np.zeros((k, n)), -np.ones(k)],  # row loss ≤ t
-            np.r_[f, f, np.zeros(n), -1.0][None, :],  # floor sum ≤ t
-            np.r_[np.ones(2 * n), np.zeros(n), 0.0][None, :],  # gross = 1
-            np.c_[eye, zero, -eye, np.zeros(n)],  # q⁺ᵢ ≤ longᵢ
-            np.c_[zero, eye, eye, np.zeros(n)],  # q⁻ᵢ ≤ 1 − longᵢ
-        ]
-    )
-    lower = np.r_[np.full(k + 1, -np.inf), 1.0, np.full(2 * n, -np.inf)]
-    upper = np.r_[np.zeros(k + 1), 1.0, np.zeros(n), np.ones(n)]
-    res = milp(
-        np.r_[np.zeros(3 * n), 1.0],
-        constraints=LinearConstraint(a, lower, upper),
-        integrality=np.r_[np.zeros(2 * n), np.ones(n), 0.0],
-        bounds=Bounds(np.zeros(3 * n + 1), np.r_[np.full(2 * n, np.inf), np.ones(n), np.inf]),
-    )
-    if res.status != 0 or res.x is None:
-        raise RiskInputError("(portfolio backtest)", f"no cheapest book: {res.message}")
-    x = np.asarray(res.x)
-    return np.asarray(x[:n] - x[n : 2 * n])
+    # variables: q⁺ (N), q⁻ (N), t
+    a_ub = np.vstack([np.c_[rows, -rows, -np.ones(len(weights))], np.r_[f, f, -1.0][None, :]])
+    a_eq = np.r_[np.ones(2 * n), 0.0][None, :]
+    cost = np.r_[np.zeros(2 * n), 1.0]
+    best, best_value = np.zeros(n), np.inf
+    # asset → +1 (long only) or −1 (short only); with few assets every pattern at once is fewer
+    # programmes than the tree (whose relaxations wash the free assets all the way down)
+    pending: list[dict[int, int]] = [{}]
+    if n <= SMALL_UNIVERSE:
+        pending = [dict(enumerate(p)) for p in itertools.product((1, -1), repeat=n)]
+    while pending:
+        signs = pending.pop()
+        bounds = [(0.0, 0.0 if signs.get(i) == -1 else None) for i in range(n)]
+        bounds += [(0.0, 0.0 if signs.get(i) == 1 else None) for i in range(n)]
+        res = linprog(
+            cost,
+            A_ub=a_ub,
+            b_ub=np.zeros(len(a_ub)),
+            A_eq=a_eq,
+            b_eq=[1.0],
+            bounds=[*bounds, (0.0, None)],
+            method="highs",
+        )
+        if res.status != 0 or res.fun >= best_value - 1e-12:
+            continue
+        long, short = res.x[:n], res.x[n : 2 * n]
+        both = np.minimum(long, short)
+        if both.max() <= 1e-12:
+            best, best_value = long - short, float(res.fun)
+            continue
+        i = int(np.argmax(both))
+        pending += [{**signs, i: -1}, {**signs, i: 1}]
+    if not np.isfinite(best_value):
+        raise RiskInputError("(portfolio backtest)", "no cheapest book: every programme failed")
+    return np.asarray(best)
 
 
 def adversarial_books(ctx: DateContext) -> list[tuple[str, tuple[int, ...]]]:
@@ -396,7 +419,11 @@ def run_backtest(
             skipped.append((at, marks))
             continue
         entry, path = marks
-        panel, arrays = arrays_at(series, at, s)
+        try:
+            panel, arrays = arrays_at(series, at, s)
+        except RiskInputError as exc:  # the keeper would publish nothing: nothing to score
+            skipped.append((at, f"no arrays: {exc}"))
+            continue
         used.append(at)
         for name, maker in makers.items():
             ctx = DateContext(at, assets, panel, arrays, _rng(s.seed, at, name), s)
@@ -415,6 +442,7 @@ def run_backtest(
                         m.margin,
                         isolated_margin(arrays, wad, weights),
                         m.worst_scenario,
+                        m.floor_margin >= m.scenario_margin,
                         close,
                         worst,
                     )
@@ -469,7 +497,9 @@ class Coverage:
     def of(cls, windows: Sequence[Window], path: bool, design: float) -> Coverage:
         hits = [w for w in windows if (w.breach_path if path else w.breach_close)]
         n, b = len(windows), len(hits)
-        return cls(n, b, len({w.at for w in hits}), binomial_tail(b, n, design), clopper_pearson(b, n))
+        return cls(
+            n, b, len({w.at for w in hits}), binomial_tail(b, n, design), clopper_pearson(b, n)
+        )
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -490,23 +520,28 @@ class ClassSummary:
     efficiency: tuple[float, float, float]  # quartiles of portfolio / isolated margin
     margin_to_gross: tuple[float, float, float]  # quartiles of margin / gross notional
     worst_loss_to_margin: float  # the largest close-to-close loss as a multiple of its margin
+    floor_binds: float  # share of windows whose margin is the floor sum
     books: dict[str, dict[str, int]]  # per book: windows and breaches
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON object: the brief's keys first."""
         r = 6
+
+        def sig(p: float) -> float:  # p-values to 3 significant figures: 1e-9 is not 0
+            return float(f"{p:.3g}")
+
         return {
             "portfolio": self.portfolio,
             "windows": self.close.windows,
             "dates": self.dates,
             "breaches": self.close.breaches,
             "breach_rate": round(self.close.rate, r),
-            "p_value": round(self.close.p_value, r),
+            "p_value": sig(self.close.p_value),
             "interval": [round(x, r) for x in self.close.interval],
             "breach_dates": self.close.breach_dates,
             "path_breaches": self.path.breaches,
             "path_breach_rate": round(self.path.rate, r),
-            "path_p_value": round(self.path.p_value, r),
+            "path_p_value": sig(self.path.p_value),
             "path_interval": [round(x, r) for x in self.path.interval],
             "path_breach_dates": self.path.breach_dates,
             "median_efficiency": round(self.efficiency[1], 4),
@@ -514,6 +549,7 @@ class ClassSummary:
             "median_margin_to_gross": round(self.margin_to_gross[1], 5),
             "margin_to_gross_quartiles": [round(x, 5) for x in self.margin_to_gross],
             "worst_loss_to_margin": round(self.worst_loss_to_margin, 3),
+            "floor_binds": round(self.floor_binds, 4),
             "books": self.books,
         }
 
@@ -539,6 +575,7 @@ def summarise(result: PortfolioBacktest) -> list[ClassSummary]:
                 _quartiles([w.efficiency for w in ws]),
                 _quartiles([w.margin_usd / w.gross for w in ws]),
                 max((w.loss_close / w.margin_usd for w in ws if w.margin), default=0.0),
+                sum(w.floor_binds for w in ws) / len(ws),
                 books,
             )
         )

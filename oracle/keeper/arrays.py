@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from blake3 import blake3
@@ -31,11 +32,12 @@ from oracle.keeper.settle import settle
 from oracle.keeper.store import ARRAYS_KIND, Store
 from oracle.markets import market_id
 from oracle.policy.arrays import PublishedArray, quantize, step_toward
+from oracle.report.arrays import held_by_bounds, write_arrays_review
 from oracle.risk.inputs import liquidity_of
 from oracle.risk.liquidity import depth_at
 from oracle.risk.portfolio import ReturnPanel
 from oracle.risk.scenarios import ScenarioSettings, risk_arrays
-from oracle.series import PriceSeries
+from oracle.series import PriceSeries, iso
 from oracle.signing import Signer, batch_inputs_hash, model_version_bytes
 from oracle.signing.risk_arrays import RiskArrayBatch, RiskArrayUpdate, sign_arrays
 from oracle.snapshot import MarketSnapshot
@@ -87,9 +89,11 @@ class ArrayPublisher:
         clock: Callable[[], int],
         model_version: str,
         batch_ttl: int = 300,
+        reviews: Path | None = None,
     ) -> None:
         self.setup, self.signers, self.sender, self.store = setup, signers, sender, store
         self.clock, self.model_version, self.batch_ttl = clock, model_version, batch_ttl
+        self.reviews = reviews  # where a batch held back by the set's bounds is put to governance
 
     # Crash recovery ---------------------------------------------------------------------------
 
@@ -287,4 +291,6 @@ class ArrayPublisher:
             block=result.block_number,
             gas_used=result.gas_used,
         )
+        if self.reviews is not None and held_by_bounds(rows):
+            write_arrays_review(self.reviews, nonce, batch.scenario_set, rows, iso(now))
         return ArraysPush("mined", nonce, names, result.tx_hash, result.gas_used)

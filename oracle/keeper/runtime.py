@@ -144,7 +144,9 @@ def build_keeper(
             min_change_units=ra.min_change_units,
         )
         tick = clock or (lambda: int(time.time()))
-        arrays = ArrayPublisher(setup, keys, who, store, tick, version, cfg.keeper.batch_ttl)
+        arrays = ArrayPublisher(
+            setup, keys, who, store, tick, version, cfg.keeper.batch_ttl, cfg.keeper.reviews
+        )
     return Keeper(
         registry(cfg, w3),
         keys,

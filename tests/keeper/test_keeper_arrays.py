@@ -74,6 +74,7 @@ class ArraysRig:
             self.store,
             lambda: self.now,
             "arrays-test",
+            reviews=tmp_path / "reviews",
         )
         self.keeper = Keeper(
             self.registry,
@@ -178,3 +179,20 @@ def test_a_retired_scenario_set_stops_the_arrays_not_the_parameters(rig, governa
     assert [p.status for p in report.pushes] == ["mined"]
     assert report.arrays.status == "skipped"
     assert any("scenario set 1 is not active" in n for n in report.notes), report.notes
+
+
+def test_values_held_by_the_bounds_go_to_governance(rig, governance):
+    narrow = dataclasses.replace(SPAN16_LIMITS, min_moves=(-20,) * 16, max_moves=(20,) * 16)
+    rig.arrays.set_scenario_set(1, narrow, governance.address)
+    report = rig.keeper.cycle()
+    assert report.arrays.status == "mined", report.notes
+    published = rig.arrays.published(market_id("ETH/USDT")).values
+    assert min(published.moves) == -20 and max(published.moves) == 20
+    review = (rig.publisher.reviews / "arrays-0.md").read_text()
+    assert "scenario set 1 holds values back" in review
+    assert "component 1" in review and "clamped to its bounds [-20, 20]" in review
+    # a batch only stepped by the rates is not a governance matter: no review for it
+    rig.arrays.set_scenario_set(1, SPAN16_LIMITS, governance.address)
+    rig.advance(7 * HOUR)
+    assert rig.keeper.cycle().arrays.status == "mined"
+    assert not (rig.publisher.reviews / "arrays-1.md").exists()
