@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IMarginParameterRegistry} from "./interfaces/IMarginParameterRegistry.sol";
 import {IPortfolioMargin, MarginBreakdown, RiskArray} from "./interfaces/IPortfolioMargin.sol";
@@ -18,7 +19,8 @@ import {
     packArray,
     setWeight,
     setMaxAge,
-    setActive
+    setActive,
+    setFactorPairs
 } from "./libraries/RiskArrayWord.sol";
 
 /// @dev keccak256("RiskArrayUpdate(bytes32 asset,uint256 moves,uint8 floorUnits,uint16 depth)"); derived from the
@@ -80,20 +82,22 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
     /// @inheritdoc IRiskArrays
     function setScenarioSet(uint8 id, ScenarioSet calldata c) external {
         if (msg.sender != _registry.governance()) revert NotGovernance(msg.sender);
-        if (id == 0 || c.maxAge == 0 || c.maxStepUnits == 0 || c.minFloorUnits > c.maxFloorUnits) {
-            revert InvalidScenarioSet(id);
-        }
+        if (
+            id == 0 || c.maxAge == 0 || c.maxStepUnits == 0 || c.minFloorUnits > c.maxFloorUnits
+                || c.factorPairs > SCENARIOS / 2
+        ) revert InvalidScenarioSet(id);
         uint256 head;
         uint256 lowerMoves;
         uint256 upperMoves;
         for (uint256 s; s < SCENARIOS; ++s) {
             (int256 lo, int256 hi) = (c.minMoves[s], c.maxMoves[s]);
             if (lo > hi || lo < -2048 || hi > 2047 || c.weightPct[s] > 100) revert InvalidScenarioSet(id);
+            if (s < 2 * uint256(c.factorPairs) && c.weightPct[s] != 100) revert InvalidScenarioSet(id);
             head |= uint256(c.weightPct[s]) << (s * 8);
             lowerMoves |= (uint256(lo) & 0xfff) << (s * 12);
             upperMoves |= (uint256(hi) & 0xfff) << (s * 12);
         }
-        _setHead[id] = head | (uint256(c.maxAge) << 128) | (c.active ? 1 << 160 : 0);
+        _setHead[id] = head | (uint256(c.maxAge) << 128) | (c.active ? 1 << 160 : 0) | (uint256(c.factorPairs) << 161);
         _setLower[id] = lowerMoves | (uint256(c.minFloorUnits) << 192) | (uint256(c.maxFloorUnits) << 200)
             | (uint256(c.maxStepUnits) << 208) | (uint256(c.widenUnitsPerHour) << 224)
             | (uint256(c.narrowUnitsPerDay) << 240);
@@ -137,12 +141,22 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
             (w, expectedSet, head) = _read(asset, pos, expectedSet, head);
             uint256 size = pos < 0 ? uint256(-pos) : uint256(pos);
             int256 worst;
+            uint256 squares;
             assembly ("memory-safe") {
+                let factorRows := shl(1, and(shr(161, head), 0xff))
                 for { let s := 0 } lt(s, 16) { s := add(s, 1) } {
                     let m := sar(4, signextend(1, shl(4, and(shr(mul(s, 12), w), 0xfff))))
                     let loss := mul(mul(sub(0, pos), m), and(shr(shl(3, s), head), 0xff))
                     if sgt(loss, worst) { worst := loss }
+                    if and(lt(s, factorRows), iszero(and(s, 1))) {
+                        let p := mul(pos, m)
+                        squares := add(squares, mul(p, p))
+                    }
                 }
+            }
+            if (squares != 0) {
+                uint256 norm = Math.sqrt(squares, Math.Rounding.Ceil) * 100;
+                if (norm > uint256(worst)) worst = int256(norm);
             }
             uint256 scan = _ceilDiv(uint256(worst), LOSS_SCALE);
             uint256 floor = _ceilDiv(size * w.floorUnits(), UNITS_PER_ONE);
@@ -180,6 +194,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
         c.maxDepthGrowthPct = uint16(upper >> 192);
         c.maxAge = uint32(setMaxAge(head));
         c.active = setActive(head);
+        c.factorPairs = uint8(setFactorPairs(head));
     }
 
     /// @inheritdoc IRiskArrays
@@ -240,7 +255,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
             // `_read` path, which sets the expected set or reverts with the exact error.
             assembly ("memory-safe") {
                 let published := and(shr(192, w), 0xffffffff)
-                let bound := shl(127, 1)
+                let bound := shl(100, 1)
                 usual := and(
                     and(eq(and(shr(224, w), 0xff), expectedSet), and(slt(pos, bound), sgt(pos, sub(0, bound)))),
                     and(iszero(iszero(published)), iszero(gt(sub(timestamp(), published), maxAge)))
@@ -254,6 +269,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
         }
         int256 worst;
         uint256 worstRow;
+        uint256 squares;
         assembly ("memory-safe") {
             let bias := mul(mload(add(acc, 0x200)), 2048)
             for { let s := 0 } lt(s, 16) { s := add(s, 1) } {
@@ -263,6 +279,16 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
                     worstRow := s
                 }
             }
+            // the factor rows' losses (rows 0, 2, …): |loss| < 2^112 per asset below the position bound, so
+            // the squares of any book a block can hold stay far inside 256 bits
+            for { let j := 0 } lt(j, and(shr(161, head), 0xff)) { j := add(j, 1) } {
+                let p := sub(mload(add(acc, shl(6, j))), bias)
+                squares := add(squares, mul(p, p))
+            }
+        }
+        if (squares != 0) {
+            uint256 norm = Math.sqrt(squares, Math.Rounding.Ceil) * 100; // weight 100, as the set requires
+            if (norm > uint256(worst)) (worst, worstRow) = (int256(norm), SCENARIOS);
         }
         b.worstScenario = worstRow;
         b.addOn = acc[18];
@@ -273,7 +299,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
     }
 
     /// @dev Adds one position to `acc`. Each 12-bit move m is read as u = m + 2048 (its sign bit flipped: no sign
-    /// extension per row) and Σ pos·u accumulated; 2048·Σ pos comes off each row once at the end. |pos| < 2^127
+    /// extension per row) and Σ pos·u accumulated; 2048·Σ pos comes off each row once at the end. |pos| < 2^100
     /// and u < 2^12 keep the sums of any realistic number of assets far inside int256, as are the floor
     /// (< 2^135 each) and add-on (< 2^188 each) sums. Unrolled: a loop's own jumps and compares cost as much as
     /// its work.
@@ -331,7 +357,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
         view
         returns (RiskArrayWord w, uint256, uint256)
     {
-        if (pos >= 2 ** 127 || pos <= -(2 ** 127)) revert PositionTooLarge(asset, pos);
+        if (pos >= 2 ** 100 || pos <= -(2 ** 100)) revert PositionTooLarge(asset, pos);
         w = _arrays[asset];
         uint256 published = w.updatedAt();
         if (published == 0) revert RiskArrayNotSet(asset);
@@ -353,7 +379,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
     }
 
     /// @dev position² / (100 · depth), in 18-decimal USD, rounded up; a zero depth cannot be published.
-    /// Unchecked: sizes are below 2^127 (`_read`) and depths below 2^62, so neither product can overflow.
+    /// Unchecked: sizes are below 2^100 (`_read`) and depths below 2^62, so neither product can overflow.
     function _addOn(uint256 size, uint256 depth) internal pure returns (uint256) {
         unchecked {
             return _ceilDiv(size * size, 100 * depth * 1e18);

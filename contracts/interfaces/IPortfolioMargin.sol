@@ -3,11 +3,13 @@ pragma solidity ^0.8.20;
 
 /// @notice How a portfolio's margin was made up (all amounts in USD with 18 decimals, like the positions).
 /// @param margin What the portfolio must hold: `max(scenarioMargin, floorMargin) + addOn`.
-/// @param scenarioMargin The largest weighted loss over the scenario set's rows (0 if every row is a gain).
+/// @param scenarioMargin The largest weighted loss over the scenario set's rows, or the norm of the losses over its
+/// factor rows when larger (0 if every row is a gain).
 /// @param floorMargin `Σ |position| · floor`: the least any exposure needs, however well hedged.
 /// @param addOn `Σ position² / (100 · depth)`: what selling each position costs under linear price impact, with
 /// `depth` the notional whose sale costs 1 % (so the add-on is 1 % of a position as large as the depth).
-/// @param worstScenario Row of the largest weighted loss (0 when no row is a loss).
+/// @param worstScenario Row of the largest weighted loss; 16 when the factor rows' norm binds (0 when no row is a
+/// loss).
 /// @param scenarioSet The scenario set every array read belongs to (0 when every position is zero).
 struct MarginBreakdown {
     uint256 margin;
@@ -57,11 +59,12 @@ interface IPortfolioMargin {
     error AssetsNotSorted(uint256 index, bytes32 asset);
     /// @notice Thrown when `assets` and `positions` differ in length.
     error LengthMismatch(uint256 assets, uint256 positions);
-    /// @notice Thrown when a position's absolute value is 2^127 or more (about 1.7e20 USD).
+    /// @notice Thrown when a position's absolute value is 2^100 or more (about 1.27e12 USD): below it no sum or
+    /// square of the margin's arithmetic can overflow.
     error PositionTooLarge(bytes32 asset, int256 position);
 
-    /// @notice The portfolio margin: `max(largest weighted scenario loss, Σ |position| · floor) + Σ size add-on`,
-    /// rounded up, in USD with 18 decimals.
+    /// @notice The portfolio margin: `max(largest weighted scenario loss, norm of the losses over the factor rows,
+    /// Σ |position| · floor) + Σ size add-on`, rounded up, in USD with 18 decimals.
     /// @param assets Asset ids in strictly increasing order.
     /// @param positions Signed notionals in USD with 18 decimals (long > 0, short < 0).
     function portfolioMargin(bytes32[] calldata assets, int256[] calldata positions) external view returns (uint256);

@@ -55,6 +55,9 @@ struct RiskArrayBatch {
 /// publication; it may fall by at most half per update.
 /// @param maxAge Seconds after which reads of the set's arrays revert (`StaleRiskArray`).
 /// @param active False retires the set: every margin read on it reverts and nothing more is published under it.
+/// @param factorPairs k: rows 0-1, 2-3, …, 2k-2 to 2k-1 are orthogonal factors at −z and +z (weight 100), and the
+/// margin takes the norm of the book's losses over rows 0, 2, …, 2k-2 (its joint, elliptical risk in the factors'
+/// span) besides each row alone; at most 8. 0: every row alone, as SPAN.
 struct ScenarioSet {
     uint8[16] weightPct;
     int16[16] minMoves;
@@ -67,6 +70,7 @@ struct ScenarioSet {
     uint16 maxDepthGrowthPct;
     uint32 maxAge;
     bool active;
+    uint8 factorPairs;
 }
 
 /// @notice Which part of an array a guardrail error refers to.
@@ -116,7 +120,8 @@ interface IRiskArrays is IPortfolioMargin {
     /// @notice Thrown when a batch names scenario set 0 or a set governance has not configured or has retired.
     error ScenarioSetNotActive(uint256 scenarioSet);
     /// @notice Thrown when governance sets an inconsistent scenario set (id 0, a bound outside 12 bits, a minimum
-    /// above its maximum, a weight above 100, a zero `maxAge` or a zero `maxStepUnits`).
+    /// above its maximum, a weight above 100, a zero `maxAge` or a zero `maxStepUnits`, more than 8 factor pairs or
+    /// a factor row not weighted 100).
     error InvalidScenarioSet(uint256 scenarioSet);
     /// @notice Thrown when an entry's `moves` has bits above the 16 packed rows.
     error MalformedMoves(bytes32 asset);

@@ -6,7 +6,7 @@ pragma solidity ^0.8.24;
 /// hot part (weights, max age, active) in one word read once per portfolio.
 /// @dev Moves are 12-bit two's-complement counts of `MOVE_UNIT_BPS`; row s sits in bits [12s, 12s + 12).
 /// Asset word: | 0-191 moves | 192-223 updatedAt | 224-231 scenario set | 232-239 floor units | 240-255 depth |.
-/// Set head:   | 0-127 weights (8 bits per row, percent) | 128-159 maxAge | 160 active |.
+/// Set head:   | 0-127 weights (8 bits per row, percent) | 128-159 maxAge | 160 active | 161-168 factor pairs |.
 /// Set lower:  | 0-191 min moves | 192-199 min floor | 200-207 max floor | 208-223 max step | 224-239 widen per
 /// hour | 240-255 narrow per day |.
 /// Set upper:  | 0-191 max moves | 192-207 max depth growth pct |.
@@ -85,4 +85,8 @@ function setMaxAge(uint256 head) pure returns (uint256) {
 
 function setActive(uint256 head) pure returns (bool) {
     return (head >> 160) & 1 == 1;
+}
+
+function setFactorPairs(uint256 head) pure returns (uint256) {
+    return uint8(head >> 161);
 }

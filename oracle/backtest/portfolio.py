@@ -32,10 +32,10 @@ The classes (`RANDOM`, `HEDGED`, `ADVERSARIAL`):
   DeFi (UNI, AAVE, LINK) against ETH. Netting is what portfolio margin is for; these books say
   how much capital it saves and whether the hedge's residual risk is still covered;
 - adversarial: built against the arrays of the date alone, the books the rows like best: the one
-  of least margin per unit of gross notional (`lp`: exact on the contract's formula, rounding
-  aside, `cheapest_book`), and the best of `candidates` random books by the same measure
-  (`search`). A scenario set is weakest where a book is hedged against every row, so this is
-  where a SPAN-like set fails first; the margin such a book pays is mostly its floors.
+  of least margin per unit of gross notional (`lp`: exact on the contract's formula, the factor
+  norm within about 1.5 % from below, rounding aside, `cheapest_book`), and the best of
+  `candidates` random books by the same measure (`search`). A scenario set is weakest where a
+  book is hedged against every row, so this is where a SPAN-like set fails first.
 
 Windows of one date share the market's move, so within a class they are not independent: the
 binomial p-value and interval treat them as if they were (overstating the evidence when a class
@@ -65,7 +65,7 @@ from oracle.policy.arrays import (
     quantize,
 )
 from oracle.risk.portfolio import ReturnPanel
-from oracle.risk.scenarios import ROW_WEIGHT_PCT, ScenarioSettings, risk_arrays
+from oracle.risk.scenarios import FACTOR_PAIRS, ROW_WEIGHT_PCT, ScenarioSettings, risk_arrays
 from oracle.series import PriceSeries, iso
 
 HOUR, DAY = 3_600, 86_400
@@ -189,10 +189,30 @@ class PortfolioBacktest:
 # --- books -------------------------------------------------------------------------------------
 
 
+#: Supporting planes standing in for the factor norm in `cheapest_book`'s programmes.
+FACTOR_DIRECTIONS = 256
+
+
 def _units(arrays: Sequence[ArrayValues]) -> tuple[np.ndarray, np.ndarray]:
     moves = np.array([a.moves for a in arrays], dtype=np.float64)  # (N, 16) units
     floors = np.array([a.floor_units for a in arrays], dtype=np.float64)
     return moves, floors
+
+
+def factor_directions(k: int, count: int = FACTOR_DIRECTIONS) -> np.ndarray:
+    """`count` unit vectors spread evenly over the sphere in k dimensions (a Fibonacci lattice for
+    three, the circle for two, ±1 for one): a polyhedral stand-in for the factor rows' norm in a
+    linear programme, never above it and, at 256 directions on the sphere, within about 1.5 %."""
+    if k <= 1:
+        return np.array([[1.0], [-1.0]])[:, :k] if k == 1 else np.zeros((0, 0))
+    if k == 2:
+        angles = np.linspace(0.0, 2 * np.pi, count, endpoint=False)
+        return np.c_[np.cos(angles), np.sin(angles)]
+    i = np.arange(count) + 0.5
+    polar = np.arccos(1 - 2 * i / count)
+    azimuth = np.pi * (1 + 5**0.5) * i
+    sphere = np.c_[np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)]
+    return np.c_[sphere, np.zeros((count, k - 3))] if k > 3 else sphere
 
 
 def margin_per_gross(arrays: Sequence[ArrayValues], books: np.ndarray) -> np.ndarray:
@@ -200,8 +220,10 @@ def margin_per_gross(arrays: Sequence[ArrayValues], books: np.ndarray) -> np.nda
     (the integer rounding and the nil add-on aside): a fast screen for many candidates."""
     moves, floors = _units(arrays)
     weights = np.array(ROW_WEIGHT_PCT, dtype=np.float64)
-    loss = -(books @ moves) * weights / LOSS_SCALE  # (K, 16)
-    scenario = np.maximum(loss.max(axis=1), 0.0)
+    pnl = books @ moves  # (K, 16), USD times move units
+    loss = -pnl * weights / LOSS_SCALE
+    norm = np.sqrt(np.sum(pnl[:, 0 : 2 * FACTOR_PAIRS : 2] ** 2, axis=1)) / UNITS_PER_ONE
+    scenario = np.maximum(np.maximum(loss.max(axis=1), norm), 0.0)
     floor = np.abs(books) @ floors / UNITS_PER_ONE
     gross = np.abs(books).sum(axis=1)
     ratio = np.maximum(scenario, floor) / np.where(gross > 0, gross, 1.0)
@@ -267,9 +289,11 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
     these arrays, the contract's formula in reals (rounding and the nil add-on aside).
 
     With q = q⁺ − q⁻ (both ≥ 0), the linear programme min t subject to t ≥ each row's weighted
-    loss, t ≥ the floor sum Σ(q⁺ + q⁻)·floor and Σ(q⁺ + q⁻) = 1 would cheat: a long and a short of
-    one asset counts as gross notional at no scenario risk. So it is a relaxation, solved by
-    branch and bound: where its optimum holds both sides of an asset, the asset is fixed long in
+    loss, t ≥ u·(the losses over the factor rows) for `FACTOR_DIRECTIONS` unit vectors u (the
+    factor norm from below, within about 1.5 %: the book found is at least as cheap as the norm
+    allows), t ≥ the floor sum Σ(q⁺ + q⁻)·floor and Σ(q⁺ + q⁻) = 1 would cheat: a long and a
+    short of one asset counts as gross notional at no scenario risk. So it is a relaxation, solved
+    by branch and bound: where its optimum holds both sides of an asset, the asset is fixed long in
     one branch and short in the other; a branch whose relaxation is no better than the best book
     found is dropped. Exact (the best sign pattern), in a handful of programmes rather than one
     per pattern (2^N) for six assets; up to `SMALL_UNIVERSE` assets, one per pattern is fewer."""
@@ -279,9 +303,11 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
     n = len(arrays)
     weights = np.array(ROW_WEIGHT_PCT, dtype=np.float64)
     rows = -moves.T * weights[:, None] / LOSS_SCALE  # (16, N): weighted loss per USD long
+    # the factor rows' norm as its supporting planes: t ≥ u · (losses over rows 0, 2, …)
+    rows = np.vstack([rows, factor_directions(FACTOR_PAIRS) @ rows[0 : 2 * FACTOR_PAIRS : 2]])
     f = floors / UNITS_PER_ONE
     # variables: q⁺ (N), q⁻ (N), t
-    a_ub = np.vstack([np.c_[rows, -rows, -np.ones(len(weights))], np.r_[f, f, -1.0][None, :]])
+    a_ub = np.vstack([np.c_[rows, -rows, -np.ones(len(rows))], np.r_[f, f, -1.0][None, :]])
     a_eq = np.r_[np.ones(2 * n), 0.0][None, :]
     cost = np.r_[np.zeros(2 * n), 1.0]
     best, best_value = np.zeros(n), np.inf
@@ -431,7 +457,7 @@ def run_backtest(
                 if not any(positions):
                     continue
                 wad = [p * WAD for p in positions]
-                m = portfolio_margin(arrays, wad, weights)
+                m = portfolio_margin(arrays, wad, weights, FACTOR_PAIRS)
                 close, worst = losses(positions, entry, path)
                 windows.append(
                     Window(
@@ -440,7 +466,7 @@ def run_backtest(
                         book,
                         positions,
                         m.margin,
-                        isolated_margin(arrays, wad, weights),
+                        isolated_margin(arrays, wad, weights, FACTOR_PAIRS),
                         m.worst_scenario,
                         m.floor_margin >= m.scenario_margin,
                         close,

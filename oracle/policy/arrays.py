@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oracle.errors import RiskInputError
-from oracle.risk.scenarios import ROW_WEIGHT_PCT
+from oracle.risk.scenarios import FACTOR_PAIRS, ROW_WEIGHT_PCT
 
 #: Rows of every scenario set (`SCENARIOS`).
 SCENARIOS = 16
@@ -152,6 +152,7 @@ class ScenarioSetLimits:
     max_depth_growth_pct: int
     max_age: int
     active: bool
+    factor_pairs: int = 0  # rows 0/1, 2/3, … are ± factors: the margin also takes their norm
 
     def as_tuple(self) -> tuple[object, ...]:
         """ABI tuple for `setScenarioSet`."""
@@ -167,6 +168,7 @@ class ScenarioSetLimits:
             self.max_depth_growth_pct,
             self.max_age,
             self.active,
+            self.factor_pairs,
         )
 
     @classmethod
@@ -301,10 +303,32 @@ def _add_on(size: int, depth_usd: int) -> int:
     return _ceil_div(size * size, 100 * depth_usd * WAD)
 
 
+def _ceil_sqrt(x: int) -> int:
+    """OpenZeppelin's `Math.sqrt(x, Rounding.Ceil)`."""
+    root = math.isqrt(x)
+    return root if root * root == x else root + 1
+
+
+def _factor_norm(losses: Sequence[int], factor_pairs: int) -> int:
+    """The norm of the losses over the factor rows 0, 2, …, weighted 100 as the set requires."""
+    squares = sum(losses[2 * j] ** 2 for j in range(factor_pairs))
+    return _ceil_sqrt(squares) * 100 if squares else 0
+
+
+#: `worstScenario` when the factor rows' norm binds rather than one row.
+FACTOR_NORM_ROW = SCENARIOS
+
+
 def portfolio_margin(
-    arrays: Sequence[ArrayValues], positions: Sequence[int], weight_pct: Sequence[int]
+    arrays: Sequence[ArrayValues],
+    positions: Sequence[int],
+    weight_pct: Sequence[int],
+    factor_pairs: int = 0,
 ) -> Margin:
-    """`_portfolio` on arrays already read and checked: positions in 18-decimal USD."""
+    """`_portfolio` on arrays already read and checked: positions in 18-decimal USD. With
+    `factor_pairs` k, rows 0/1 … 2k−2/2k−1 are ± orthogonal factors and the margin also takes the
+    norm of the book's losses over rows 0, 2, …: the largest row alone understates a book spread
+    over several factors by up to √k (the cross-polytope inside the ellipsoid)."""
     pnl = [0] * SCENARIOS
     floor_sum = add_on = 0
     for a, pos in zip(arrays, positions, strict=True):
@@ -320,13 +344,19 @@ def portfolio_margin(
         loss = -pnl[s] * weight_pct[s]
         if loss > worst:
             worst, worst_row = loss, s
+    norm = _factor_norm(pnl, factor_pairs)
+    if norm > worst:
+        worst, worst_row = norm, FACTOR_NORM_ROW
     scenario = _ceil_div(worst, LOSS_SCALE)
     floor = _ceil_div(floor_sum, UNITS_PER_ONE)
     return Margin(max(scenario, floor) + add_on, scenario, floor, add_on, worst_row)
 
 
 def isolated_margin(
-    arrays: Sequence[ArrayValues], positions: Sequence[int], weight_pct: Sequence[int]
+    arrays: Sequence[ArrayValues],
+    positions: Sequence[int],
+    weight_pct: Sequence[int],
+    factor_pairs: int = 0,
 ) -> int:
     """`isolatedMargin`: each position margined alone on the same arrays."""
     total = 0
@@ -334,17 +364,20 @@ def isolated_margin(
         if pos == 0:
             continue
         worst = max([0] + [-pos * a.moves[s] * weight_pct[s] for s in range(SCENARIOS)])
+        worst = max(worst, _factor_norm([pos * m for m in a.moves], factor_pairs))
         scan = _ceil_div(worst, LOSS_SCALE)
         floor = _ceil_div(abs(pos) * a.floor_units, UNITS_PER_ONE)
         total += max(scan, floor) + _add_on(abs(pos), a.depth_usd)
     return total
 
 
-#: Governance's starting point for scenario set `span16-v1` (`oracle.risk.scenarios`): moves from
+#: Governance's starting point for scenario set `span16-v1` (`oracle.risk.scenarios`): its three
+#: principal-component pairs as factor rows (the margin takes their norm); moves from
 #: −95 % to +204.7 %, floors from 0.5 % to 25.5 %; a move or floor may grow by 10 % of notional an
 #: hour and shrink by 10 % a day, at most 30 % in one update; depth may grow by half a day; arrays
 #: older than two days are not read.
 SPAN16_LIMITS = ScenarioSetLimits(
+    factor_pairs=FACTOR_PAIRS,
     weight_pct=ROW_WEIGHT_PCT,
     min_moves=(-950,) * SCENARIOS,
     max_moves=(MOVE_MAX,) * SCENARIOS,

@@ -41,6 +41,9 @@ from oracle.series import iso
 SCENARIO_SET_NAME = "span16-v1"
 ROWS = 16
 PRINCIPAL_ROWS = 6
+#: Rows 0/1, 2/3, 4/5 are ± orthogonal factors: the contract takes the norm of a book's losses over
+#: rows 0, 2, 4 (its elliptical risk in their span), not only their largest.
+FACTOR_PAIRS = PRINCIPAL_ROWS // 2
 HISTORY_ROWS = 8
 EXTREME_FACTOR = 3.0
 #: Weight of each row's loss in percent: the two extreme rows at SPAN's 35 %.

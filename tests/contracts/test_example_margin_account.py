@@ -17,6 +17,8 @@ ETH_ARRAY = ArrayValues((-300, 300, -150, 150, -100, 100) + (0,) * 8 + (-600, 60
 BTC_ARRAY = ArrayValues((-250, 250, -120, 130, 50, -50) + (0,) * 8 + (-500, 500), 10, encode_depth(1e9))
 ETH_USD, BTC_USD = 2_000, 50_000
 USDC = 10**6
+#: The mirror's view of the fixtures' scenario set: row weights and factor pairs.
+SET_ARGS = (TEST_SET.weight_pct, TEST_SET.factor_pairs)
 
 
 @pytest.fixture
@@ -57,10 +59,10 @@ def test_a_hedge_needs_less_than_its_legs_and_isolated_mode_refuses_it(venue):
     account.setIsolated(True, sender=isolated)
     account.trade(ETH, 25 * WAD, sender=cross)
     account.trade(BTC, -WAD, sender=cross)
-    expected = portfolio_margin(arrays_in_order(), notionals(25, -1, ETH_USD, BTC_USD), TEST_SET.weight_pct)
+    expected = portfolio_margin(arrays_in_order(), notionals(25, -1, ETH_USD, BTC_USD), *SET_ARGS)
     assert account.maintenanceMargin(cross) == (expected.margin, False)
     assert account.initialMargin(cross) == expected.margin * 15_000 // 10_000
-    alone = isolated_margin(arrays_in_order(), notionals(25, -1, ETH_USD, BTC_USD), TEST_SET.weight_pct)
+    alone = isolated_margin(arrays_in_order(), notionals(25, -1, ETH_USD, BTC_USD), *SET_ARGS)
     assert alone > 3 * expected.margin
     account.trade(ETH, 25 * WAD, sender=isolated)
     with ape.reverts(account.BelowInitialMargin):
@@ -81,7 +83,7 @@ def test_below_maintenance_the_account_is_liquidated_and_the_liquidator_paid(ven
     feeds[BTC].updateAnswer(55_000 * 10**8, sender=liquidator)
     equity = account.equity(trader)
     assert equity == (30_000 - 20_000 - 5_000) * WAD
-    maintenance = portfolio_margin(arrays_in_order(), notionals(25, -1, 1_200, 55_000), TEST_SET.weight_pct)
+    maintenance = portfolio_margin(arrays_in_order(), notionals(25, -1, 1_200, 55_000), *SET_ARGS)
     assert maintenance.margin > equity
     before = usdc.balanceOf(liquidator)
     receipt = account.liquidate(trader, sender=liquidator)

@@ -84,6 +84,8 @@ def test_scenario_set_reads_back_and_only_governance_sets_it(arrays, governance,
         dataclasses.replace(TEST_SET, min_moves=(100,) * SCENARIOS, max_moves=(-100,) * SCENARIOS),
         dataclasses.replace(TEST_SET, max_moves=(2048,) * SCENARIOS),
         dataclasses.replace(TEST_SET, weight_pct=(101,) * SCENARIOS),
+        dataclasses.replace(TEST_SET, factor_pairs=9),
+        dataclasses.replace(TEST_SET, weight_pct=(100, 100, 100, 35) + (100,) * 12),  # a factor row at 35 %
     ):
         with ape.reverts(arrays.InvalidScenarioSet):
             arrays.setScenarioSet(2, bad.as_tuple(), sender=governance)
@@ -198,7 +200,7 @@ def test_portfolio_margin_equals_the_mirror(arrays, publish, chain):
     values = [v for _, v in entries]
     for _ in range(25):
         positions = [rng.choice([0, 1, -1]) * rng.randint(1, 10**7) * WAD // 100 for _ in ASSETS]
-        mirror = portfolio_margin(values, positions, TEST_SET.weight_pct)
+        mirror = portfolio_margin(values, positions, TEST_SET.weight_pct, TEST_SET.factor_pairs)
         b = arrays.marginBreakdown(ASSETS, positions)
         assert (b.margin, b.scenarioMargin, b.floorMargin, b.addOn) == (
             mirror.margin,
@@ -210,7 +212,7 @@ def test_portfolio_margin_equals_the_mirror(arrays, publish, chain):
             assert b.worstScenario == mirror.worst_scenario
         assert arrays.portfolioMargin(ASSETS, positions) == mirror.margin
         isolated = arrays.isolatedMargin(ASSETS, positions)
-        assert isolated == isolated_margin(values, positions, TEST_SET.weight_pct)
+        assert isolated == isolated_margin(values, positions, TEST_SET.weight_pct, TEST_SET.factor_pairs)
         assert isolated >= mirror.margin  # netting never costs margin
 
 
@@ -242,7 +244,7 @@ def test_reads_refuse_what_they_cannot_stand_behind(arrays, publish, governance,
     with ape.reverts(arrays.LengthMismatch):
         arrays.portfolioMargin(assets, [WAD])
     with ape.reverts(arrays.PositionTooLarge):
-        arrays.portfolioMargin([ETH], [2**127])
+        arrays.portfolioMargin([ETH], [2**100])
     # another set for BTC: rows that mean other things cannot be added
     arrays.setScenarioSet(2, TEST_SET.as_tuple(), sender=governance)
     publish(arrays, [(BTC, values)], scenario_set=2)

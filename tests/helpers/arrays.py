@@ -6,7 +6,8 @@ import random
 
 from oracle.policy.arrays import SCENARIOS, ArrayValues, ScenarioSetLimits, encode_depth
 
-#: The set the fixtures configure: 14 rows at full weight, the two extreme rows at SPAN's 35 %.
+#: The set the fixtures configure: 14 rows at full weight, the two extreme rows at SPAN's 35 %,
+#: rows 0-5 three factor pairs.
 SET_ID = 1
 TEST_SET = ScenarioSetLimits(
     weight_pct=(100,) * 14 + (35, 35),
@@ -20,6 +21,7 @@ TEST_SET = ScenarioSetLimits(
     max_depth_growth_pct=50,
     max_age=2 * 86_400,
     active=True,
+    factor_pairs=3,
 )
 
 

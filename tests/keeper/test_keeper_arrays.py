@@ -130,7 +130,9 @@ def test_arrays_are_published_with_the_parameters_and_kept(rig, governance):
     positions = [by_asset[a] for a in assets]
     hedged = rig.arrays.portfolio_margin(assets, positions)
     in_order = [eth if a == market_id("ETH/USDT") else btc for a in assets]
-    assert hedged == portfolio_margin(in_order, positions, SPAN16_LIMITS.weight_pct)
+    assert hedged == portfolio_margin(
+        in_order, positions, SPAN16_LIMITS.weight_pct, SPAN16_LIMITS.factor_pairs
+    )
     assert hedged.margin < rig.arrays.isolated_margin(assets, positions) / 2
 
 

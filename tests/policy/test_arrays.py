@@ -17,6 +17,7 @@ from oracle.policy.arrays import (
     PublishedArray,
     decode_depth,
     encode_depth,
+    isolated_margin,
     portfolio_margin,
     quantize,
     step_toward,
@@ -88,3 +89,15 @@ def test_margin_nets_offsetting_positions():
     single = portfolio_margin([a], [WAD * 1000], SPAN16_LIMITS.weight_pct)
     assert single.scenario_margin == 100 * WAD and single.worst_scenario == 0
     assert single.add_on == 10 * WAD // 10**6  # 1000² / (100 · 1e9) USD
+
+
+def test_the_factor_norm_covers_a_book_spread_over_two_factors():
+    """The largest of two orthogonal factor rows understates their joint risk by √2; the norm
+    does not, and it is the contract's arithmetic (ceil of the integer square root)."""
+    a = ArrayValues((-100, 100, -100, 100) + (0,) * 12, 10, encode_depth(1e9))
+    rows_alone = portfolio_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct)
+    assert rows_alone.scenario_margin == 100 * WAD
+    joint = portfolio_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct, factor_pairs=2)
+    assert joint.worst_scenario == 16
+    assert joint.scenario_margin == pytest.approx(100 * 2**0.5 * WAD, rel=1e-12)
+    assert isolated_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct, 2) == joint.margin

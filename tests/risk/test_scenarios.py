@@ -9,7 +9,7 @@ import pytest
 from oracle.errors import RiskInputError
 from oracle.feeds.marketdata import shipped
 from oracle.risk.portfolio import ReturnPanel
-from oracle.risk.scenarios import ROW_WEIGHT_PCT, ScenarioSettings, risk_arrays
+from oracle.risk.scenarios import FACTOR_PAIRS, ROW_WEIGHT_PCT, ScenarioSettings, risk_arrays
 from tests.helpers.time import DAY, ts
 
 NAMES = ("BTC", "ETH", "SOL", "LINK", "UNI", "AAVE")
@@ -40,10 +40,13 @@ def test_rows_are_what_the_scenario_set_says(series):
 
 
 def margin(arrays, notionals: np.ndarray) -> float:
-    """Worst weighted loss of simple moves (the contract's formula without units or add-on)."""
-    losses = -(notionals @ arrays.moves) * np.array(ROW_WEIGHT_PCT) / 100
+    """Worst weighted loss of simple moves, or the norm over the factor rows when larger (the
+    contract's formula without units or add-on)."""
+    pnl = notionals @ arrays.moves
+    losses = -pnl * np.array(ROW_WEIGHT_PCT) / 100
+    norm = float(np.sqrt(np.sum(pnl[0 : 2 * FACTOR_PAIRS : 2] ** 2)))
     floor = float(np.abs(notionals) @ arrays.floors)
-    return max(float(losses.max()), floor)
+    return max(float(losses.max()), norm, floor)
 
 
 def test_hedges_net_and_the_floor_holds_them_up(series):
