@@ -59,9 +59,6 @@ class RiskArrayClient(ContractClient):
     def isolated_margin(self, assets: Sequence[bytes], positions: Sequence[int]) -> int:
         return int(self._call("isolatedMargin", list(assets), list(positions)))
 
-    def hash_batch(self, batch: RiskArrayBatch) -> bytes:
-        return bytes(self._call("hashBatch", batch.as_tuple()))
-
     # Writes ------------------------------------------------------------------------------------
 
     def submit(

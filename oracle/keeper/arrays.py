@@ -23,9 +23,7 @@ from typing import Any
 
 from blake3 import blake3
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import TransactionNotFound, Web3Exception
 
-from oracle.chain import node_knows
 from oracle.chain.risk_arrays import RiskArrayClient
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.keeper.settle import settle
@@ -99,25 +97,8 @@ class ArrayPublisher:
 
     def reconcile(self) -> tuple[list[str], bool]:
         """Settles arrays batches left pending against the arrays contract's own nonce."""
-        return settle(
-            self.store,
-            (ARRAYS_KIND,),
-            self.setup.client.nonce,
-            self._receipt,
-            lambda tx: node_knows(self.setup.client.w3, tx),
-            self.clock(),
-        )
-
-    def _receipt(self, tx_hash: str | None) -> Any:
-        if tx_hash is None:
-            return None
-        try:
-            w3 = self.setup.client.w3
-            return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
-        except (Web3Exception, OSError) as exc:
-            raise ChainError(f"cannot read receipt {tx_hash}: {exc}") from None
+        client = self.setup.client
+        return settle(self.store, (ARRAYS_KIND,), client.nonce, client.w3, self.clock())
 
     # Publication ------------------------------------------------------------------------------
 

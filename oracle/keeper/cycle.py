@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.exceptions import Web3Exception
 
 from oracle.audit.bundle import BundleStore, Context, InputsBundle, MarketInputs
-from oracle.chain import RegistryClient, node_knows
+from oracle.chain import RegistryClient
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import collect
 from oracle.feeds.base import FeedError, Source
@@ -202,24 +202,8 @@ class Keeper:
     def reconcile(self) -> tuple[list[str], bool]:
         """Settles pushes left pending (`oracle.keeper.settle`); returns notes and whether one may
         still land (then this cycle must not sign another batch for the same nonce)."""
-        nonce = self.registry.nonce
-        return settle(self.store, REGISTRY_KINDS, nonce, self._receipt, self._known, self.clock())
-
-    def _known(self, tx_hash: str) -> bool:
-        try:
-            return node_knows(self.registry.w3, tx_hash)
-        except (Web3Exception, OSError) as exc:
-            raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
-
-    def _receipt(self, tx_hash: str | None) -> Any:
-        if tx_hash is None:
-            return None
-        try:
-            return self.registry.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
-        except (Web3Exception, OSError) as exc:
-            raise ChainError(f"cannot read receipt {tx_hash}: {exc}") from None
+        reg = self.registry
+        return settle(self.store, REGISTRY_KINDS, reg.nonce, reg.w3, self.clock())
 
     # The cycle --------------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from oracle.chain import node_knows
+from oracle.errors import ChainError
 from oracle.keeper.store import Store
 
 
@@ -18,11 +23,28 @@ def settle(
     store: Store,
     kinds: Sequence[str],
     chain_nonce: Callable[[], int],
-    receipt: Callable[[str | None], Any],
-    known: Callable[[str], bool],
+    w3: Web3,
     now: int,
 ) -> tuple[list[str], bool]:
-    """Settles the pending rows of `kinds`; returns notes and whether one may still land."""
+    """Settles the pending rows of `kinds` against the contract whose nonce `chain_nonce` reads,
+    on the node `w3`; returns notes and whether one may still land."""
+
+    def receipt(tx_hash: str | None) -> Any:
+        if tx_hash is None:
+            return None
+        try:
+            return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read receipt {tx_hash}: {exc}") from None
+
+    def known(tx_hash: str) -> bool:
+        try:
+            return node_knows(w3, tx_hash)
+        except (Web3Exception, OSError) as exc:
+            raise ChainError(f"cannot read transaction {tx_hash}: {exc}") from None
+
     notes: list[str] = []
     blocked = False
     for row in store.mined_from(chain_nonce(), kinds):

@@ -277,8 +277,8 @@ def step_toward(
         elif new_depth > old_depth:
             most = old_depth + old_depth * limits.max_depth_growth_pct * elapsed // (100 * DAY)
             if new_depth > most:
-                depth_code = encode_depth(most) if most >= 1 else current.values.depth_code
-                if decode_depth(depth_code) < old_depth:
+                depth_code = encode_depth(most)
+                if decode_depth(depth_code) < old_depth:  # a coarser power of ten rounded below it
                     depth_code = current.values.depth_code
                 notes.append(f"depth grows to {decode_depth(depth_code)} USD toward {new_depth}")
     return ArrayStep(ArrayValues(tuple(moves), floor, depth_code), tuple(notes))

@@ -86,9 +86,6 @@ class RiskArrays:
     labels: tuple[str, ...]
     explained: tuple[float, ...]  # share of total variance of the first three components
 
-    def row(self, asset: str) -> np.ndarray:
-        return self.moves[self.assets.index(asset)]
-
 
 def _floored_covariance(panel: ReturnPanel, s: ScenarioSettings) -> np.ndarray:
     """EWMA covariance with each volatility raised to at least `long_run_floor` of its long-run

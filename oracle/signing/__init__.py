@@ -49,20 +49,58 @@ FAST_PATH = "Batch"
 PROPOSAL_PATH = "ProposalBatch"
 
 
+Fields = list[dict[str, str]]
+EIP712_DOMAIN_FIELDS: Fields = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def encode_type(name: str, fields: Fields) -> str:
+    """EIP-712 `encodeType` of one struct, e.g. `MarketUpdate(bytes32 market,…)`."""
+    return f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
+
+
+def typed_message(
+    domain: tuple[str, str, int, str],
+    primary: tuple[str, Fields],
+    item: tuple[str, Fields],
+    message: dict[str, Any],
+) -> dict[str, Any]:
+    """The full EIP-712 message of a batch: `domain` (name, version, chain id, verifying
+    contract), the batch's type and the one item type its array holds."""
+    name, version, chain_id, contract = domain
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN_FIELDS, primary[0]: primary[1], item[0]: item[1]},
+        "primaryType": primary[0],
+        "domain": {
+            "name": name,
+            "version": version,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(contract),
+        },
+        "message": message,
+    }
+
+
+def typed_digest(full_message: dict[str, Any]) -> bytes:
+    """The 32-byte EIP-712 digest of a full message (what a contract's `hashBatch` returns)."""
+    signable = encode_typed_data(full_message=full_message)
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
 def typehash(primary_type: str) -> bytes:
     """The EIP-712 typehash of `MarketUpdate`, `Batch` or `ProposalBatch` from the field lists
     above: keccak of the type's encoding with its referenced types appended (the registry's
     `ConstantsLib` holds the same three values as literals)."""
-
-    def encode(name: str, fields: list[dict[str, str]]) -> str:
-        return f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
-
-    market_update = encode("MarketUpdate", MARKET_UPDATE_FIELDS)
+    market_update = encode_type("MarketUpdate", MARKET_UPDATE_FIELDS)
     if primary_type == "MarketUpdate":
         return keccak(text=market_update)
     if primary_type not in (FAST_PATH, PROPOSAL_PATH):
         raise SigningError(f"no EIP-712 type {primary_type!r}")
-    return keccak(text=encode(primary_type, BATCH_FIELDS) + market_update)
+    return keccak(text=encode_type(primary_type, BATCH_FIELDS) + market_update)
 
 
 @dataclass(frozen=True, order=True)
@@ -175,25 +213,11 @@ class Batch:
 
     def typed_data(self, registry: str, primary_type: str = FAST_PATH) -> dict[str, Any]:
         """The full EIP-712 message for `registry` on this batch's chain."""
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary_type: BATCH_FIELDS,
-                "MarketUpdate": MARKET_UPDATE_FIELDS,
-            },
-            "primaryType": primary_type,
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": to_checksum_address(registry),
-            },
-            "message": {
+        return typed_message(
+            (DOMAIN_NAME, DOMAIN_VERSION, self.chain_id, registry),
+            (primary_type, BATCH_FIELDS),
+            ("MarketUpdate", MARKET_UPDATE_FIELDS),
+            {
                 "chainId": self.chain_id,
                 "nonce": self.nonce,
                 "deadline": self.deadline,
@@ -209,12 +233,11 @@ class Batch:
                     for u in self.updates
                 ],
             },
-        }
+        )
 
     def digest(self, registry: str, primary_type: str = FAST_PATH) -> bytes:
         """The 32-byte EIP-712 digest (equal to the contract's `hashBatch`)."""
-        signable = encode_typed_data(full_message=self.typed_data(registry, primary_type))
-        return keccak(b"\x19" + signable.version + signable.header + signable.body)
+        return typed_digest(self.typed_data(registry, primary_type))
 
 
 class Signer:

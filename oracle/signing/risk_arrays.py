@@ -12,25 +12,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from oracle.errors import SigningError
 from oracle.policy.arrays import ArrayValues
-from oracle.signing import Signer, sign_sorted
+from oracle.signing import (
+    Fields,
+    Signer,
+    encode_type,
+    sign_sorted,
+    typed_digest,
+    typed_message,
+)
 
 DOMAIN_NAME = "RiskArrayRegistry"
 DOMAIN_VERSION = "1"
 
 UPDATE_TYPE = "RiskArrayUpdate"
 BATCH_TYPE = "RiskArrayBatch"
-UPDATE_FIELDS = [
+UPDATE_FIELDS: Fields = [
     {"name": "asset", "type": "bytes32"},
     {"name": "moves", "type": "uint256"},
     {"name": "floorUnits", "type": "uint8"},
     {"name": "depth", "type": "uint16"},
 ]
-BATCH_FIELDS = [
+BATCH_FIELDS: Fields = [
     {"name": "chainId", "type": "uint256"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
@@ -44,16 +50,12 @@ BATCH_FIELDS = [
 def typehash(primary_type: str) -> bytes:
     """The EIP-712 typehash of `RiskArrayUpdate` or `RiskArrayBatch` (the contract holds both as
     literals)."""
-
-    def encode(name: str, fields: list[dict[str, str]]) -> str:
-        return f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
-
-    update = encode(UPDATE_TYPE, UPDATE_FIELDS)
+    update = encode_type(UPDATE_TYPE, UPDATE_FIELDS)
     if primary_type == UPDATE_TYPE:
         return keccak(text=update)
     if primary_type != BATCH_TYPE:
         raise SigningError(f"no EIP-712 type {primary_type!r}")
-    return keccak(text=encode(BATCH_TYPE, BATCH_FIELDS) + update)
+    return keccak(text=encode_type(BATCH_TYPE, BATCH_FIELDS) + update)
 
 
 @dataclass(frozen=True)
@@ -109,25 +111,12 @@ class RiskArrayBatch:
         )
 
     def typed_data(self, contract: str) -> dict[str, Any]:
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                BATCH_TYPE: BATCH_FIELDS,
-                UPDATE_TYPE: UPDATE_FIELDS,
-            },
-            "primaryType": BATCH_TYPE,
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": to_checksum_address(contract),
-            },
-            "message": {
+        """The full EIP-712 message for `contract` on this batch's chain."""
+        return typed_message(
+            (DOMAIN_NAME, DOMAIN_VERSION, self.chain_id, contract),
+            (BATCH_TYPE, BATCH_FIELDS),
+            (UPDATE_TYPE, UPDATE_FIELDS),
+            {
                 "chainId": self.chain_id,
                 "nonce": self.nonce,
                 "deadline": self.deadline,
@@ -144,12 +133,11 @@ class RiskArrayBatch:
                     for a in self.arrays
                 ],
             },
-        }
+        )
 
     def digest(self, contract: str) -> bytes:
         """The 32-byte EIP-712 digest (equal to the contract's `hashBatch`)."""
-        signable = encode_typed_data(full_message=self.typed_data(contract))
-        return keccak(b"\x19" + signable.version + signable.header + signable.body)
+        return typed_digest(self.typed_data(contract))
 
 
 def sign_arrays(batch: RiskArrayBatch, contract: str, signers: Iterable[Signer]) -> list[bytes]:
