@@ -154,12 +154,14 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
                     }
                 }
             }
+            uint256 floorSum = size * w.floorUnits();
+            squares += floorSum * floorSum;
             if (squares != 0) {
                 uint256 norm = Math.sqrt(squares, Math.Rounding.Ceil) * 100;
                 if (norm > uint256(worst)) worst = int256(norm);
             }
             uint256 scan = _ceilDiv(uint256(worst), LOSS_SCALE);
-            uint256 floor = _ceilDiv(size * w.floorUnits(), UNITS_PER_ONE);
+            uint256 floor = _ceilDiv(floorSum, UNITS_PER_ONE);
             total += (scan > floor ? scan : floor) + _addOn(size, w.depthUsd());
         }
     }
@@ -230,7 +232,7 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
     /* INTERNAL: MARGIN */
 
     /// @dev Accumulates Σ position · move per row (in 18-decimal USD times move units), then takes the largest
-    /// weighted loss. The sums live in one memory array (rows 0-15, then Σ position, Σ |position| · floor and the
+    /// weighted loss or the norm of the factor rows' losses and the floor sum, whichever is larger. The sums live in one memory array (rows 0-15, then Σ position, Σ |position| · floor and the
     /// add-on): kept as locals they pushed the loop past the stack, and the compiler moved them all to memory.
     function _portfolio(bytes32[] calldata assets, int256[] calldata positions)
         internal
@@ -279,8 +281,10 @@ contract RiskArrayRegistry is IRiskArrays, EIP712 {
                     worstRow := s
                 }
             }
-            // the factor rows' losses (rows 0, 2, …): |loss| < 2^112 per asset below the position bound, so
-            // the squares of any book a block can hold stay far inside 256 bits
+            // the factor rows' losses (rows 0, 2, …) and the floor sum: each < 2^112 per asset below the
+            // position bound, so the squares of any book a block can hold stay far inside 256 bits
+            let floorSum := mload(add(acc, 0x220))
+            squares := mul(floorSum, floorSum)
             for { let j := 0 } lt(j, and(shr(161, head), 0xff)) { j := add(j, 1) } {
                 let p := sub(mload(add(acc, shl(6, j))), bias)
                 squares := add(squares, mul(p, p))

@@ -3,13 +3,14 @@ pragma solidity ^0.8.20;
 
 /// @notice How a portfolio's margin was made up (all amounts in USD with 18 decimals, like the positions).
 /// @param margin What the portfolio must hold: `max(scenarioMargin, floorMargin) + addOn`.
-/// @param scenarioMargin The largest weighted loss over the scenario set's rows, or the norm of the losses over its
-/// factor rows when larger (0 if every row is a gain).
-/// @param floorMargin `Σ |position| · floor`: the least any exposure needs, however well hedged.
+/// @param scenarioMargin The largest weighted loss over the scenario set's rows, or when larger the norm of the losses
+/// over its factor rows and the floor sum together, `√(Σ factor loss² + floorMargin²)` (0 if nothing is a loss).
+/// @param floorMargin `Σ |position| · floor`: the least any exposure needs, however well hedged; it also covers what
+/// the factor rows leave out, so it adds to their losses in quadrature (and `scenarioMargin` ≥ `floorMargin`).
 /// @param addOn `Σ position² / (100 · depth)`: what selling each position costs under linear price impact, with
 /// `depth` the notional whose sale costs 1 % (so the add-on is 1 % of a position as large as the depth).
-/// @param worstScenario Row of the largest weighted loss; 16 when the factor rows' norm binds (0 when no row is a
-/// loss).
+/// @param worstScenario Row of the largest weighted loss; 16 when the norm of the factor losses and the floors binds
+/// (0 when nothing is a loss).
 /// @param scenarioSet The scenario set every array read belongs to (0 when every position is zero).
 struct MarginBreakdown {
     uint256 margin;
@@ -63,8 +64,10 @@ interface IPortfolioMargin {
     /// square of the margin's arithmetic can overflow.
     error PositionTooLarge(bytes32 asset, int256 position);
 
-    /// @notice The portfolio margin: `max(largest weighted scenario loss, norm of the losses over the factor rows,
-    /// Σ |position| · floor) + Σ size add-on`, rounded up, in USD with 18 decimals.
+    /// @notice The portfolio margin: `max(largest weighted scenario loss, √(Σ loss over the factor rows² +
+    /// (Σ |position| · floor)²)) + Σ size add-on`, rounded up, in USD with 18 decimals. The factor rows are the set's
+    /// orthogonal components at their design quantile and the floors bound what they leave out (the residual), so
+    /// the two add like independent risks: the larger of them alone understates a book half in each by up to √2.
     /// @param assets Asset ids in strictly increasing order.
     /// @param positions Signed notionals in USD with 18 decimals (long > 0, short < 0).
     function portfolioMargin(bytes32[] calldata assets, int256[] calldata positions) external view returns (uint256);

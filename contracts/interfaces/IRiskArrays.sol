@@ -57,7 +57,8 @@ struct RiskArrayBatch {
 /// @param active False retires the set: every margin read on it reverts and nothing more is published under it.
 /// @param factorPairs k: rows 0-1, 2-3, …, 2k-2 to 2k-1 are orthogonal factors at −z and +z (weight 100), and the
 /// margin takes the norm of the book's losses over rows 0, 2, …, 2k-2 (its joint, elliptical risk in the factors'
-/// span) besides each row alone; at most 8. 0: every row alone, as SPAN.
+/// span) together with the floor sum (the residual's bound) besides each row alone; at most 8. 0: every row alone
+/// or the floor sum, as SPAN.
 struct ScenarioSet {
     uint8[16] weightPct;
     int16[16] minMoves;

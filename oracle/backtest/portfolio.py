@@ -32,8 +32,8 @@ The classes (`RANDOM`, `HEDGED`, `ADVERSARIAL`):
   DeFi (UNI, AAVE, LINK) against ETH. Netting is what portfolio margin is for; these books say
   how much capital it saves and whether the hedge's residual risk is still covered;
 - adversarial: built against the arrays of the date alone, the books the rows like best: the one
-  of least margin per unit of gross notional (`lp`: exact on the contract's formula, the factor
-  norm within about 1.5 % from below, rounding aside, `cheapest_book`), and the best of
+  of least margin per unit of gross notional (`lp`: exact on the contract's formula, rounding
+  aside, `cheapest_book`), and the best of
   `candidates` random books by the same measure (`search`). A scenario set is weakest where a
   book is hedged against every row, so this is where a SPAN-like set fails first.
 
@@ -56,6 +56,7 @@ import numpy as np
 from oracle.errors import RiskInputError
 from oracle.policy.arrays import (
     DEPTH_MANTISSA_MAX,
+    FACTOR_NORM_ROW,
     LOSS_SCALE,
     UNITS_PER_ONE,
     WAD,
@@ -139,7 +140,7 @@ class Window:
     margin: int
     isolated: int
     worst_row: int
-    floor_binds: bool  # the floor sum, not a row, set the margin
+    norm_binds: bool  # the norm of the factor losses and the floors, not one row, set it
     loss_close: float
     loss_path: float
 
@@ -189,30 +190,14 @@ class PortfolioBacktest:
 # --- books -------------------------------------------------------------------------------------
 
 
-#: Supporting planes standing in for the factor norm in `cheapest_book`'s programmes.
-FACTOR_DIRECTIONS = 256
+#: `cheapest_book` stops cutting when the norm at its optimum is within this share of the bound.
+CUT_TOLERANCE = 1e-4
 
 
 def _units(arrays: Sequence[ArrayValues]) -> tuple[np.ndarray, np.ndarray]:
     moves = np.array([a.moves for a in arrays], dtype=np.float64)  # (N, 16) units
     floors = np.array([a.floor_units for a in arrays], dtype=np.float64)
     return moves, floors
-
-
-def factor_directions(k: int, count: int = FACTOR_DIRECTIONS) -> np.ndarray:
-    """`count` unit vectors spread evenly over the sphere in k dimensions (a Fibonacci lattice for
-    three, the circle for two, ±1 for one): a polyhedral stand-in for the factor rows' norm in a
-    linear programme, never above it and, at 256 directions on the sphere, within about 1.5 %."""
-    if k <= 1:
-        return np.array([[1.0], [-1.0]])[:, :k] if k == 1 else np.zeros((0, 0))
-    if k == 2:
-        angles = np.linspace(0.0, 2 * np.pi, count, endpoint=False)
-        return np.c_[np.cos(angles), np.sin(angles)]
-    i = np.arange(count) + 0.5
-    polar = np.arccos(1 - 2 * i / count)
-    azimuth = np.pi * (1 + 5**0.5) * i
-    sphere = np.c_[np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)]
-    return np.c_[sphere, np.zeros((count, k - 3))] if k > 3 else sphere
 
 
 def margin_per_gross(arrays: Sequence[ArrayValues], books: np.ndarray) -> np.ndarray:
@@ -222,11 +207,12 @@ def margin_per_gross(arrays: Sequence[ArrayValues], books: np.ndarray) -> np.nda
     weights = np.array(ROW_WEIGHT_PCT, dtype=np.float64)
     pnl = books @ moves  # (K, 16), USD times move units
     loss = -pnl * weights / LOSS_SCALE
-    norm = np.sqrt(np.sum(pnl[:, 0 : 2 * FACTOR_PAIRS : 2] ** 2, axis=1)) / UNITS_PER_ONE
+    floor = np.abs(books) @ floors
+    squares = np.sum(pnl[:, 0 : 2 * FACTOR_PAIRS : 2] ** 2, axis=1) + floor**2
+    norm = np.sqrt(squares) / UNITS_PER_ONE
     scenario = np.maximum(np.maximum(loss.max(axis=1), norm), 0.0)
-    floor = np.abs(books) @ floors / UNITS_PER_ONE
     gross = np.abs(books).sum(axis=1)
-    ratio = np.maximum(scenario, floor) / np.where(gross > 0, gross, 1.0)
+    ratio = scenario / np.where(gross > 0, gross, 1.0)
     return np.where(gross > 0, ratio, np.inf)  # no positions: no ratio (never the cheapest)
 
 
@@ -289,11 +275,12 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
     these arrays, the contract's formula in reals (rounding and the nil add-on aside).
 
     With q = q⁺ − q⁻ (both ≥ 0), the linear programme min t subject to t ≥ each row's weighted
-    loss, t ≥ u·(the losses over the factor rows) for `FACTOR_DIRECTIONS` unit vectors u (the
-    factor norm from below, within about 1.5 %: the book found is at least as cheap as the norm
-    allows), t ≥ the floor sum Σ(q⁺ + q⁻)·floor and Σ(q⁺ + q⁻) = 1 would cheat: a long and a
-    short of one asset counts as gross notional at no scenario risk. So it is a relaxation, solved
-    by branch and bound: where its optimum holds both sides of an asset, the asset is fixed long in
+    loss, t ≥ u·(the losses over the factor rows, the floor sum Σ(q⁺ + q⁻)·floor) for unit
+    vectors u, and Σ(q⁺ + q⁻) = 1. The norm enters as its supporting planes, cut where the
+    optimum stands until the norm there is within `CUT_TOLERANCE` of t (a plane is below the norm
+    everywhere, so every cut keeps the programme a relaxation). Holding a long and a short of one
+    asset would cheat (gross notional at no scenario risk), so the sign of each asset is fixed by
+    branch and bound: where the optimum holds both sides of an asset, the asset is fixed long in
     one branch and short in the other; a branch whose relaxation is no better than the best book
     found is dropped. Exact (the best sign pattern), in a handful of programmes rather than one
     per pattern (2^N) for six assets; up to `SMALL_UNIVERSE` assets, one per pattern is fewer."""
@@ -303,11 +290,10 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
     n = len(arrays)
     weights = np.array(ROW_WEIGHT_PCT, dtype=np.float64)
     rows = -moves.T * weights[:, None] / LOSS_SCALE  # (16, N): weighted loss per USD long
-    # the factor rows' norm as its supporting planes: t ≥ u · (losses over rows 0, 2, …)
-    rows = np.vstack([rows, factor_directions(FACTOR_PAIRS) @ rows[0 : 2 * FACTOR_PAIRS : 2]])
+    factors = -moves.T[0 : 2 * FACTOR_PAIRS : 2] / UNITS_PER_ONE  # (k, N): factor-row losses
     f = floors / UNITS_PER_ONE
-    # variables: q⁺ (N), q⁻ (N), t
-    a_ub = np.vstack([np.c_[rows, -rows, -np.ones(len(rows))], np.r_[f, f, -1.0][None, :]])
+    # variables: q⁺ (N), q⁻ (N), t; the floor sum alone is the first plane (u on its axis)
+    cuts = [np.c_[rows, -rows, -np.ones(len(rows))], np.r_[f, f, -1.0][None, :]]
     a_eq = np.r_[np.ones(2 * n), 0.0][None, :]
     cost = np.r_[np.zeros(2 * n), 1.0]
     best, best_value = np.zeros(n), np.inf
@@ -320,18 +306,29 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
         signs = pending.pop()
         bounds = [(0.0, 0.0 if signs.get(i) == -1 else None) for i in range(n)]
         bounds += [(0.0, 0.0 if signs.get(i) == 1 else None) for i in range(n)]
-        res = linprog(
-            cost,
-            A_ub=a_ub,
-            b_ub=np.zeros(len(a_ub)),
-            A_eq=a_eq,
-            b_eq=[1.0],
-            bounds=[*bounds, (0.0, None)],
-            method="highs",
-        )
+        while True:
+            a_ub = np.vstack(cuts)
+            res = linprog(
+                cost,
+                A_ub=a_ub,
+                b_ub=np.zeros(len(a_ub)),
+                A_eq=a_eq,
+                b_eq=[1.0],
+                bounds=[*bounds, (0.0, None)],
+                method="highs",
+            )
+            if res.status != 0 or res.fun >= best_value - 1e-12:
+                break
+            long, short = res.x[:n], res.x[n : 2 * n]
+            point = np.r_[factors @ (long - short), f @ (long + short)]
+            norm = float(np.linalg.norm(point))
+            if norm <= res.fun * (1 + CUT_TOLERANCE):
+                break
+            u = point / norm  # the plane touching the norm where the optimum stands
+            plane = u[:-1] @ factors
+            cuts.append(np.r_[plane + u[-1] * f, -plane + u[-1] * f, -1.0][None, :])
         if res.status != 0 or res.fun >= best_value - 1e-12:
             continue
-        long, short = res.x[:n], res.x[n : 2 * n]
         both = np.minimum(long, short)
         if both.max() <= 1e-12:
             best, best_value = long - short, float(res.fun)
@@ -468,7 +465,7 @@ def run_backtest(
                         m.margin,
                         isolated_margin(arrays, wad, weights, FACTOR_PAIRS),
                         m.worst_scenario,
-                        m.floor_margin >= m.scenario_margin,
+                        m.worst_scenario == FACTOR_NORM_ROW,
                         close,
                         worst,
                     )
@@ -546,7 +543,7 @@ class ClassSummary:
     efficiency: tuple[float, float, float]  # quartiles of portfolio / isolated margin
     margin_to_gross: tuple[float, float, float]  # quartiles of margin / gross notional
     worst_loss_to_margin: float  # the largest close-to-close loss as a multiple of its margin
-    floor_binds: float  # share of windows whose margin is the floor sum
+    norm_binds: float  # share of windows whose margin is the norm (factors and floors)
     books: dict[str, dict[str, int]]  # per book: windows and breaches
 
     def to_dict(self) -> dict[str, Any]:
@@ -575,7 +572,7 @@ class ClassSummary:
             "median_margin_to_gross": round(self.margin_to_gross[1], 5),
             "margin_to_gross_quartiles": [round(x, 5) for x in self.margin_to_gross],
             "worst_loss_to_margin": round(self.worst_loss_to_margin, 3),
-            "floor_binds": round(self.floor_binds, 4),
+            "norm_binds": round(self.norm_binds, 4),
             "books": self.books,
         }
 
@@ -601,7 +598,7 @@ def summarise(result: PortfolioBacktest) -> list[ClassSummary]:
                 _quartiles([w.efficiency for w in ws]),
                 _quartiles([w.margin_usd / w.gross for w in ws]),
                 max((w.loss_close / w.margin_usd for w in ws if w.margin), default=0.0),
-                sum(w.floor_binds for w in ws) / len(ws),
+                sum(w.norm_binds for w in ws) / len(ws),
                 books,
             )
         )

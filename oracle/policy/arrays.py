@@ -309,13 +309,14 @@ def _ceil_sqrt(x: int) -> int:
     return root if root * root == x else root + 1
 
 
-def _factor_norm(losses: Sequence[int], factor_pairs: int) -> int:
-    """The norm of the losses over the factor rows 0, 2, …, weighted 100 as the set requires."""
-    squares = sum(losses[2 * j] ** 2 for j in range(factor_pairs))
+def _norm(losses: Sequence[int], factor_pairs: int, floor_sum: int) -> int:
+    """The norm of the losses over the factor rows 0, 2, … and the floor sum, weighted 100 as the
+    set requires: the factors and what they leave out (the floors) add in quadrature."""
+    squares = sum(losses[2 * j] ** 2 for j in range(factor_pairs)) + floor_sum**2
     return _ceil_sqrt(squares) * 100 if squares else 0
 
 
-#: `worstScenario` when the factor rows' norm binds rather than one row.
+#: `worstScenario` when the norm of the factor losses and the floor sum binds rather than one row.
 FACTOR_NORM_ROW = SCENARIOS
 
 
@@ -326,9 +327,11 @@ def portfolio_margin(
     factor_pairs: int = 0,
 ) -> Margin:
     """`_portfolio` on arrays already read and checked: positions in 18-decimal USD. With
-    `factor_pairs` k, rows 0/1 … 2k−2/2k−1 are ± orthogonal factors and the margin also takes the
-    norm of the book's losses over rows 0, 2, …: the largest row alone understates a book spread
-    over several factors by up to √k (the cross-polytope inside the ellipsoid)."""
+    `factor_pairs` k, rows 0/1 … 2k−2/2k−1 are ± orthogonal factors; the margin takes the largest
+    weighted row loss or, if larger, the norm of the book's losses over rows 0, 2, … together with
+    the floor sum Σ|pos|·floor. The largest row alone understates a book spread over several
+    factors by up to √k (the cross-polytope inside the ellipsoid), and the larger of the factor
+    norm and the floors a book half in the factors and half in the residual by up to √2."""
     pnl = [0] * SCENARIOS
     floor_sum = add_on = 0
     for a, pos in zip(arrays, positions, strict=True):
@@ -344,7 +347,7 @@ def portfolio_margin(
         loss = -pnl[s] * weight_pct[s]
         if loss > worst:
             worst, worst_row = loss, s
-    norm = _factor_norm(pnl, factor_pairs)
+    norm = _norm(pnl, factor_pairs, floor_sum)
     if norm > worst:
         worst, worst_row = norm, FACTOR_NORM_ROW
     scenario = _ceil_div(worst, LOSS_SCALE)
@@ -364,10 +367,10 @@ def isolated_margin(
         if pos == 0:
             continue
         worst = max([0] + [-pos * a.moves[s] * weight_pct[s] for s in range(SCENARIOS)])
-        worst = max(worst, _factor_norm([pos * m for m in a.moves], factor_pairs))
+        floor_sum = abs(pos) * a.floor_units
+        worst = max(worst, _norm([pos * m for m in a.moves], factor_pairs, floor_sum))
         scan = _ceil_div(worst, LOSS_SCALE)
-        floor = _ceil_div(abs(pos) * a.floor_units, UNITS_PER_ONE)
-        total += max(scan, floor) + _add_on(abs(pos), a.depth_usd)
+        total += max(scan, _ceil_div(floor_sum, UNITS_PER_ONE)) + _add_on(abs(pos), a.depth_usd)
     return total
 
 

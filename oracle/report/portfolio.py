@@ -160,7 +160,7 @@ def _class_table(summaries: Sequence[ClassSummary]) -> list[str]:
     lines = [
         "| class | windows (dates) | breaches | rate | 95 % interval | p-value | path breaches "
         "| path rate | path 95 % interval | path p-value | margin / isolated, median (IQR) "
-        "| margin / gross, median (IQR) | worst loss / margin | floor binds |",
+        "| margin / gross, median (IQR) | worst loss / margin | norm binds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
@@ -172,7 +172,7 @@ def _class_table(summaries: Sequence[ClassSummary]) -> list[str]:
             f"| {_pct(p.interval[0])} – {_pct(p.interval[1])} | {p.p_value:.3g} "
             f"| {e[1]:.3f} ({e[0]:.3f} – {e[2]:.3f}) "
             f"| {_pct(g[1])} ({_pct(g[0])} – {_pct(g[2])}) "
-            f"| {s.worst_loss_to_margin:.2f} | {_pct(s.floor_binds, 0)} |"
+            f"| {s.worst_loss_to_margin:.2f} | {_pct(s.norm_binds, 0)} |"
         )
     return lines
 
@@ -244,8 +244,9 @@ def write_report(
         "The p-value is one-sided (the chance of this many breaches or more if the true rate were "
         "the design rate); the interval is Clopper-Pearson. Both treat windows as independent; "
         "books of one date share the market's move, so with several books a date they overstate "
-        "the evidence. *Dates* counts the dates with at least one breach. *Floor binds*: share of "
-        "windows whose margin is the floor sum Σ|pos|·floor rather than a row.",
+        "the evidence. *Dates* counts the dates with at least one breach. *Norm binds*: share of "
+        "windows whose margin is the norm of the losses over the factor rows and the floor sum "
+        "Σ|pos|·floor (added in quadrature) rather than one row.",
         "",
     ]
     for name, result in runs:

@@ -6,12 +6,13 @@ contract can add positions row by row: row s of every asset is one joint move of
 The rows, over the margin horizon H (log moves, turned into simple moves at the end):
 
   - rows 0-5, the main directions of the covariance: the EWMA covariance of one-bar returns
-  (`portfolio.ewma_covariance`), each asset's volatility raised to at least `long_run_floor` of its
-  long-run volatility (correlations kept), times H, is diagonalised; rows 0/1 are the first
-  principal component (the market factor: everything falls or rises together) at −z and +z of its
-  standard deviation, rows 2/3 and 4/5 the second and third (e.g. BTC against the rest, DeFi
-  against layer 1s). z is the Student-t quantile at `confidence` with `dof` degrees of freedom,
-  scaled to unit variance, so a row is as far out as the design level of a fat-tailed move.
+  (`portfolio.ewma_covariance`), its volatility in every direction raised to at least
+  `long_run_floor` of the long-run value in that direction, times H, is diagonalised; rows 0/1
+  are the first principal component (the market factor: everything falls or rises together) at
+  −z and +z of its standard deviation, rows 2/3 and 4/5 the second and third (e.g. BTC against
+  the rest, DeFi against layer 1s). z is the Student-t quantile at `confidence` with `dof`
+  degrees of freedom, scaled to unit variance, so a row is as far out as the design level of a
+  fat-tailed move.
   Row 0 is the one where the equal-weight basket falls.
 - rows 6-13, history: the 8 most extreme joint H-bar moves of the shipped past (the 4 worst and 4
   best of the equal-weight basket), each asset's move measured in units of its own EWMA volatility
@@ -88,14 +89,18 @@ class RiskArrays:
 
 
 def _floored_covariance(panel: ReturnPanel, s: ScenarioSettings) -> np.ndarray:
-    """EWMA covariance with each volatility raised to at least `long_run_floor` of its long-run
-    value, correlations kept."""
+    """EWMA covariance whose volatility in every direction (every book, not only each asset) is
+    at least `long_run_floor` of its long-run value: C + (L − C)⁺, with L the long-run covariance
+    scaled by the floor squared and (·)⁺ the positive semidefinite part. Then x'Mx ≥ x'Cx and
+    x'Mx ≥ x'Lx for every book x. A per-asset floor alone leaves a spread whose legs moved
+    together of late margined on its calm weeks, and the cheapest book on the rows is exactly
+    such a spread: the smallest eigenvalue of a short window is the one most biased low."""
     cov = ewma_covariance(panel.returns, s.lam)
-    sigma = np.sqrt(np.diag(cov))
-    long_run = np.sqrt(np.mean(panel.returns[-s.long_run_bars :] ** 2, axis=0))
-    target = np.maximum(sigma, s.long_run_floor * long_run)
-    scale = np.divide(target, sigma, out=np.ones_like(sigma), where=sigma > 0)
-    return cov * np.outer(scale, scale)
+    recent = panel.returns[-s.long_run_bars :]
+    long_run = s.long_run_floor**2 * (recent.T @ recent) / len(recent)
+    gap_values, gap_vectors = np.linalg.eigh(long_run - cov)
+    excess = (gap_vectors * np.clip(gap_values, 0, None)) @ gap_vectors.T
+    return cov + (excess + excess.T) / 2
 
 
 def _ewma_sigmas(returns: np.ndarray, lam: float) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 from oracle.errors import RiskInputError
 from oracle.policy.arrays import (
     DAY,
+    FACTOR_NORM_ROW,
     HOUR,
     SCENARIOS,
     SPAN16_LIMITS,
@@ -84,8 +85,9 @@ def test_a_move_crossing_zero_shrinks_first_at_the_slow_rate():
 def test_margin_nets_offsetting_positions():
     a = ArrayValues((-100, 100) + (0,) * 14, 10, encode_depth(1e9))
     m = portfolio_margin([a, a], [WAD * 1000, -WAD * 1000], SPAN16_LIMITS.weight_pct)
-    assert m.scenario_margin == 0
-    assert m.floor_margin == 20 * WAD  # 1 % of each leg
+    # the rows net to nothing: the floors are what is left
+    assert m.margin - m.add_on == m.floor_margin == m.scenario_margin == 20 * WAD  # 1 % a leg
+    assert m.worst_scenario == FACTOR_NORM_ROW
     single = portfolio_margin([a], [WAD * 1000], SPAN16_LIMITS.weight_pct)
     assert single.scenario_margin == 100 * WAD and single.worst_scenario == 0
     assert single.add_on == 10 * WAD // 10**6  # 1000² / (100 · 1e9) USD
@@ -98,6 +100,21 @@ def test_the_factor_norm_covers_a_book_spread_over_two_factors():
     rows_alone = portfolio_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct)
     assert rows_alone.scenario_margin == 100 * WAD
     joint = portfolio_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct, factor_pairs=2)
-    assert joint.worst_scenario == 16
-    assert joint.scenario_margin == pytest.approx(100 * 2**0.5 * WAD, rel=1e-12)
+    assert joint.worst_scenario == FACTOR_NORM_ROW
+    # 100 USD on each factor and the 10 USD floor, in quadrature
+    assert joint.scenario_margin == pytest.approx((2 * 100**2 + 10**2) ** 0.5 * WAD, rel=1e-12)
     assert isolated_margin([a], [1_000 * WAD], SPAN16_LIMITS.weight_pct, 2) == joint.margin
+
+
+def test_the_floors_add_to_the_factor_losses_in_quadrature():
+    """A book whose factor loss and floor sum are equal needs √2 times either: the floors bound
+    what the factor rows leave out (the residual), and independent risks add in quadrature. The
+    larger of the two alone would have been a hole a book could be built into."""
+    factor = ArrayValues((-100, 100) + (0,) * 14, 5, encode_depth(1e9))
+    residual = ArrayValues((0,) * SCENARIOS, 100, encode_depth(1e9))
+    book = [1_000 * WAD, 1_000 * WAD]
+    m = portfolio_margin([factor, residual], book, SPAN16_LIMITS.weight_pct, factor_pairs=1)
+    assert m.floor_margin == 105 * WAD
+    assert m.scenario_margin == 145 * WAD  # √(100² + 105²)
+    assert m.scenario_margin > max(100 * WAD, m.floor_margin) * 1.3
+    assert m.worst_scenario == FACTOR_NORM_ROW

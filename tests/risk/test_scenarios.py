@@ -40,13 +40,13 @@ def test_rows_are_what_the_scenario_set_says(series):
 
 
 def margin(arrays, notionals: np.ndarray) -> float:
-    """Worst weighted loss of simple moves, or the norm over the factor rows when larger (the
-    contract's formula without units or add-on)."""
+    """Worst weighted loss of simple moves, or the norm over the factor rows and the floor sum when
+    larger (the contract's formula without units or add-on)."""
     pnl = notionals @ arrays.moves
     losses = -pnl * np.array(ROW_WEIGHT_PCT) / 100
-    norm = float(np.sqrt(np.sum(pnl[0 : 2 * FACTOR_PAIRS : 2] ** 2)))
     floor = float(np.abs(notionals) @ arrays.floors)
-    return max(float(losses.max()), norm, floor)
+    norm = float(np.sqrt(np.sum(pnl[0 : 2 * FACTOR_PAIRS : 2] ** 2) + floor**2))
+    return max(float(losses.max()), norm)
 
 
 def test_hedges_net_and_the_floor_holds_them_up(series):
@@ -89,3 +89,23 @@ def test_bad_returns_are_refused(series):
         risk_arrays(broken)
     with pytest.raises(RiskInputError, match="confidence"):
         ScenarioSettings(confidence=1.2)
+
+
+def test_a_spread_calm_of_late_keeps_its_long_run_risk():
+    """Two assets that moved apart for months and in lockstep for the last 60 days: the EWMA sees
+    almost no risk in their spread, which is the book an adversary would hold. Every direction's
+    volatility is floored at `long_run_floor` of its long-run value, not only each asset's, so the
+    component rows still carry 60 % of the spread's long-run move."""
+    rng = np.random.default_rng(11)
+    s = ScenarioSettings()
+    market = rng.standard_normal(s.long_run_bars) * 0.01
+    apart = rng.standard_normal(s.long_run_bars) * 0.01
+    returns = np.c_[market + apart, market - apart]
+    returns[-24 * 60 :, 1] = returns[-24 * 60 :, 0]  # the last 60 days: one asset twice
+    panel = ReturnPanel(("A", "B"), np.arange(len(returns)) * 3_600, returns, 3_600)
+    log = np.log1p(risk_arrays(panel, s).moves)
+    spread = np.array([1.0, -1.0])
+    factor_norm = float(np.linalg.norm(spread @ log[:, 0 : 2 * FACTOR_PAIRS : 2]))
+    long_run = float(np.sqrt(np.mean((returns[:, 0] - returns[:, 1]) ** 2) * s.horizon_bars))
+    assert factor_norm >= s.z * s.long_run_floor * long_run * (1 - 1e-9)
+    assert factor_norm <= s.z * long_run  # floored, not restored: the calm still counts
