@@ -15,7 +15,7 @@ ARTIFACTS := oracle/artifacts/.built
 DEBIAN_STAMP := $(VENV)/.debian-packages
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio evaluate calibrate lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle evaluate calibrate lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS) $(DEBIAN_STAMP)
 
@@ -70,6 +70,10 @@ bench-gas: install
 # walk-forward portfolio-margin backtest on the shipped history; writes reports/portfolio-margin.md
 bench-portfolio: install
 	$(PY) scripts/bench_portfolio.py
+
+# seconds per keeper cycle at 50, 200 and 500 markets, batched reads against the sequential path
+bench-cycle: install
+	$(PY) scripts/bench_cycle.py
 
 bench-risk: install
 	$(PY) scripts/bench_risk.py

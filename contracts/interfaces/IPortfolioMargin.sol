@@ -4,13 +4,13 @@ pragma solidity ^0.8.20;
 /// @notice How a portfolio's margin was made up (all amounts in USD with 18 decimals, like the positions).
 /// @param margin What the portfolio must hold: `max(scenarioMargin, floorMargin) + addOn`.
 /// @param scenarioMargin The largest weighted loss over the scenario set's rows, or when larger the norm of the losses
-/// over its factor rows and the floor sum together, `√(Σ factor loss² + floorMargin²)` (0 if nothing is a loss).
+/// over its factor rows and the floor sum together, `√(Σ factor loss² + (Σ |position| · floor)²)` (before rounding).
 /// @param floorMargin `Σ |position| · floor`: the least any exposure needs, however well hedged; it also covers what
 /// the factor rows leave out, so it adds to their losses in quadrature (and `scenarioMargin` ≥ `floorMargin`).
 /// @param addOn `Σ position² / (100 · depth)`: what selling each position costs under linear price impact, with
 /// `depth` the notional whose sale costs 1 % (so the add-on is 1 % of a position as large as the depth).
-/// @param worstScenario Row of the largest weighted loss; 16 when the norm of the factor losses and the floors binds
-/// (0 when nothing is a loss).
+/// @param worstScenario Row of the largest weighted loss; 16 when the norm of the factor losses and the floors binds,
+/// which is always the case for a book every row gains on (the floors are never nothing); 0 for an empty book.
 /// @param scenarioSet The scenario set every array read belongs to (0 when every position is zero).
 struct MarginBreakdown {
     uint256 margin;

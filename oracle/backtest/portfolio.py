@@ -190,8 +190,12 @@ class PortfolioBacktest:
 # --- books -------------------------------------------------------------------------------------
 
 
-#: `cheapest_book` stops cutting when the norm at its optimum is within this share of the bound.
+#: `cheapest_book` stops cutting when the norm at its optimum is within this share of the bound
+#: (plus `CUT_ABSOLUTE`, for an optimum of 0: every floor 0 and a book that nets every row), or
+#: after `MAX_CUTS` planes in one programme (its best book then stands, a hair off the optimum).
 CUT_TOLERANCE = 1e-4
+CUT_ABSOLUTE = 1e-9
+MAX_CUTS = 500
 
 
 def _units(arrays: Sequence[ArrayValues]) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +310,7 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
         signs = pending.pop()
         bounds = [(0.0, 0.0 if signs.get(i) == -1 else None) for i in range(n)]
         bounds += [(0.0, 0.0 if signs.get(i) == 1 else None) for i in range(n)]
-        while True:
+        for _ in range(MAX_CUTS):
             a_ub = np.vstack(cuts)
             res = linprog(
                 cost,
@@ -322,7 +326,7 @@ def cheapest_book(arrays: Sequence[ArrayValues]) -> np.ndarray:
             long, short = res.x[:n], res.x[n : 2 * n]
             point = np.r_[factors @ (long - short), f @ (long + short)]
             norm = float(np.linalg.norm(point))
-            if norm <= res.fun * (1 + CUT_TOLERANCE):
+            if norm <= res.fun * (1 + CUT_TOLERANCE) + CUT_ABSOLUTE:
                 break
             u = point / norm  # the plane touching the norm where the optimum stands
             plane = u[:-1] @ factors

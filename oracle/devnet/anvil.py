@@ -17,8 +17,10 @@ from pathlib import Path
 from types import TracebackType
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from oracle.chain import http_web3
+from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ChainError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +38,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def install_multicall3(w3: Web3) -> None:
+    """Multicall3's canonical runtime code at its canonical address, as on a public chain (the
+    code ape ships for its own local networks; imported here, the only user, as ape is heavy)."""
+    from ape_ethereum.multicall.constants import MULTICALL3_CODE
+
+    w3.provider.make_request(
+        RPCEndpoint("anvil_setCode"), [MULTICALL3_ADDRESS, "0x" + bytes(MULTICALL3_CODE).hex()]
+    )
 
 
 class AnvilNode:
@@ -68,6 +80,7 @@ class AnvilNode:
                 raise ChainError(f"anvil exited at start: {err.strip()}")
             try:
                 if w3.is_connected():
+                    install_multicall3(w3)
                     return w3
             except Exception:  # not listening yet: poll again until the deadline
                 time.sleep(0.05)

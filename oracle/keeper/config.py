@@ -17,6 +17,7 @@ import yaml
 from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ConfigError
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
@@ -68,6 +69,16 @@ class ChainConfig(_Strict):
     rpc_url: str = "http://127.0.0.1:8545"
     sender: SenderConfig
     request_timeout: float = Field(default=10.0, gt=0)
+    # Multicall3 for reading every market's registry state in a few requests (the canonical
+    # address holds it on most EVM chains; null: three reads per market)
+    multicall: str | None = MULTICALL3_ADDRESS
+
+    @field_validator("multicall")
+    @classmethod
+    def _check_multicall(cls, v: str | None) -> str | None:
+        if v is not None and not is_address(v):
+            raise ValueError(f"{v!r} is not an address")
+        return v
 
     @field_validator("rpc_url")
     @classmethod
@@ -198,8 +209,10 @@ class MarketFeedsConfig(_Strict):
 
 
 class FeedsConfig(_Strict):
-    # the whole collection's deadline, per cycle
+    # seconds for one read, and for each round of `workers` reads in a cycle
     timeout: float = Field(default=_default(Keeper, "feeds_timeout"), gt=0)
+    # threads reading every market's feeds at once (0: market by market)
+    workers: int = Field(default=_default(Keeper, "feed_workers"), ge=0)
     health: HealthConfig = HealthConfig()
     markets: dict[str, MarketFeedsConfig] = {}
 

@@ -27,8 +27,8 @@ from web3.exceptions import Web3Exception
 from oracle.audit.bundle import BundleStore, Context, InputsBundle, MarketInputs
 from oracle.chain import RegistryClient
 from oracle.errors import ChainError, ContractRevert, OracleError
-from oracle.feeds import collect
-from oracle.feeds.base import FeedError, Source
+from oracle.feeds import SourceResult, collect, collect_all
+from oracle.feeds.base import FEED_WORKERS, FeedError, Source
 from oracle.integrations.aave_v3 import RiskAdapterClient
 from oracle.keeper.arrays import ArrayInputs, ArrayPublisher, ArraysPush
 from oracle.keeper.settle import settle
@@ -158,6 +158,8 @@ class Keeper:
         bundles: BundleStore | None = None,
         settings_file: str | None = None,
         arrays: ArrayPublisher | None = None,
+        multicall: str | None = None,
+        feed_workers: int = FEED_WORKERS,
     ) -> None:
         self.registry, self.signers, self.sender, self.store = registry, signers, sender, store
         self.markets = list(markets)
@@ -179,6 +181,12 @@ class Keeper:
         self.arrays = arrays  # portfolio-margin arrays, published after the parameters
         self._evaluations: dict[str, Evaluation] = {}  # each market's last evaluation
         self._cycle_block: tuple[int, int] | None = None  # the latest block, read once per cycle
+        # Multicall3's address: every market's registry state in a few requests a cycle (None:
+        # three reads per market)
+        self.multicall = multicall
+        self._views: dict[bytes, OnChain] = {}  # this cycle's registry state of every market
+        # threads reading all markets' feeds at once (0: market by market, each on its own)
+        self.feed_workers = feed_workers
 
     def last_sigma(self, market: str) -> tuple[float, int] | None:
         """σ per bar and the bar's seconds from the last cycle's recommendation, if it had one."""
@@ -216,8 +224,14 @@ class Keeper:
             notes, blocked = self.reconcile()
             # One read per cycle, not one per market: every market and batch is judged against it.
             self._cycle_block = self._latest_block()
-            for setup in self.markets:
-                decision, snap = self._market(cycle_id, setup, now)
+            self._views = self._read_views(notes)
+            # every market's feeds on one pool, within one deadline, before any market is judged
+            groups = [s.sources for s in self.markets]
+            fetched: list[list[SourceResult] | None] = [None] * len(groups)
+            if self.feed_workers > 0:
+                fetched = list(collect_all(groups, now, self.feeds_timeout, self.feed_workers))
+            for setup, results in zip(self.markets, fetched, strict=True):
+                decision, snap = self._market(cycle_id, setup, now, results)
                 decisions.append(decision)
                 snapshots[setup.market] = snap
             pushes: list[Push] = []
@@ -238,6 +252,7 @@ class Keeper:
             raise
         finally:
             self._cycle_block = None
+            self._views = {}
         self.store.finish_cycle(cycle_id, self.clock(), status, "; ".join(notes))
         return CycleReport(
             cycle_id, now, tuple(decisions), snapshots, tuple(pushes), tuple(notes), arrays_push
@@ -259,10 +274,18 @@ class Keeper:
             LOG.warning("arrays not published: %s", exc)
             return None, [f"arrays not published: {exc}"]
 
-    def evaluate(self, setup: MarketSetup, now: int, remember: bool = True) -> Evaluation:
+    def evaluate(
+        self,
+        setup: MarketSetup,
+        now: int,
+        remember: bool = True,
+        results: Sequence[SourceResult] | None = None,
+    ) -> Evaluation:
         """Feeds, snapshot, risk engine and policy for one market; no store write, no push.
-        `remember=False` leaves the last evaluation (the jump check, the triggers) untouched."""
-        results = collect(setup.sources, now, self.feeds_timeout)
+        `remember=False` leaves the last evaluation (the jump check, the triggers) untouched;
+        `results` are the market's feed reads when the cycle has made them already."""
+        if results is None:
+            results = collect(setup.sources, now, self.feeds_timeout)
         previous = self.last_snapshot(setup.market)
         snap = aggregate(setup.market, results, now, self.health, previous)
         recommendation, refusal, explanation, inputs_hash = None, None, None, ""
@@ -337,9 +360,9 @@ class Keeper:
         return ev
 
     def _market(
-        self, cycle_id: int, setup: MarketSetup, now: int
+        self, cycle_id: int, setup: MarketSetup, now: int, results: Sequence[SourceResult] | None
     ) -> tuple[Decision, MarketSnapshot]:
-        ev = self.evaluate(setup, now)
+        ev = self.evaluate(setup, now, results=results)
         decision, snap, recommendation, explanation = (
             ev.decision,
             ev.snapshot,
@@ -373,9 +396,26 @@ class Keeper:
         )
         return decision, snap
 
+    def _read_views(self, notes: list[str]) -> dict[bytes, OnChain]:
+        """Every market's registry state at the cycle's block through Multicall3, when the
+        keeper has its address; on a failure the markets are read one by one (noted)."""
+        if self.multicall is None or not self.markets or self._cycle_block is None:
+            return {}
+        number, timestamp = self._cycle_block
+        ids = [market_id(s.market) for s in self.markets]
+        try:
+            return self.registry.policy_views(ids, number, timestamp, self.multicall)
+        except ChainError as exc:
+            LOG.warning("markets read one by one: %s", exc)
+            notes.append(f"markets read one by one: {exc}")
+            return {}
+
     def _on_chain(self, market: str) -> OnChain:
         """The market's state, profile and pending proposal, read from the registry at the cycle's
         block (the one a bundle names, so a verifier reads the same)."""
+        view = self._views.get(market_id(market))
+        if view is not None:
+            return view
         number, timestamp = self._latest_block()
         return self.registry.policy_view(market_id(market), number, timestamp)
 

@@ -157,6 +157,7 @@ def build_keeper(
         policy=policy,
         model_version=version,
         feeds_timeout=cfg.feeds.timeout,
+        feed_workers=cfg.feeds.workers,
         batch_ttl=cfg.keeper.batch_ttl,
         clock=clock,
         on_proposal=ReviewWriter(cfg.keeper.reviews),
@@ -164,6 +165,7 @@ def build_keeper(
         bundles=BundleStore(cfg.keeper.bundles),
         settings_file=settings_text,
         arrays=arrays,
+        multicall=cfg.chain.multicall,
     )
 
 

@@ -31,6 +31,7 @@ from oracle.policy.arrays import (
     LOSS_SCALE,
     UNITS_PER_ONE,
     WAD,
+    ArrayValues,
     isolated_margin,
     portfolio_margin,
     quantize,
@@ -154,7 +155,7 @@ def test_the_cheapest_book_is_the_best_over_every_sign_pattern(series):
     rows = -moves.T * np.array(ROW_WEIGHT_PCT)[:, None] / LOSS_SCALE
     factors = -moves.T[0 : 2 * FACTOR_PAIRS : 2] / UNITS_PER_ONE
     planes = _norm_directions(FACTOR_PAIRS)
-    best = np.inf
+    best, candidates = np.inf, []
     for signs in itertools.product((1.0, -1.0), repeat=6):
         s = np.array(signs)
         norm_rows = planes[:, :-1] @ factors * s + planes[:, -1:] * f  # |q| = s·q on this pattern
@@ -169,11 +170,24 @@ def test_the_cheapest_book_is_the_best_over_every_sign_pattern(series):
             method="highs",
         )
         best = min(best, res.fun)
+        candidates.append(res.x[:6] * s)  # this pattern's book, scored exactly below
     exact = margin_per_gross(arrays, book[None, :])[0]
     assert best - 1e-12 <= exact <= best * 1.01
+    # no pattern's book is cheaper on the exact formula (to the cutting tolerance)
+    assert exact <= margin_per_gross(arrays, np.array(candidates)).min() * (1 + 2e-4)
     rng = np.random.default_rng(3)
     others = rng.uniform(-1, 1, (20_000, 6)) * (rng.random((20_000, 6)) < 0.7)
-    assert margin_per_gross(arrays, others).min() >= exact * (1 - 1e-3)
+    assert margin_per_gross(arrays, others).min() >= exact * (1 - 2e-4)
+
+
+def test_the_cheapest_book_stops_when_a_book_needs_nothing():
+    """Floors of 0 and two assets with the same moves: long one, short the other nets every
+    row, so the least margin is 0 and the norm there is 0 up to rounding. The cutting stops (an
+    absolute tolerance, and a cap on planes) and the book found needs nothing."""
+    same = ArrayValues((-100, 100, -40, 40) + (0,) * 12, 0, 1)
+    book = cheapest_book([same, same])
+    assert np.abs(book).sum() == pytest.approx(1.0)
+    assert margin_per_gross([same, same], book[None, :])[0] <= 1e-9
 
 
 def test_breaches_are_counted_close_to_close_and_within_the_path():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from oracle.devnet.emulator import ExchangeEmulator, Faults
-from oracle.feeds import FailureKind, Reading, collect
+from oracle.feeds import FailureKind, Reading, collect, collect_all
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
 from oracle.snapshot import Health, HealthPolicy, aggregate
@@ -127,6 +127,26 @@ def test_a_slow_venue_cannot_stall_the_cycle(venues, now):
     assert results[2].kind == FailureKind.TIMEOUT
     snap = aggregate(MARKET, results, now, HealthPolicy())
     assert snap.health == Health.DEGRADED and snap.accepted == ("b2", "binance")
+
+
+def test_many_markets_on_one_pool_wait_for_the_slow_venue_once(venues, now):
+    """A cycle's reads for many markets on one bounded pool: every market's answers come back in
+    its own order, the slow venue is a TIMEOUT in each market, and the cycle waits one deadline
+    per round of reads (30 reads on 15 threads: two rounds of 1 s), not one per market (ten)."""
+    venues[2].faults = Faults(latency=4.0)
+    markets = [
+        [source(venues[0], f"a{i}"), source(venues[2], f"slow{i}"), source(venues[1], f"b{i}")]
+        for i in range(10)
+    ]
+    started = time.monotonic()
+    fetched = collect_all(markets, now, 1.0, workers=15)
+    assert time.monotonic() - started < 3.5  # ten markets read one by one would take 10 s
+    assert [[r.source for r in results] for results in fetched] == [
+        [s.name for s in group] for group in markets
+    ]
+    for results in fetched:
+        assert [type(r).__name__ for r in results] == ["Reading", "SourceFailure", "Reading"]
+        assert results[1].kind == FailureKind.TIMEOUT
 
 
 def test_a_venue_printing_an_outlier_is_rejected(venues, now, eth_bars):

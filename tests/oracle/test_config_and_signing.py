@@ -8,6 +8,7 @@ import pytest
 from blake3 import blake3
 from eth_account import Account
 
+from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ConfigError, SigningError
 from oracle.keeper.config import parse_config
 from oracle.signing import (
@@ -43,6 +44,8 @@ def with_change(path: str, value):
 def test_good_config_parses():
     cfg = parse_config(GOOD)
     assert cfg.registry.timelock_delay == 86_400 and cfg.chain.sender.unlocked == ADDR
+    assert cfg.chain.multicall == MULTICALL3_ADDRESS  # the canonical Multicall3 unless set
+    assert parse_config(with_change("chain.multicall", None)).chain.multicall is None
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,7 @@ def test_good_config_parses():
         ("registry.signers", [], "registry.signers", "at least 1"),
         ("registry.timelok_delay", 5, "registry.timelok_delay", "unknown key"),
         ("chain.sender", {}, "chain.sender", "exactly one"),
+        ("chain.multicall", "0xca11", "chain.multicall", "not an address"),
     ],
 )
 def test_bad_config_names_the_key(path, value, key, words):
