@@ -225,7 +225,7 @@ class Keeper:
             # One read per cycle, not one per market: every market and batch is judged against it.
             self._cycle_block = self._latest_block()
             self._views = self._read_views(notes)
-            # every market's feeds on one pool, within one deadline, before any market is judged
+            # every market's feeds on one pool (a deadline per round of reads) before any is judged
             groups = [s.sources for s in self.markets]
             fetched: list[list[SourceResult] | None] = [None] * len(groups)
             if self.feed_workers > 0:
