@@ -216,6 +216,37 @@ def test_portfolio_margin_equals_the_mirror(arrays, publish, chain):
         assert isolated >= mirror.margin  # netting never costs margin
 
 
+def test_a_set_without_factor_rows_margins_rows_or_floors_as_the_mirror(arrays, publish, governance):
+    """Scenario set 2 declares no factor rows (SPAN's own shape): the margin is the largest row or
+    the floor sum, and the contract still equals the mirror on random books, worst row included;
+    a book every row gains on is margined by its floors (row 16)."""
+    plain = dataclasses.replace(TEST_SET, factor_pairs=0)
+    arrays.setScenarioSet(2, plain.as_tuple(), sender=governance)
+    rng = random.Random(9)
+    entries = [(a, random_array(rng)) for a in ASSETS]
+    publish(arrays, entries, scenario_set=2)
+    values = [v for _, v in entries]
+    for _ in range(15):
+        positions = [rng.choice([0, 1, -1]) * rng.randint(1, 10**7) * WAD // 100 for _ in ASSETS]
+        mirror = portfolio_margin(values, positions, plain.weight_pct, 0)
+        b = arrays.marginBreakdown(ASSETS, positions)
+        assert (b.margin, b.scenarioMargin, b.floorMargin, b.addOn, b.worstScenario) == (
+            mirror.margin,
+            mirror.scenario_margin,
+            mirror.floor_margin,
+            mirror.add_on,
+            mirror.worst_scenario,
+        )
+        assert arrays.isolatedMargin(ASSETS, positions) == isolated_margin(
+            values, positions, plain.weight_pct, 0
+        )
+    gains = ArrayValues((100,) * 16, 20, encode_depth(1e9))  # every row a rise
+    uni = market_id("UNI/USD")
+    publish(arrays, [(uni, gains)], scenario_set=2)
+    b = arrays.marginBreakdown([uni], [1_000 * WAD])
+    assert (b.worstScenario, b.scenarioMargin, b.floorMargin) == (16, 20 * WAD, 20 * WAD)
+
+
 def test_hedged_positions_need_less_than_their_legs(arrays, publish):
     eth = ArrayValues((-300, 300, -150, 150) + (0,) * 10 + (-600, 600), 10, encode_depth(1e9))
     btc = ArrayValues((-250, 250, -120, 130) + (0,) * 10 + (-500, 500), 10, encode_depth(1e9))
