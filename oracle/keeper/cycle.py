@@ -230,10 +230,13 @@ class Keeper:
             fetched: list[list[SourceResult] | None] = [None] * len(groups)
             if self.feed_workers > 0:
                 fetched = list(collect_all(groups, now, self.feeds_timeout, self.feed_workers))
+            rows = []
             for setup, results in zip(self.markets, fetched, strict=True):
-                decision, snap = self._market(cycle_id, setup, now, results)
+                decision, snap, row = self._market(setup, now, results)
                 decisions.append(decision)
                 snapshots[setup.market] = snap
+                rows.append(row)
+            self.store.record_decisions(cycle_id, rows)
             pushes: list[Push] = []
             if blocked:
                 notes.append("no push this cycle: an earlier signed batch may still land")
@@ -360,8 +363,9 @@ class Keeper:
         return ev
 
     def _market(
-        self, cycle_id: int, setup: MarketSetup, now: int, results: Sequence[SourceResult] | None
-    ) -> tuple[Decision, MarketSnapshot]:
+        self, setup: MarketSetup, now: int, results: Sequence[SourceResult] | None
+    ) -> tuple[Decision, MarketSnapshot, dict[str, Any]]:
+        """One market's evaluation and the row the store keeps of it."""
         ev = self.evaluate(setup, now, results=results)
         decision, snap, recommendation, explanation = (
             ev.decision,
@@ -369,8 +373,9 @@ class Keeper:
             ev.recommendation,
             ev.explanation,
         )
-        self.store.record_decision(
-            cycle_id,
+        return (
+            decision,
+            snap,
             {
                 "market": setup.market,
                 "health": snap.health.value,
@@ -394,7 +399,6 @@ class Keeper:
                 "alert": int(decision.alert),
             },
         )
-        return decision, snap
 
     def _read_views(self, notes: list[str]) -> dict[bytes, OnChain]:
         """Every market's registry state at the cycle's block through Multicall3, when the

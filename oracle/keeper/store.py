@@ -207,7 +207,9 @@ class Store:
                 (now, status, note, cycle_id),
             )
 
-    def record_decision(self, cycle_id: int, row: dict[str, Any]) -> None:
+    def record_decisions(self, cycle_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        """A cycle's decisions in one transaction (one fsync, not one per market: 0.3 s a cycle
+        at 500 markets); written before any batch of the cycle is signed."""
         cols = [
             "market",
             "health",
@@ -222,11 +224,11 @@ class Store:
             "loosening_wanted",
             "alert",
         ]
-        values = [cycle_id, *(row.get(c) for c in cols)]
+        values = [[cycle_id, *(row.get(c) for c in cols)] for row in rows]
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 f"INSERT INTO decisions (cycle_id, {', '.join(cols)}) "
-                f"VALUES ({', '.join('?' * len(values))})",
+                f"VALUES ({', '.join('?' * (len(cols) + 1))})",
                 values,
             )
 
