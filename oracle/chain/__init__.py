@@ -12,7 +12,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import requests
 from eth_abi import decode as abi_decode
@@ -32,6 +33,9 @@ from oracle.policy import OnChain
 from oracle.policy.rules import MarketState
 from oracle.signing import Batch, MarketUpdate
 from oracle.types import Guardrails, Params
+
+if TYPE_CHECKING:  # at run time imported where used: multicall imports this module
+    from oracle.chain.multicall import AbiFunction
 
 GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
 
@@ -423,6 +427,14 @@ def _on_chain(
     )
 
 
+def _answered(raw: bytes | None, what: str) -> bytes:
+    """A Multicall3 answer, or `ChainError` when that call reverted (the keeper then reads the
+    markets one by one, where the revert is decoded)."""
+    if raw is None:
+        raise ChainError(f"a market's {what} read reverted inside Multicall3")
+    return raw
+
+
 class ContractClient:
     """One of our compiled contracts (`NAME`) at `address`: reads with retries and decoded
     reverts."""
@@ -435,7 +447,6 @@ class ContractClient:
         self.address = to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self.errors = ErrorDecoder(artifact["abi"])
-        self._abi_functions: dict[str, Any] | None = None  # prepared reads, built on first use
 
     def _call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
         try:
@@ -561,7 +572,7 @@ class RegistryClient(ContractClient):
         Multicall3 is missing or the node fails, and the caller reads them one by one."""
         from oracle.chain.multicall import Call, aggregate
 
-        fns = self._prepared()
+        fns = self._prepared
         calls = [
             Call(self.address, fns[name].encode(m))
             for m in markets
@@ -569,45 +580,36 @@ class RegistryClient(ContractClient):
         ]
         answers = aggregate(self.w3, calls, block, address=multicall)
         states, guards, latest = answers[0::3], answers[1::3], answers[2::3]
-        if any(a is None for a in states + latest):
-            raise ChainError("a market's state or proposal read reverted inside Multicall3")
-        ids = [int(fns["latestProposal"].decode(a)) for a in latest if a is not None]
-        wanted = [i - 1 for i in ids if i]
+        ids = [int(fns["latestProposal"].decode(_answered(a, "latest proposal"))) for a in latest]
+        wanted = [i for i in ids if i]  # latestProposal is the id + 1 (0: none)
         found = aggregate(
             self.w3,
-            [Call(self.address, fns["proposal"].encode(i)) for i in wanted],
+            [Call(self.address, fns["proposal"].encode(i - 1)) for i in wanted],
             block,
             address=multicall,
         )
         proposals = dict(zip(wanted, found, strict=True))
         out: dict[bytes, OnChain] = {}
         for m, raw_state, raw_guard, pid in zip(markets, states, guards, ids, strict=True):
-            state = MarketState(*fns["marketState"].decode(raw_state))
+            state = MarketState(*fns["marketState"].decode(_answered(raw_state, "state")))
             guardrails = None
             if state.guardrail_profile:
-                if raw_guard is None:
-                    raise ChainError("a market's guardrails read reverted inside Multicall3")
-                guardrails = Guardrails(*fns["guardrails"].decode(raw_guard))
+                raw = _answered(raw_guard, "guardrails")
+                guardrails = Guardrails(*fns["guardrails"].decode(raw))
             proposal = None
             if pid:
-                raw = proposals[pid - 1]
-                if raw is None:
-                    raise ChainError(f"proposal {pid - 1} read reverted inside Multicall3")
+                raw = _answered(proposals[pid], f"proposal {pid - 1}")
                 proposal = Proposal.from_abi(*fns["proposal"].decode(raw))
             out[bytes(m)] = _on_chain(state, guardrails, proposal, block_time)
         return out
 
-    def _prepared(self) -> dict[str, Any]:
+    @cached_property
+    def _prepared(self) -> dict[str, AbiFunction]:
         """The registry's read functions as prepared `AbiFunction`s, built once per client."""
-        if self._abi_functions is None:
-            from oracle.chain.multicall import AbiFunction
+        from oracle.chain.multicall import AbiFunction
 
-            abi = self.contract.abi
-            self._abi_functions = {
-                n: AbiFunction(abi, n)
-                for n in ("marketState", "guardrails", "latestProposal", "proposal")
-            }
-        return self._abi_functions
+        names = ("marketState", "guardrails", "latestProposal", "proposal")
+        return {n: AbiFunction(self.contract.abi, n) for n in names}
 
     def batches(
         self, nonce: int | None = None, tx_hash: str | None = None, from_block: int = 0

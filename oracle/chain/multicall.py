@@ -38,7 +38,8 @@ CHUNK = 250
 
 class AbiFunction:
     """One function of a contract's ABI, prepared once: encodes calls and decodes answers the
-    way web3.py's `call` returns them (one output alone, several as a tuple)."""
+    way web3.py's `call` returns them (one output alone, several as a tuple, addresses
+    checksummed), arrays aside (tuples here, lists there)."""
 
     def __init__(self, abi: Sequence[Any], name: str) -> None:  # web3's ABI entries (TypedDicts)
         entries = [e for e in abi if e.get("type") == "function" and e.get("name") == name]
@@ -48,40 +49,28 @@ class AbiFunction:
         self.name = name
         self.inputs = [collapse_if_tuple(i) for i in entry["inputs"]]
         self.outputs = [collapse_if_tuple(o) for o in entry["outputs"]]
+        self._output_params = entry["outputs"]
         self.selector = function_signature_to_4byte_selector(f"{name}({','.join(self.inputs)})")
 
     def encode(self, *args: Any) -> bytes:
         return self.selector + abi_encode(self.inputs, list(args))
 
     def decode(self, data: bytes) -> Any:
-        values = _checksummed(abi_decode(self.outputs, data), self.outputs)
+        values = _checksummed(abi_decode(self.outputs, data), self._output_params)
         return values[0] if len(values) == 1 else values
 
 
-def _checksummed(values: Sequence[Any], types: Sequence[str]) -> tuple[Any, ...]:
-    """Addresses as web3.py returns them (checksummed); eth_abi gives them in lower case."""
+def _checksummed(values: Sequence[Any], params: Sequence[Any]) -> tuple[Any, ...]:
+    """Addresses as web3.py returns them (checksummed; eth_abi gives them in lower case), into
+    structs by the ABI's own components."""
     out = []
-    for value, kind in zip(values, types, strict=True):
-        if kind == "address":
+    for value, param in zip(values, params, strict=True):
+        if param["type"] == "address":
             value = to_checksum_address(value)
-        elif kind.startswith("(") and kind.endswith(")"):
-            value = _checksummed(value, _tuple_types(kind))
+        elif param["type"] == "tuple":
+            value = _checksummed(value, param["components"])
         out.append(value)
     return tuple(out)
-
-
-def _tuple_types(kind: str) -> list[str]:
-    """The component types of "(a,b,(c,d))" at its top level."""
-    parts, depth, start = [], 0, 1
-    for i, ch in enumerate(kind):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if (ch == "," and depth == 1) or (ch == ")" and depth == 0):
-            parts.append(kind[start:i])
-            start = i + 1
-    return [p for p in parts if p]
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ def test_every_market_at_once_equals_each_market_alone(node_rig):
     fn = AbiFunction(rig.registry.contract.abi, "marketState")
     calls = [Call(rig.registry.address, fn.encode(m)) for m in ids]
     assert aggregate(rig.w3, calls, number, chunk=1) == aggregate(rig.w3, calls, number)
+    # an address comes back checksummed, as web3.py's own call returns it
+    fn = AbiFunction(rig.registry.contract.abi, "governance")
+    [raw] = aggregate(rig.w3, [Call(rig.registry.address, fn.encode())], number)
+    assert raw is not None and fn.decode(raw) == rig.registry.contract.functions.governance().call()
 
 
 def test_without_multicall3_the_keeper_reads_market_by_market(node_rig):
