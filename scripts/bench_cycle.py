@@ -1,20 +1,30 @@
 """Seconds per keeper cycle for 50, 200 and 500 markets, batched reads against today's sequential
 path, in the same run.
 
-One Anvil (with Multicall3 at its canonical address) and three emulated venues on 127.0.0.1
-replaying Binance ETH/USDT from 1 February 2020. For each size, two keepers on their own
-registries, each with every market listed:
+One Anvil (with Multicall3 at its canonical address) and three emulated venues on 127.0.0.1, each
+in a process of its own (as a venue is a machine of its own: in the keeper's process its answers
+would be charged to the keeper's interpreter), listing 500 symbols that replay Binance ETH/USDT
+from 1 February 2020. Market i reads symbol i on each venue. For each size, two keepers on their
+own registries, each with every market listed:
 
-- `baseline`: the sequential path — each market's three venues read in its own `collect`, and its
-  registry state in three `eth_call`s through web3.py;
-- `batched`: every market's feeds on one pool of `FEED_WORKERS` threads within one deadline, and
-  every market's registry state in Multicall3 requests of `CHUNK` calls.
+- `baseline`: the sequential path as it was — each market's three venues read through clients of
+  its own (ticker and book every cycle), market by market, and its registry state in three
+  `eth_call`s through web3.py;
+- `batched`: one client per venue shared by every market (one ticker request per 100 symbols, a
+  book re-read when older than `BOOK_MAX_AGE` or when the price left it by `BOOK_MOVE`), every
+  market's feeds on one pool of `FEED_WORKERS` threads, and every market's registry state in
+  Multicall3 requests of `CHUNK` calls.
 
-All markets read the same three venue sources and share one cached history (the load test's
-shape; incremental history is not measured here). After a first cycle that pushes every market,
-`--cycles` cycles an hour of simulated time apart are timed; the median is reported. Prints one
-JSON line per size (`{"markets": N, "seconds": S, "baseline_seconds": B, "speedup": B/S, …}`)
-and one with the wall time; `unhealthy` counts market snapshots a read failed in (0 expected).
+Cycles run `--interval` seconds of simulated time apart (the keeper's default interval); the
+recorded bars are hourly, so the price moves once an hour and the books of a timed hour are read
+at its first cycle and again once they are older than `BOOK_MAX_AGE`. After a first cycle that
+pushes every market, `--cycles` cycles are timed; the median and the slowest are reported. Each
+market reads its price history (the keeper's default 2,000 hourly bars) and tail memory (1,000
+daily bars) from venue 0: the baseline fetches both whole every cycle, as the keeper did; the
+batched keeper reads them incrementally (`IncrementalHistory`, kept in its store), ahead of the
+evaluations on the same pool. Prints one JSON
+line per size (`{"markets": N, "seconds": S, "baseline_seconds": B, "speedup": B/S, ...}`) and
+one with the wall time; `unhealthy` counts market snapshots a read failed in (0 expected).
 Run with `make bench-cycle`.
 """
 
@@ -27,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -36,20 +46,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from oracle.chain.multicall import CHUNK, MULTICALL3_ADDRESS
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
-from oracle.devnet.emulator import ExchangeEmulator
+from oracle.devnet.emulator import EmulatorProcess
 from oracle.devnet.registry import deploy_registry
 from oracle.feeds.base import FEED_WORKERS
-from oracle.feeds.exchange import ExchangeSource
-from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.exchange import BOOK_MAX_AGE, BOOK_MOVE, ExchangeSource
+from oracle.feeds.history import IncrementalHistory
+from oracle.feeds.venue import Venue
+from oracle.keeper.config import HistoryConfig, KeeperConfig
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
+from oracle.risk import ModelSettings
+from oracle.series import PriceSeries
 from oracle.signing import Signer
 from oracle.snapshot import Health
 from oracle.types import BLUE_CHIP_GUARDRAILS
 
-SYMBOL = "ETH/USDT"
+RECORDING = "ohlcv/1h/ETHUSDT.csv.gz"
 START = "2020-02-01T00:00:00"
-HOUR = 3_600
+LISTED = 500  # symbols per venue
+HISTORY_BARS = HistoryConfig.model_fields["bars"].default
 
 
 def epoch(iso: str) -> int:
@@ -61,7 +76,7 @@ def epoch(iso: str) -> int:
 class Clock:
     """The keepers', the venues' and the chain's shared simulated time."""
 
-    def __init__(self, w3, venues: list[ExchangeEmulator], now: int) -> None:
+    def __init__(self, w3, venues: list[EmulatorProcess], now: int) -> None:
         self.w3, self.venues, self.now = w3, venues, now
 
     def advance(self, seconds: int) -> None:
@@ -71,25 +86,70 @@ class Clock:
         self.w3.provider.make_request("evm_mine", [self.now])
 
 
-def keeper(w3, clock: Clock, sources, history, n: int, batched: bool, workdir: Path) -> Keeper:
-    markets = [f"B{i:03d}/USDT" for i in range(n)]
+def symbol(i: int) -> str:
+    return f"B{i:03d}/USDT"
+
+
+def sources(urls: list[str], i: int, shared: list[Venue] | None, markets: dict) -> list:
+    """Market i's three venue sources: through the shared clients, or (the baseline) clients of
+    its own that read a book every time, their market lists copied from a loaded client."""
+    out = []
+    for k, url in enumerate(urls):
+        if shared is not None:
+            venue = shared[k]
+            book_max_age = BOOK_MAX_AGE
+        else:
+            venue = Venue("binance", url)
+            venue.exchange.set_markets(markets)
+            book_max_age = 0
+        venue.exchange.enableRateLimit = False  # no client-side spacing on a local emulator
+        out.append(
+            ExchangeSource(
+                f"venue{k}",
+                symbol(i),
+                venue,
+                symbol(i),
+                max_age=7_200,
+                book_max_age=book_max_age,
+                book_move=BOOK_MOVE,
+            )
+        )
+    return out
+
+
+def keeper(w3, clock: Clock, urls, markets, n: int, batched: bool, workdir: Path) -> Keeper:
+    names = [symbol(i) for i in range(n)]
     signer = Signer(dev_account(5))
     registry = deploy_registry(
         w3,
         w3.eth.accounts[0],
         signers=[signer.address],
-        markets=markets,
+        markets=names,
         guardrails=BLUE_CHIP_GUARDRAILS,
     )
-    setups = [
-        MarketSetup(m, sources, partial(replace, history, market=m), size=1_000.0) for m in markets
-    ]
+    shared = [Venue("binance", url) for url in urls] if batched else None
     mode = "batched" if batched else "baseline"
+    store = Store(workdir / f"{mode}-{n}.db")
+    timeframe, bars = HistoryConfig.model_fields["timeframe"].default, HISTORY_BARS
+    days = ModelSettings().memory_days
+    setups = []
+    for i, name in enumerate(names):
+        feeds = sources(urls, i, shared, markets)
+        if batched:
+            now = lambda: clock.now  # noqa: E731
+            history: Callable[[], PriceSeries] = IncrementalHistory(
+                feeds[0], timeframe, bars, store, now
+            )
+            memory: Callable[[], PriceSeries] = IncrementalHistory(feeds[0], "1d", days, store, now)
+        else:
+            history = partial(feeds[0].history, timeframe, bars)
+            memory = partial(feeds[0].history, "1d", days)
+        setups.append(MarketSetup(name, feeds, history, size=1_000.0, memory=memory))
     return Keeper(
         registry,
         [signer],
         dev_account(1),
-        Store(workdir / f"{mode}-{n}.db"),
+        store,
         setups,
         clock=lambda: clock.now,
         multicall=MULTICALL3_ADDRESS if batched else None,
@@ -97,14 +157,16 @@ def keeper(w3, clock: Clock, sources, history, n: int, batched: bool, workdir: P
     )
 
 
-def timed_cycles(k: Keeper, clock: Clock, cycles: int) -> tuple[list[float], int, int]:
-    """Seconds of each of `cycles` cycles an hour apart, after an untimed first one; how many
+def timed_cycles(
+    k: Keeper, clock: Clock, cycles: int, interval: int
+) -> tuple[list[float], int, int]:
+    """Seconds of each of `cycles` cycles `interval` apart, after an untimed first one; how many
     batches they mined; and how many market snapshots were not healthy (a read timed out or
     failed: a fast cycle that dropped reads would not be a fast cycle)."""
     k.cycle()
     seconds, mined, unhealthy = [], 0, 0
     for _ in range(cycles):
-        clock.advance(HOUR)
+        clock.advance(interval)
         started = time.perf_counter()
         report = k.cycle()
         seconds.append(time.perf_counter() - started)
@@ -116,46 +178,55 @@ def timed_cycles(k: Keeper, clock: Clock, cycles: int) -> tuple[list[float], int
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
-    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--cycles", type=int, default=12)
+    parser.add_argument(
+        "--interval", type=int, default=int(KeeperConfig.model_fields["interval"].default)
+    )
     args = parser.parse_args()
     logging.getLogger("oracle").setLevel(logging.ERROR)
     wall = time.perf_counter()
-    bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", SYMBOL)
     node = AnvilNode(extra_args=["--gas-limit", "30000000"])
     w3 = node.start()
-    venues: list[ExchangeEmulator] = []
+    venues: list[EmulatorProcess] = []
     try:
-        now = int(w3.eth.get_block("latest")["timestamp"]) + 10
-        venues = [
-            ExchangeEmulator(
-                {"ETHUSDT": ("ETH", "USDT", bars)}, now=now, offset=now - epoch(START)
-            ).start()
-            for _ in range(3)
-        ]
+        # the next whole hour: the replayed hourly bars open on the hour, as a venue's do
+        now = (int(w3.eth.get_block("latest")["timestamp"]) // 3_600 + 1) * 3_600
+        w3.provider.make_request("evm_mine", [now])
+        listing = {
+            symbol(i).replace("/", ""): (f"B{i:03d}", "USDT", RECORDING) for i in range(LISTED)
+        }
+        venues = [EmulatorProcess(listing, now=now, offset=now - epoch(START)) for _ in range(3)]
+        for v in venues:
+            v.start()
+        urls = [v.url for v in venues]
         clock = Clock(w3, venues, now)
-        sources = [
-            ExchangeSource(f"venue{i}", SYMBOL, "binance", SYMBOL, api_url=v.url, max_age=7_200)
-            for i, v in enumerate(venues)
-        ]
-        for src in sources:  # no client-side spacing on a local emulator
-            src.exchange.enableRateLimit = False
-        history = sources[0].history("1h", 1_000)
+        loaded = Venue("binance", urls[0])
+        loaded._loaded()
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.sizes:
                 row: dict[str, object] = {"markets": n}
                 for batched in (False, True):
-                    k = keeper(w3, clock, sources, history, n, batched, Path(tmp))
+                    k = keeper(w3, clock, urls, loaded.exchange.markets, n, batched, Path(tmp))
                     try:
-                        seconds, mined, unhealthy = timed_cycles(k, clock, args.cycles)
+                        seconds, mined, unhealthy = timed_cycles(
+                            k, clock, args.cycles, args.interval
+                        )
                     finally:
                         k.store.close()
                     key = "seconds" if batched else "baseline_seconds"
                     row[key] = round(statistics.median(seconds), 3)
+                    row[f"{key}_max"] = round(max(seconds), 3)
                     row[f"{key}_all"] = [round(s, 3) for s in seconds]
                     row["batches_mined" if batched else "baseline_batches_mined"] = mined
                     row["unhealthy" if batched else "baseline_unhealthy"] = unhealthy
                 row["speedup"] = round(float(row["baseline_seconds"]) / float(row["seconds"]), 2)
-                row.update(cycles=args.cycles, feed_workers=FEED_WORKERS, multicall_chunk=CHUNK)
+                row.update(
+                    cycles=args.cycles,
+                    interval=args.interval,
+                    feed_workers=FEED_WORKERS,
+                    multicall_chunk=CHUNK,
+                    book_max_age=BOOK_MAX_AGE,
+                )
                 print(json.dumps(row), flush=True)
     finally:
         for v in venues:

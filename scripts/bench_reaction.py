@@ -9,11 +9,18 @@ block before the shock and the block that holds the update.
 Two keepers in the same run: `triggered` (price-move trigger checked every 0.25 s, schedule every
 60 s) and the baseline `scheduled` (the same keeper without the trigger, a cycle every 10 s — a
 short schedule; the 5-minute production default would wait 30 times longer). Prints one JSON line
-per keeper with medians over the trials. Run with `make bench-reaction`.
+per keeper with medians over the trials.
+
+Then the same shock on `--markets` markets at once (500 by default): three venues in processes of
+their own listing one symbol per market (all replaying ETH/USDT), one client per venue, Multicall3
+reads, incremental history; the triggered keeper; measured until every market's tightening is
+mined (seconds, and blocks from the last block before the shock to the block of the last batch).
+Run with `make bench-reaction`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import statistics
@@ -26,12 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace
 
+from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
-from oracle.devnet.emulator import ExchangeEmulator
+from oracle.devnet.emulator import EmulatorProcess, ExchangeEmulator
 from oracle.devnet.registry import deploy_registry
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.history import IncrementalHistory
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.scheduler import KeeperService
 from oracle.keeper.store import Store
@@ -39,6 +49,7 @@ from oracle.signing import Signer
 from oracle.types import BLUE_CHIP_GUARDRAILS
 
 MARKET = "ETH/USDT"
+RECORDING = "ohlcv/1h/ETHUSDT.csv.gz"
 TRIALS = 5
 BEFORE, AFTER = "2020-03-12T00:00:00", "2020-03-12T12:00:00"
 #: The blue-chip profile without a ramp: the reaction measured is the keeper's, not the ramp's.
@@ -64,7 +75,7 @@ def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]
     ]
     try:
         sources = [
-            ExchangeSource(f"v{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+            ExchangeSource(f"v{i}", MARKET, Venue("binance", v.url), MARKET, max_age=7_200)
             for i, v in enumerate(venues)
         ]
         setup = MarketSetup(MARKET, sources, lambda: sources[0].history("1h", 1_000), 1_000.0)
@@ -94,20 +105,92 @@ def trial(w3, bars, triggered: bool, workdir: Path, n: int) -> tuple[float, int]
             v.stop()
 
 
+def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
+    """The shock on `n` markets: seconds and blocks until every market's update is mined."""
+    gov = w3.eth.accounts[0]
+    signer = Signer(dev_account(5))
+    names = [f"B{i:03d}/USDT" for i in range(n)]
+    registry = deploy_registry(
+        w3, gov, signers=[signer.address], markets=names, guardrails=GUARDRAILS
+    )
+    offset = int(time.time()) - epoch(BEFORE)
+    listing = {name.replace("/", ""): (name.split("/")[0], "USDT", RECORDING) for name in names}
+    venues = [EmulatorProcess(listing, None, offset) for _ in range(3)]
+    try:
+        for v in venues:
+            v.start()
+        shared = [Venue("binance", v.url) for v in venues]
+        for venue in shared:
+            venue.exchange.enableRateLimit = False  # a local emulator
+        store = Store(workdir / f"many-{n}.db")
+        wall = lambda: int(time.time())  # noqa: E731
+        setups = []
+        for name in names:
+            feeds = [
+                ExchangeSource(f"v{k}", name, shared[k], name, max_age=7_200) for k in range(3)
+            ]
+            history = IncrementalHistory(feeds[0], "1h", 1_000, store, wall)
+            setups.append(MarketSetup(name, feeds, history, 1_000.0))
+        keeper = Keeper(registry, [signer], gov, store, setups, multicall=MULTICALL3_ADDRESS)
+        service = KeeperService(keeper, interval=3_600, price_move=0.03, check_every=0.25)
+        first = time.monotonic()
+        service.run_cycle("first values")
+        first_seconds = time.monotonic() - first
+        service.start()
+        time.sleep(2.0)
+        block0 = w3.eth.block_number
+        seen = {report.cycle_id for _why, report in service.reports}
+        shock_at = time.monotonic()
+        for v in venues:
+            v.offset = offset - (epoch(AFTER) - epoch(BEFORE))
+        tightened: set[str] = set()
+        blocks: list[int] = []
+        while len(tightened) < n and time.monotonic() - shock_at < 300:
+            for _why, report in list(service.reports):
+                if report.cycle_id in seen:
+                    continue
+                seen.add(report.cycle_id)
+                for p in report.pushes:
+                    if p.kind == "update" and p.status == "mined":
+                        tightened.update(p.markets)
+                        blocks.append(w3.eth.get_transaction_receipt(p.tx_hash)["blockNumber"])
+            time.sleep(0.02)
+        seconds = time.monotonic() - shock_at
+        service.stop()
+        store.close()
+        return {
+            "keeper": f"triggered, {n} markets",
+            "seconds": round(seconds, 2),
+            "blocks": max(blocks) - block0 if blocks else None,
+            "markets_tightened": len(tightened),
+            "batches": len(blocks),
+            "first_cycle_seconds": round(first_seconds, 2),
+        }
+    finally:
+        for v in venues:
+            v.stop()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markets", type=int, default=500)
+    parser.add_argument("--trials", type=int, default=TRIALS)
+    args = parser.parse_args()
     # A trigger check that finds a cycle running is skipped by design; APScheduler warns of it.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    bars = shipped_bars("ohlcv/1h/ETHUSDT.csv.gz", MARKET)
-    with AnvilNode(block_time=1) as w3, tempfile.TemporaryDirectory() as tmp:
+    logging.getLogger("oracle").setLevel(logging.ERROR)
+    bars = shipped_bars(RECORDING, MARKET)
+    node = AnvilNode(block_time=1, extra_args=["--gas-limit", "30000000"])
+    with node as w3, tempfile.TemporaryDirectory() as tmp:
         for triggered in (True, False):
-            samples = [trial(w3, bars, triggered, Path(tmp), n) for n in range(TRIALS)]
+            samples = [trial(w3, bars, triggered, Path(tmp), n) for n in range(args.trials)]
             seconds = [s for s, _ in samples]
             blocks = [b for _, b in samples]
             print(
                 json.dumps(
                     {
                         "keeper": "triggered" if triggered else "scheduled (10 s, baseline)",
-                        "trials": TRIALS,
+                        "trials": args.trials,
                         "median_seconds": round(statistics.median(seconds), 2),
                         "max_seconds": round(max(seconds), 2),
                         "median_blocks": statistics.median(blocks),
@@ -116,6 +199,8 @@ def main() -> None:
                 ),
                 flush=True,
             )
+        if args.markets:
+            print(json.dumps(trial_many(w3, Path(tmp), args.markets)), flush=True)
 
 
 if __name__ == "__main__":

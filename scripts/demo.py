@@ -46,6 +46,7 @@ from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
 from oracle.feeds.uniswap import UniswapV3TwapSource
+from oracle.feeds.venue import Venue
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient, to_aave
 from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
 from oracle.keeper.scheduler import KeeperService
@@ -167,7 +168,7 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     aave_liquidator = w3.eth.accounts[15]
     sources = [
         *(
-            ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+            ExchangeSource(f"venue{i}", MARKET, Venue("binance", v.url), MARKET, max_age=7_200)
             for i, v in enumerate(venues)
         ),
         ChainlinkSource("chainlink", MARKET, w3, feed.address, heartbeat=7_200),
@@ -205,7 +206,11 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
         bundles=BundleStore(BUNDLES),
     )
     service = KeeperService(
-        keeper, interval=CYCLE_EVERY_H * 3_600, price_move=0.03, check_every=3_600
+        keeper,
+        interval=CYCLE_EVERY_H * 3_600,
+        price_move=0.03,
+        check_every=3_600,
+        keep_reports=None,  # the report reads every cycle's
     )
 
     def send(fn: object, who: str) -> None:

@@ -179,7 +179,7 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     each market's snapshot as one JSON line: price, health and why, per-source results, hash."""
     import time
 
-    from oracle.feeds import collect
+    from oracle.feeds import collect_all
     from oracle.keeper.sources import health_policy, sources_for
     from oracle.snapshot import aggregate
 
@@ -191,10 +191,15 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     on_chain = any(cfg.feeds.markets[m].chainlink or cfg.feeds.markets[m].uniswap for m in chosen)
     w3 = _connect(cfg.chain) if on_chain else None
     policy = health_policy(cfg.feeds)
-    for market in chosen:
-        sources = sources_for(market, cfg.feeds.markets[market], w3, cfg.feeds.timeout)
-        now = int(time.time())
-        snap = aggregate(market, collect(sources, now, cfg.feeds.timeout), now, policy)
+    venues: dict = {}  # markets on one venue share its ccxt client (one ticker request)
+    groups = [
+        sources_for(market, cfg.feeds.markets[market], w3, cfg.feeds.timeout, venues)
+        for market in chosen
+    ]
+    now = int(time.time())
+    reads = collect_all(groups, now, cfg.feeds.timeout, max(1, cfg.feeds.workers))
+    for market, read in zip(chosen, reads, strict=True):
+        snap = aggregate(market, read, now, policy)
         results = [
             {
                 "type": type(r).__name__,
@@ -308,29 +313,64 @@ def compute(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object for the cycle.")
 @click.pass_context
 def once(ctx: click.Context, as_json: bool) -> None:
-    """Run one full cycle: feeds, risk, policy, sign, push, store."""
-    from oracle.keeper.runtime import build_keeper
+    """Run one full cycle: feeds, risk, policy, sign, push, store (on every configured chain)."""
+    from oracle.keeper.runtime import build_chains, build_keeper
 
-    keeper = build_keeper(_config(ctx))
+    cfg = _config(ctx)
+    if cfg.chains:
+        chains = build_chains(cfg)
+        try:
+            outcomes = chains.cycle()
+        finally:
+            chains.close()
+        rows = {name: _cycle_out(o.report) if o.report else None for name, o in outcomes.items()}
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        name: {"status": o.status, "error": str(o.error) if o.error else None}
+                        | (rows[name] or {})
+                        for name, o in outcomes.items()
+                    },
+                    default=str,
+                )
+            )
+        else:
+            for name, o in outcomes.items():
+                click.echo(f"chain {name}: {o.status}" + (f": {o.error}" if o.error else ""))
+                shown = rows[name]
+                if shown is not None:
+                    _show_cycle(shown)
+        if any(o.status == "failed" for o in outcomes.values()):
+            ctx.exit(1)
+        return
+    keeper = build_keeper(cfg)
     if not as_json and sys.stderr.isatty():
         click.echo(f"cycle over {len(keeper.markets)} market(s)…", err=True)
-    report = keeper.cycle()
-    out: dict[str, Any] = {
+    out = _cycle_out(keeper.cycle())
+    if as_json:
+        click.echo(json.dumps(out, default=str))
+        return
+    _show_cycle(out)
+
+
+def _cycle_out(report: Any) -> dict[str, Any]:
+    return {
         "cycle": report.cycle_id,
         "decisions": [_decision_row(d) for d in report.decisions],
         "pushes": [dataclasses.asdict(p) for p in report.pushes],
         "arrays": None if report.arrays is None else dataclasses.asdict(report.arrays),
         "notes": list(report.notes),
     }
-    if as_json:
-        click.echo(json.dumps(out, default=str))
-        return
+
+
+def _show_cycle(out: dict[str, Any]) -> None:
     _show_table(out["decisions"], ["market", "action", "update", "reason"])
     for p in out["pushes"]:
         click.echo(f"push {p['kind']} nonce {p['nonce']}: {p['status']} {p['tx_hash'] or ''}")
-    if report.arrays is not None:
-        a = report.arrays
-        click.echo(f"arrays nonce {a.nonce}: {a.status} {a.tx_hash or ''}")
+    a = out["arrays"]
+    if a is not None:
+        click.echo(f"arrays nonce {a['nonce']}: {a['status']} {a['tx_hash'] or ''}")
     for n in out["notes"]:
         click.echo(f"note: {n}")
 
@@ -340,25 +380,33 @@ def once(ctx: click.Context, as_json: bool) -> None:
 def run_keeper(ctx: click.Context) -> None:
     """Run the scheduled keeper until SIGINT/SIGTERM (finishes the cycle in flight)."""
     from oracle.keeper.logs import configure
-    from oracle.keeper.metrics import Metrics
-    from oracle.keeper.runtime import build_keeper
+    from oracle.keeper.metrics import ChainMetrics
+    from oracle.keeper.runtime import build_chains, build_keeper
     from oracle.keeper.scheduler import KeeperService
 
     cfg = _config(ctx)
     configure()
-    keeper = build_keeper(cfg)
+    chains = build_chains(cfg) if cfg.chains else None
+    keeper = build_keeper(cfg) if chains is None else chains.primary
     assert cfg.keeper is not None
-    metrics = Metrics()
-    if cfg.keeper.metrics_port:
-        metrics.serve(cfg.keeper.metrics_port)
-    KeeperService(
+    service = KeeperService(
         keeper,
         interval=cfg.keeper.interval,
         price_move=cfg.keeper.trigger.price_move,
         check_every=cfg.keeper.trigger.check_every,
         vol_jump=cfg.keeper.trigger.vol_jump,
-        metrics=metrics,
-    ).run_forever()
+        chains=chains,
+    )
+    if cfg.keeper.metrics_port:
+        if chains is None:
+            service.metrics.serve(cfg.keeper.metrics_port)
+        else:  # every chain's metrics on the one port, labelled by chain
+            ChainMetrics(service.chain_metrics).serve(cfg.keeper.metrics_port)
+    try:
+        service.run_forever()
+    finally:
+        if chains is not None:
+            chains.close()
 
 
 @main.command()

@@ -321,8 +321,13 @@ class _Handler(BaseHTTPRequestHandler):
             return {"serverTime": em.clock() * 1000}
         if path == "/api/v3/exchangeInfo":
             return em.exchange_info()
-        if path == "/api/v3/ticker/24hr":
-            return em.ticker(q["symbol"])
+        if path == "/api/v3/ticker/24hr":  # one symbol, a JSON list of `symbols`, or every one
+            if "symbol" in q:
+                return em.ticker(q["symbol"])
+            names = json.loads(q["symbols"]) if "symbols" in q else list(em.symbols)
+            if not isinstance(names, list):
+                raise ValueError("symbols must be a JSON list")
+            return [em.ticker(name) for name in names]
         if path == "/api/v3/depth":
             return em.depth(q["symbol"], int(q.get("limit", 100)))
         if path == "/api/v3/klines":
@@ -339,3 +344,99 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _SharedClock(ExchangeEmulator):
+    """The emulator of an `EmulatorProcess`: its clock and replay offset are the parent's shared
+    values (a clock of 0: the wall clock)."""
+
+    shared_now: Any = None
+    shared_offset: Any = None
+
+    def clock(self) -> int:
+        now = int(self.shared_now.value)
+        return int(time.time()) if now == 0 else now
+
+    def bar_index(self, symbol: str) -> int:
+        self.offset = int(self.shared_offset.value)
+        return super().bar_index(symbol)
+
+
+def _serve(
+    listing: dict[str, tuple[str, str, str]],
+    shared_offset: Any,
+    shared_now: Any,
+    ready: Any,
+    stop: Any,
+) -> None:
+    from oracle.feeds.marketdata import shipped_bars
+
+    loaded: dict[str, Bars] = {}
+    symbols = {}
+    for symbol, (base, quote, recording) in listing.items():
+        if recording not in loaded:
+            loaded[recording] = shipped_bars(recording, f"{base}/{quote}")
+        symbols[symbol] = (base, quote, loaded[recording])
+    em = _SharedClock(symbols, offset=int(shared_offset.value))
+    em.shared_now, em.shared_offset = shared_now, shared_offset
+    em.start()
+    ready.put(em.url)
+    stop.wait()
+    em.stop()
+
+
+class EmulatorProcess:
+    """An `ExchangeEmulator` in a process of its own, as a venue is a machine of its own: in the
+    keeper's process the venue's answers would share its interpreter (one GIL), and a benchmark
+    would charge the venue's work to the keeper. `listing` maps a venue symbol ("ETHUSDT") to
+    (base, quote, shipped recording); `now` (None: the wall clock) and `offset` are shared memory
+    the parent sets. Faults are not reachable across the process: tests that inject them use
+    `ExchangeEmulator`."""
+
+    def __init__(
+        self, listing: dict[str, tuple[str, str, str]], now: int | None, offset: int = 0
+    ) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no copy of the parent's threads or sockets
+        self._now = ctx.Value("q", now or 0, lock=False)
+        self._offset = ctx.Value("q", offset, lock=False)
+        self._ready = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(
+            target=_serve,
+            args=(listing, self._offset, self._now, self._ready, self._stop),
+            daemon=True,
+        )
+        self.url = ""
+
+    @property
+    def now(self) -> int:
+        return int(self._now.value)
+
+    @now.setter
+    def now(self, value: int) -> None:
+        self._now.value = value
+
+    @property
+    def offset(self) -> int:
+        return int(self._offset.value)
+
+    @offset.setter
+    def offset(self, value: int) -> None:
+        self._offset.value = value
+
+    def start(self, timeout: float = 60.0) -> EmulatorProcess:
+        self._process.start()
+        self.url = self._ready.get(timeout=timeout)
+        return self
+
+    def stop(self) -> None:
+        """Stops the server and its process (killed if it does not exit within 5 s)."""
+        if self._process.pid is None:
+            return
+        self._stop.set()
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -74,12 +75,24 @@ SourceResult = Reading | SourceFailure
 
 
 class Source(Protocol):
-    """A feed for one market. `fetch` may block (web3) or not; the collector runs it in a thread."""
+    """A feed for one market. `fetch` may block (web3) or not; the collector runs it in a thread.
+
+    A source that reads through something other markets' sources read through too (a venue's
+    client) names it in a `shared` attribute with a `sharing(now)` context (`Shared`): the
+    collector opens it around a collection, so requests the sources have in common are made once.
+    """
 
     name: str
     market: str
 
     def fetch(self, now: int) -> Reading: ...
+
+
+class Shared(Protocol):
+    """What several sources read through; within `sharing(now)` their common requests are made
+    once and the answers are dropped at its end."""
+
+    def sharing(self, now: int) -> AbstractContextManager[None]: ...
 
 
 def check_price(value: object, what: str) -> float:
@@ -131,21 +144,35 @@ def collect_all(
     flat = [src for group in groups for src in group]
     workers = max(1, workers)
     rounds = max(1, -(-len(flat) // workers))
+    shared: dict[int, Shared] = {}
+    for src in flat:
+        through = getattr(src, "shared", None)
+        if through is not None:
+            shared[id(through)] = through
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed")
-    try:
-        futures = [executor.submit(src.fetch, now) for src in flat]
-        deadline = time.monotonic() + timeout * rounds
-        results = [
-            _settle(src, future, max(0.0, deadline - time.monotonic()), timeout)
-            for src, future in zip(flat, futures, strict=True)
-        ]
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    with ExitStack() as collection:
+        for through in shared.values():
+            collection.enter_context(through.sharing(now))
+        results = _gather(flat, executor, now, timeout * rounds, timeout)
     out, start = [], 0
     for group in groups:
         out.append(results[start : start + len(group)])
         start += len(group)
     return out
+
+
+def _gather(
+    flat: Sequence[Source], executor: ThreadPoolExecutor, now: int, within: float, timeout: float
+) -> list[SourceResult]:
+    try:
+        futures = [executor.submit(src.fetch, now) for src in flat]
+        deadline = time.monotonic() + within
+        return [
+            _settle(src, future, max(0.0, deadline - time.monotonic()), timeout)
+            for src, future in zip(flat, futures, strict=True)
+        ]
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _settle(src: Source, future: Future[Reading], remaining: float, timeout: float) -> SourceResult:

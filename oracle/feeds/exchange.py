@@ -2,8 +2,8 @@
 
 ccxt's own errors map onto failure kinds (timeouts, refused connections, HTTP 429 and 5xx,
 malformed answers); values are checked like every other source's (finite, positive, not stale,
-not in the future, book not crossed). `api_url` points the venue at another host — the local
-exchange emulator in tests and the demo.
+not in the future, book not crossed). The requests go through the market's `Venue`, which
+markets on the same exchange share.
 """
 
 from __future__ import annotations
@@ -17,60 +17,125 @@ import numpy as np
 
 from oracle.errors import RiskInputError
 from oracle.feeds.base import FailureKind, FeedError, Reading, check_price, check_time
+from oracle.feeds.venue import Venue
 from oracle.series import PriceSeries
+
+#: Seconds an order book is reused for while the price stays near it (`ExchangeSource`). At 500
+#: markets a book per market and venue every cycle is 1,500 requests a cycle: at ccxt's pace for
+#: Binance (a book every 100 ms) 50 s per venue, and 1.7 s of the keeper's own time against the
+#: local emulator. Depth changes with the price far more than with the clock, so a book is
+#: re-read when the price leaves it (`BOOK_MOVE`), and at least once per hourly bar, the
+#: resolution the risk engine sees the market at.
+BOOK_MAX_AGE = 3_600
+#: How far (fraction) the ticker's mid may move from the mid of the book in hand before the book
+#: is re-read: a move of 1 % is the start of the crisis in which depth thins.
+BOOK_MOVE = 0.01
+
+
+#: One bar as the keeper holds it: open time (unix seconds), close, volume.
+Bar = tuple[int, float, float]
+
+
+def bars_series(market: str, bars: list[Bar], what: str) -> PriceSeries:
+    """`bars` as the risk engine's input, or a BAD_VALUE failure naming `what` (a NaN, zero or
+    negative close, times out of order)."""
+    try:
+        ts = np.array([b[0] for b in bars], dtype=np.int64)
+        close = np.array([b[1] for b in bars], dtype=np.float64)
+        volume = np.array([b[2] for b in bars], dtype=np.float64)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise FeedError(FailureKind.BAD_VALUE, f"{what}: {exc}") from None
+    return checked_series(market, ts, close, volume, what)
+
+
+def checked_series(
+    market: str, ts: np.ndarray, close: np.ndarray, volume: np.ndarray, what: str
+) -> PriceSeries:
+    """The risk engine's input, or a BAD_VALUE failure naming `what`."""
+    try:
+        return PriceSeries(market, ts, close, volume)
+    except RiskInputError as exc:
+        raise FeedError(FailureKind.BAD_VALUE, f"{what}: {exc}") from None
 
 
 class ExchangeSource:
-    """A ccxt venue (e.g. `binance`, `binanceus`) quoting `symbol` for `market`."""
+    """`symbol` on a ccxt `venue` (`oracle.feeds.venue.Venue`, shared by the markets on it) as a
+    source for `market`.
+
+    The price is the mid of the ticker's best bid and ask, read every time (one request per
+    venue and cycle). The order book gives the depth the liquidity haircut walks; it is re-read
+    when older than `book_max_age` seconds or when the mid moved more than `book_move` from the
+    book's own (0: a book every read), so depth is never older than the price it goes with has
+    been still. A ticker without a bid and ask takes its price from a fresh book.
+    """
 
     def __init__(
         self,
         name: str,
         market: str,
-        exchange_id: str,
+        venue: Venue,
         symbol: str,
         *,
-        api_url: str | None = None,
-        timeout: float = 5.0,
         max_age: int = 300,
         max_future: int = 30,
         book_levels: int = 20,
+        book_max_age: int = BOOK_MAX_AGE,
+        book_move: float = BOOK_MOVE,
     ) -> None:
-        self.name, self.market, self.symbol = name, market, symbol
+        self.name, self.market, self.symbol, self.venue = name, market, symbol, venue
         self.max_age, self.max_future, self.book_levels = max_age, max_future, book_levels
-        klass = getattr(ccxt, exchange_id, None)
-        if klass is None:
-            raise ValueError(f"ccxt has no exchange {exchange_id!r}")
-        self.exchange = klass(
-            {
-                "enableRateLimit": True,  # ccxt spaces requests by the venue's published limit
-                "timeout": int(timeout * 1000),
-                "options": {"fetchMarkets": {"types": ["spot"]}},
-            }
-        )
-        if api_url is not None:
-            _redirect(self.exchange, api_url)
+        self.book_max_age, self.book_move = book_max_age, book_move
+        #: (unix seconds, price) of the last trade of the last reading that passed every check:
+        #: the close of the venue's bar in progress (`oracle.feeds.history`)
+        self.last_trade: tuple[int, float] | None = None
+        venue.quotes(symbol)
+
+    @property
+    def shared(self) -> Venue:
+        """What this source reads through with the other markets on its venue (`collect_all`
+        opens a collection on it, so a cycle's requests to the venue are made once)."""
+        return self.venue
 
     def fetch(self, now: int) -> Reading:
         with self._mapped_errors():
-            ticker = self.exchange.fetch_ticker(self.symbol)
-            book = self.exchange.fetch_order_book(self.symbol, self.book_levels)
-        return self._reading(ticker, book, now)
+            ticker = self.venue.ticker(self.symbol, now)
+            touch = self._touch(ticker)
+            book = None
+            if touch is not None and self.book_max_age > 0:
+                mid = (touch[0] + touch[1]) / 2.0
+                book = self.venue.recent_book(
+                    self.symbol, self.book_levels, now, self.book_max_age, mid, self.book_move
+                )
+            fresh = book is None
+            if book is None:
+                book = self.venue.book(self.symbol, self.book_levels, now)
+        reading = self._reading(ticker, touch, book, now)
+        if fresh:  # kept only once it has passed every check
+            book_mid = (reading.bids[0][0] + (reading.best_ask or reading.bids[0][0])) / 2.0
+            self.venue.keep_book(self.symbol, self.book_levels, now, book_mid, book)
+        return reading
 
     def history(self, timeframe: str, limit: int) -> PriceSeries:
         """The venue's last `limit` bars (`fetch_ohlcv`) as the risk engine's input; one malformed
         bar makes the whole history a BAD_VALUE failure, never a gap-filled one."""
+        return bars_series(self.market, self.bars(timeframe, limit), f"{self.name}: bars")
+
+    def bars(self, timeframe: str, limit: int, since: int | None = None) -> list[Bar]:
+        """The venue's bars as (open time, close, volume): the last `limit`, or with `since`
+        (unix seconds) the first `limit` opened at or after it. Checked as `history` checks them."""
         with self._mapped_errors():
-            rows = self.exchange.fetch_ohlcv(self.symbol, timeframe, limit=limit)
-        if not rows:
+            rows = self.venue.ohlcv(
+                self.symbol, timeframe, limit, None if since is None else since * 1000
+            )
+        if not rows and since is None:
             raise FeedError(FailureKind.BAD_RESPONSE, f"{self.name}: no {timeframe} bars")
         try:
-            ts = np.array([int(r[0]) // 1000 for r in rows], dtype=np.int64)
-            close = np.array([float(r[4]) for r in rows])
-            volume = np.array([float(r[5]) for r in rows])
-            return PriceSeries(self.market, ts, close, volume)
-        except (RiskInputError, TypeError, ValueError, IndexError) as exc:
+            out = [(int(r[0]) // 1000, float(r[4]), float(r[5])) for r in rows]
+        except (TypeError, ValueError, IndexError) as exc:
             raise FeedError(FailureKind.BAD_VALUE, f"{self.name}: bars: {exc}") from None
+        if len(out) > 1:  # the whole answer judged as the engine would judge it
+            bars_series(self.market, out, f"{self.name}: bars")
+        return out
 
     @contextmanager
     def _mapped_errors(self) -> Iterator[None]:
@@ -87,7 +152,21 @@ class ExchangeSource:
         except (ccxt.BaseError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise FeedError(FailureKind.BAD_RESPONSE, self._short(exc)) from None
 
-    def _reading(self, ticker: dict, book: dict, now: int) -> Reading:
+    def _touch(self, ticker: dict) -> tuple[float, float] | None:
+        """The ticker's best bid and ask, checked; None when it does not carry them."""
+        if not isinstance(ticker, dict) or ticker.get("bid") is None or ticker.get("ask") is None:
+            return None
+        bid = check_price(ticker["bid"], f"{self.name} ticker bid")
+        ask = check_price(ticker["ask"], f"{self.name} ticker ask")
+        if bid >= ask:
+            raise FeedError(
+                FailureKind.CROSSED_BOOK, f"{self.name} best bid {bid} ≥ best ask {ask}"
+            )
+        return bid, ask
+
+    def _reading(
+        self, ticker: dict, touch: tuple[float, float] | None, book: dict, now: int
+    ) -> Reading:
         if not isinstance(ticker.get("info"), dict) or not isinstance(book, dict):
             raise FeedError(FailureKind.BAD_RESPONSE, f"{self.name} answered something not JSON")
         last = check_price(ticker.get("last"), f"{self.name} last price")
@@ -114,11 +193,18 @@ class ExchangeSource:
                 FailureKind.CROSSED_BOOK,
                 f"{self.name} best bid {levels[0][0]} ≥ best ask {best_ask}",
             )
-        mid = (levels[0][0] + best_ask) / 2.0
+        book_mid = (levels[0][0] + best_ask) / 2.0
+        mid = book_mid if touch is None else (touch[0] + touch[1]) / 2.0
+        if abs(book_mid / mid - 1.0) > 0.05:
+            raise FeedError(
+                FailureKind.BAD_VALUE,
+                f"{self.name} book mid {book_mid} is more than 5 % from the ticker's {mid}",
+            )
         if abs(last / mid - 1.0) > 0.05:
             raise FeedError(
                 FailureKind.BAD_VALUE, f"{self.name} last {last} is more than 5 % from mid {mid}"
             )
+        self.last_trade = (int(stamp) // 1000, last)
         return Reading(
             self.name, self.market, mid, int(stamp) // 1000, bids=levels, best_ask=best_ask
         )
@@ -126,12 +212,3 @@ class ExchangeSource:
     def _short(self, exc: Exception) -> str:
         text = f"{self.name}: {type(exc).__name__}: {exc}"
         return text if len(text) <= 300 else text[:300] + "…"
-
-
-def _redirect(exchange: ccxt.Exchange, base: str) -> None:
-    """Points every REST endpoint of the venue at `base`, keeping each endpoint's path."""
-    api = exchange.urls["api"]
-    for key, url in list(api.items()):
-        if isinstance(url, str) and "://" in url:
-            scheme_host = "/".join(url.split("/")[:3])
-            api[key] = url.replace(scheme_host, base.rstrip("/"))

@@ -23,6 +23,7 @@ from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.uniswap import UniswapV3TwapSource
 from oracle.keeper.arrays import ArraysSetup
+from oracle.keeper.chains import PRIMARY_CHAIN
 from oracle.keeper.cycle import Keeper
 from oracle.keeper.scheduler import KeeperService
 from oracle.policy import PolicySettings
@@ -171,6 +172,9 @@ class ExchangeFeedConfig(_Strict):
     symbol: str
     api_url: str | None = None  # e.g. the local exchange emulator
     max_age: int = Field(default=_default(ExchangeSource, "max_age"), gt=0)
+    # seconds an order book is reused while the price stays within book_move of it (0: every read)
+    book_max_age: int = Field(default=_default(ExchangeSource, "book_max_age"), ge=0)
+    book_move: float = Field(default=_default(ExchangeSource, "book_move"), ge=0, lt=1)
 
     @field_validator("exchange")
     @classmethod
@@ -352,11 +356,44 @@ class KeeperConfig(_Strict):
         return self
 
 
+class OtherChainConfig(_Strict):
+    """A chain the keeper serves besides `chain`: its node and sender, its registry (signed by
+    the keeper's signers) and a store of its own (its nonce and pushes are its own)."""
+
+    chain: ChainConfig
+    registry: RegistryConfig
+    store: Path
+    # the keeper markets listed in this chain's registry (default: all of them)
+    markets: list[str] | None = None
+
+
 class OracleConfig(_Strict):
     chain: ChainConfig
     registry: RegistryConfig
     feeds: FeedsConfig = FeedsConfig()
     keeper: KeeperConfig | None = None
+    # more chains, by name (`chain` is the primary, named `primary`): the markets are read once
+    # per cycle and each chain's registry is judged and pushed to on a thread of its own
+    chains: dict[str, OtherChainConfig] = {}
+
+    @model_validator(mode="after")
+    def _chains_fit(self) -> OracleConfig:
+        if not self.chains:
+            return self
+        if self.keeper is None:
+            raise ValueError("chains need a keeper section (its markets and signers)")
+        if PRIMARY_CHAIN in self.chains:
+            raise ValueError(f"chains: {PRIMARY_CHAIN!r} is the name of the chain section")
+        stores = [self.keeper.store, *(c.store for c in self.chains.values())]
+        if len({p.resolve() for p in stores}) != len(stores):
+            raise ValueError("chains: each chain needs a store of its own (keeper.store too)")
+        for name, other in self.chains.items():
+            unknown = set(other.markets or ()) - set(self.keeper.markets)
+            if unknown:
+                raise ValueError(
+                    f"chains.{name}.markets not among keeper.markets: {sorted(unknown)}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _keeper_markets_have_feeds(self) -> OracleConfig:
@@ -393,16 +430,15 @@ registry:
   threshold: {threshold}
   timelock_delay: {timelock_delay}
 feeds:
-  # seconds: one deadline for all sources of a cycle
+  # seconds for one read, and for each round of `workers` reads in a cycle
   timeout: {timeout}
+  # threads reading every market's feeds at once (0: market by market)
+  workers: {workers}
   health: {health}
   markets:
     ETH/USDT:
       exchanges:
-        # add api_url: to point a venue at another host (e.g. the exchange emulator)
-        - {{name: binance, exchange: binance, symbol: ETH/USDT}}
-        - {{name: binanceus, exchange: binanceus, symbol: ETH/USDT}}
-keeper:
+{live_exchanges}keeper:
   # the SQLite audit trail
   store: {store}
   signers:
@@ -453,9 +489,13 @@ _DEV_EXCHANGES = """\
         - {{name: venue1, exchange: binance, symbol: ETH/USDT, api_url: "http://127.0.0.1:{p1}"}}
 """
 _LIVE_EXCHANGES = """\
-        # add api_url: to point a venue at another host (e.g. the exchange emulator)
-        - {name: binance, exchange: binance, symbol: ETH/USDT}
-        - {name: binanceus, exchange: binanceus, symbol: ETH/USDT}
+        # add api_url: to point a venue at another host (e.g. the exchange emulator). Markets on
+        # one exchange and api_url share its client: one ticker request per cycle for up to 100
+        # symbols. A venue's order book is re-read when older than book_max_age seconds (default
+        # {book_max_age}; 0: every cycle) or when the price moved more than book_move from it
+        # (default {book_move})
+        - {{name: binance, exchange: binance, symbol: ETH/USDT}}
+        - {{name: binanceus, exchange: binanceus, symbol: ETH/USDT}}
 """
 
 
@@ -467,12 +507,18 @@ def init_template(dev_emulator_port: int | None = None) -> str:
     def default(model: type[BaseModel], key: str) -> str:
         return _yaml(model.model_fields[key].default)
 
+    live = _LIVE_EXCHANGES.format(
+        book_max_age=default(ExchangeFeedConfig, "book_max_age"),
+        book_move=default(ExchangeFeedConfig, "book_move"),
+    )
     text = _TEMPLATE.format(
+        live_exchanges=live,
         rpc_url=default(ChainConfig, "rpc_url"),
         request_timeout=default(ChainConfig, "request_timeout"),
         threshold=default(RegistryConfig, "threshold"),
         timelock_delay=default(RegistryConfig, "timelock_delay"),
         timeout=default(FeedsConfig, "timeout"),
+        workers=default(FeedsConfig, "workers"),
         health=_yaml(HealthConfig()),
         store=default(KeeperConfig, "store"),
         interval=default(KeeperConfig, "interval"),
@@ -487,7 +533,7 @@ def init_template(dev_emulator_port: int | None = None) -> str:
     if dev_emulator_port is None:
         return text
     dev = _DEV_EXCHANGES.format(p0=dev_emulator_port, p1=dev_emulator_port + 1)
-    return text.replace(_LIVE_EXCHANGES, dev).replace("{source: binance,", "{source: venue0,")
+    return text.replace(live, dev).replace("{source: binance,", "{source: venue0,")
 
 
 def parse_config(data: Any) -> OracleConfig:

@@ -30,6 +30,7 @@ from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import SourceResult, collect, collect_all
 from oracle.feeds.base import FEED_WORKERS, FeedError, Source
 from oracle.integrations.aave_v3 import RiskAdapterClient
+from oracle.keeper.ahead import Ahead, read_ahead
 from oracle.keeper.arrays import ArrayInputs, ArrayPublisher, ArraysPush
 from oracle.keeper.settle import settle
 from oracle.keeper.store import REGISTRY_KINDS, Store
@@ -124,6 +125,38 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class CycleReads:
+    """Every market's feed reads and price history at one moment, read once on a pool of threads
+    (`read_markets`): a keeper's cycle, or the keepers of several chains serving the same markets
+    (`oracle.keeper.chains`), decide from them."""
+
+    now: int
+    feeds: dict[str, list[SourceResult]]
+    ahead: dict[str, Ahead]
+
+
+def read_markets(
+    markets: Sequence[MarketSetup], now: int, timeout: float, workers: int
+) -> CycleReads:
+    """Every market's feeds (`collect_all`), then every market's history and tail memory
+    (`read_ahead`), each on one pool of `workers` threads."""
+    feeds = collect_all([s.sources for s in markets], now, timeout, workers)
+    ahead = read_ahead([(s.history, _memory_read(s)) for s in markets], timeout, workers)
+    return CycleReads(
+        now,
+        {s.market: list(r) for s, r in zip(markets, feeds, strict=True)},
+        {s.market: a for s, a in zip(markets, ahead, strict=True)},
+    )
+
+
+def _memory_read(setup: MarketSetup) -> Callable[[], PriceSeries] | None:
+    """The market's tail-memory read, when its settings use one."""
+    if setup.memory is not None and setup.settings.memory_confidence > 0:
+        return setup.memory
+    return None
+
+
+@dataclass(frozen=True)
 class CycleReport:
     cycle_id: int
     started_at: int
@@ -215,8 +248,10 @@ class Keeper:
 
     # The cycle --------------------------------------------------------------------------------
 
-    def cycle(self) -> CycleReport:
-        now = self.clock()
+    def cycle(self, reads: CycleReads | None = None) -> CycleReport:
+        """One cycle. `reads`: the markets' feeds and histories when already read for this moment
+        (by the keepers of several chains together); a market they lack is read here."""
+        now = self.clock() if reads is None else reads.now
         cycle_id = self.store.begin_cycle(now)  # first: a cycle the chain fails is recorded too
         decisions: list[Decision] = []
         snapshots: dict[str, MarketSnapshot] = {}
@@ -226,13 +261,13 @@ class Keeper:
             self._cycle_block = self._latest_block()
             self._views = self._read_views(notes)
             # every market's feeds on one pool (a deadline per round of reads) before any is judged
-            groups = [s.sources for s in self.markets]
-            fetched: list[list[SourceResult] | None] = [None] * len(groups)
-            if self.feed_workers > 0:
-                fetched = list(collect_all(groups, now, self.feeds_timeout, self.feed_workers))
+            if reads is None and self.feed_workers > 0:
+                reads = read_markets(self.markets, now, self.feeds_timeout, self.feed_workers)
             rows = []
-            for setup, results in zip(self.markets, fetched, strict=True):
-                decision, snap, row = self._market(setup, now, results)
+            for setup in self.markets:
+                results = None if reads is None else reads.feeds.get(setup.market)
+                read = None if reads is None else reads.ahead.get(setup.market)
+                decision, snap, row = self._market(setup, now, results, read)
                 decisions.append(decision)
                 snapshots[setup.market] = snap
                 rows.append(row)
@@ -283,10 +318,12 @@ class Keeper:
         now: int,
         remember: bool = True,
         results: Sequence[SourceResult] | None = None,
+        ahead: Ahead | None = None,
     ) -> Evaluation:
         """Feeds, snapshot, risk engine and policy for one market; no store write, no push.
         `remember=False` leaves the last evaluation (the jump check, the triggers) untouched;
-        `results` are the market's feed reads when the cycle has made them already."""
+        `results` are the market's feed reads and `ahead` its history when the cycle has made
+        them already."""
         if results is None:
             results = collect(setup.sources, now, self.feeds_timeout)
         previous = self.last_snapshot(setup.market)
@@ -296,9 +333,15 @@ class Keeper:
         memory: PriceSeries | None = None
         if snap.health != Health.FAILED:
             try:
-                history = setup.history()
-                if setup.memory is not None and setup.settings.memory_confidence > 0:
-                    memory = setup.memory().complete_days(now, setup.settings.memory_days)
+                history = setup.history() if ahead is None else Ahead.value(ahead.history)
+                read_memory = _memory_read(setup)
+                if read_memory is not None:
+                    daily = (
+                        read_memory()
+                        if ahead is None or ahead.memory is None
+                        else Ahead.value(ahead.memory)
+                    )
+                    memory = daily.complete_days(now, setup.settings.memory_days)
                 inp = MarketInput(
                     history, liquidity_of(snap), setup.size, setup.settings, memory=memory
                 )
@@ -363,10 +406,14 @@ class Keeper:
         return ev
 
     def _market(
-        self, setup: MarketSetup, now: int, results: Sequence[SourceResult] | None
+        self,
+        setup: MarketSetup,
+        now: int,
+        results: Sequence[SourceResult] | None,
+        ahead: Ahead | None,
     ) -> tuple[Decision, MarketSnapshot, dict[str, Any]]:
         """One market's evaluation and the row the store keeps of it."""
-        ev = self.evaluate(setup, now, results=results)
+        ev = self.evaluate(setup, now, results=results, ahead=ahead)
         decision, snap, recommendation, explanation = (
             ev.decision,
             ev.snapshot,

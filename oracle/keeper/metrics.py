@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.metrics_core import Metric
 
 from oracle.snapshot import Health
 
@@ -62,3 +65,30 @@ class Metrics:
 
     def serve(self, port: int) -> None:
         start_http_server(port, addr="127.0.0.1", registry=self.registry)
+
+
+class ChainMetrics:
+    """The metrics of several chains' keepers on one endpoint: every sample carries a `chain`
+    label, and each metric is one family across the chains (Prometheus's text format takes a
+    family once)."""
+
+    def __init__(self, chains: Mapping[str, Metrics]) -> None:
+        self.chains = dict(chains)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for chain, metrics in self.chains.items():
+            for family in metrics.registry.collect():
+                merged = families.setdefault(
+                    family.name,
+                    Metric(family.name, family.documentation, family.type, family.unit),
+                )
+                for s in family.samples:
+                    labels = {**s.labels, "chain": chain}
+                    merged.add_sample(s.name, labels, s.value, s.timestamp, s.exemplar)
+        yield from families.values()
+
+    def serve(self, port: int) -> None:
+        registry = CollectorRegistry()
+        registry.register(self)
+        start_http_server(port, addr="127.0.0.1", registry=registry)

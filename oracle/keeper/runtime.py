@@ -3,7 +3,6 @@ feeds, market setups, store and keeper. The CLI and the scheduler go through her
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable
@@ -19,9 +18,12 @@ from oracle.errors import ConfigError, OracleError
 from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import from_json
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.history import IncrementalHistory
+from oracle.feeds.venue import Venue
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient
 from oracle.integrations.example_pool import ExamplePoolPositions
 from oracle.keeper.arrays import ArrayPublisher, ArraysSetup
+from oracle.keeper.chains import PRIMARY_CHAIN, ChainSet
 from oracle.keeper.config import ChainConfig, KeeperConfig, OracleConfig
 from oracle.keeper.cycle import AdapterLink, Keeper, MarketSetup
 from oracle.keeper.sources import health_policy, sources_for
@@ -83,12 +85,13 @@ def build_keeper(
         raise ConfigError("keeper", "missing: the keeper section configures markets and signers")
     w3 = connect(cfg.chain)
     base_model, policy, version, settings_text = calibrated_settings(cfg.keeper)
-    setups = []
+    markets = []
     adapters: dict[str, RiskAdapterClient] = {}
     aave_markets: dict[str, list[str]] = {}
+    venues: dict[tuple[str, str | None], Venue] = {}  # one ccxt client per venue, all markets
     for market, km in cfg.keeper.markets.items():
         feeds = cfg.feeds.markets[market]
-        sources = sources_for(market, feeds, w3, cfg.feeds.timeout)
+        sources = sources_for(market, feeds, w3, cfg.feeds.timeout, venues)
         history = next(
             s for s in sources if isinstance(s, ExchangeSource) and s.name == km.history.source
         )
@@ -117,22 +120,29 @@ def build_keeper(
                 km.aave.asset,
                 km.aave.from_block,
             )
-        setups.append(
-            MarketSetup(
-                market,
-                sources,
-                functools.partial(history.history, km.history.timeframe, km.history.bars),
-                km.size,
-                settings,
-                memory=functools.partial(history.history, "1d", settings.memory_days)
-                if km.history.memory
-                else None,
-                positions=positions,
-            )
-        )
+        markets.append((market, sources, history, km, settings, positions))
     keys = signers(cfg) if signing else []
     who = sender(cfg.chain) if signing else cfg.registry.governance
-    store = Store(cfg.keeper.store)
+    store = Store(cfg.keeper.store)  # opened once the configuration has passed every check
+    histories: dict[str, IncrementalHistory] = {}  # one per venue, symbol, timeframe and window
+    tick = clock or (lambda: int(time.time()))
+
+    def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
+        made = IncrementalHistory(source, timeframe, bars, store, tick)
+        return histories.setdefault(f"{made.series} {bars}", made)
+
+    setups = [
+        MarketSetup(
+            market,
+            sources,
+            incremental(history, km.history.timeframe, km.history.bars),
+            km.size,
+            settings,
+            memory=incremental(history, "1d", settings.memory_days) if km.history.memory else None,
+            positions=positions,
+        )
+        for market, sources, history, km, settings, positions in markets
+    ]
     arrays = None
     if cfg.keeper.risk_arrays is not None:
         ra = cfg.keeper.risk_arrays
@@ -143,7 +153,6 @@ def build_keeper(
             refresh=ra.refresh,
             min_change_units=ra.min_change_units,
         )
-        tick = clock or (lambda: int(time.time()))
         arrays = ArrayPublisher(
             setup, keys, who, store, tick, version, cfg.keeper.batch_ttl, cfg.keeper.reviews
         )
@@ -167,6 +176,50 @@ def build_keeper(
         arrays=arrays,
         multicall=cfg.chain.multicall,
     )
+
+
+def build_chains(
+    cfg: OracleConfig, clock: Callable[[], int] | None = None, signing: bool = True
+) -> ChainSet:
+    """The keepers of the primary chain (`chain`, `registry`, `keeper.store`) and of every chain
+    in `chains`, as one `ChainSet`. The other chains' keepers share the primary's market setups
+    (each market's feeds and history are read once a cycle), its settings and signers; each has
+    its own node, sender, registry, store (nonce and pushes) and review folder. Consumers
+    (Aave, the example pool) and risk arrays are the primary chain's."""
+    primary = build_keeper(cfg, clock, signing)
+    keepers = {PRIMARY_CHAIN: primary}
+    assert cfg.keeper is not None
+    for name, other in cfg.chains.items():
+        key = f"chains.{name}"
+        w3 = connect(other.chain)
+        if other.registry.address is None:
+            raise ConfigError(f"{key}.registry.address", "not set: deploy first (oracle deploy)")
+        keys = primary.signers
+        stranger = [k.address for k in keys if k.address not in other.registry.signers]
+        if stranger:
+            raise ConfigError(
+                f"{key}.registry.signers", f"the keeper's signer {stranger[0]} is not among them"
+            )
+        served = set(other.markets or cfg.keeper.markets)
+        keepers[name] = Keeper(
+            RegistryClient(w3, other.registry.address),
+            keys,
+            sender(other.chain) if signing else other.registry.governance,
+            Store(other.store),
+            [replace(s, positions=None) for s in primary.markets if s.market in served],
+            health=primary.health,
+            policy=primary.policy,
+            model_version=primary.model_version,
+            feeds_timeout=primary.feeds_timeout,
+            feed_workers=primary.feed_workers,
+            batch_ttl=primary.batch_ttl,
+            clock=clock,
+            on_proposal=ReviewWriter(cfg.keeper.reviews / name),
+            bundles=primary.bundles,
+            settings_file=primary.settings_file,
+            multicall=other.chain.multicall,
+        )
+    return ChainSet(keepers, wait=cfg.keeper.interval / 2)
 
 
 def calibrated_settings(

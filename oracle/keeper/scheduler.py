@@ -28,7 +28,9 @@ import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from oracle.errors import OracleError
-from oracle.feeds import collect
+from oracle.feeds import collect, collect_all
+from oracle.keeper.chains import PRIMARY_CHAIN as PRIMARY
+from oracle.keeper.chains import ChainOutcome, ChainSet
 from oracle.keeper.cycle import CycleReport, Keeper
 from oracle.keeper.metrics import FIELDS, HEALTH_VALUE, Metrics
 from oracle.markets import market_id
@@ -66,17 +68,31 @@ class KeeperService:
         check_every: float,
         vol_jump: float = 3.0,
         metrics: Metrics | None = None,
+        chains: ChainSet | None = None,
+        keep_reports: int | None = 10,
     ) -> None:
+        """`chains`: the keepers of several chains, `keeper` their primary: each cycle runs them
+        all (`ChainSet.cycle`), each chain observed in its own metrics (`chain_metrics`)."""
         self.keeper, self.interval = keeper, interval
+        self.chains = chains
         self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
         self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
         self.metrics = metrics or Metrics()
-        restored = keeper.store.last_mined_at()  # a restart does not reset it to 0
-        if restored is not None:
-            self.metrics.last_push.set(restored)
+        self.chain_metrics = {PRIMARY: self.metrics}
+        if chains is not None:
+            self.chain_metrics = {
+                name: self.metrics if k is keeper else Metrics()
+                for name, k in chains.keepers.items()
+            }
+        for name, m in self.chain_metrics.items():
+            restored = self._keeper(name).store.last_mined_at()  # a restart does not reset it
+            if restored is not None:
+                m.last_push.set(restored)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.reports: list[tuple[str, CycleReport]] = []  # (why it ran, what it did)
+        # (why it ran, what it did) of the primary chain's last `keep_reports` cycles (None: all):
+        # bounded, so a long run's memory is not (a 500-market report holds every snapshot)
+        self.reports: deque[tuple[str, CycleReport]] = deque(maxlen=keep_reports)
         self.skipped = 0
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
@@ -85,38 +101,58 @@ class KeeperService:
 
     # Jobs -----------------------------------------------------------------------------------
 
+    def _keeper(self, chain: str) -> Keeper:
+        return self.keeper if self.chains is None else self.chains.keepers[chain]
+
     def run_cycle(self, why: str) -> CycleReport | None:
+        """One cycle (of every chain); the primary chain's report, None when it has none."""
         if not self._lock.acquire(blocking=False):
             self.skipped += 1
             log.warning("cycle skipped: the previous one is still running", extra={"why": why})
             return None
         try:
-            report = self.keeper.cycle()
-        except OracleError as exc:
-            self.metrics.cycles.labels("failed").inc()
-            self.metrics.failures.labels(type(exc).__name__).inc()
-            log.error("cycle failed: %s", exc, extra={"why": why})
-            return None
+            if self.chains is None:
+                try:
+                    outcomes = {PRIMARY: ChainOutcome(PRIMARY, self.keeper.cycle())}
+                except OracleError as exc:
+                    outcomes = {PRIMARY: ChainOutcome(PRIMARY, error=exc, status="failed")}
+            else:
+                outcomes = self.chains.cycle()
         finally:
             self._lock.release()
-        self._observe(report, why)
-        return report
+        primary = None
+        for name, outcome in outcomes.items():
+            m = self.chain_metrics[name]
+            if outcome.report is not None:
+                self._observe(outcome.report, why, m, self._keeper(name), name)
+                if self._keeper(name) is self.keeper:
+                    primary = outcome.report
+            elif outcome.error is not None:
+                m.cycles.labels("failed").inc()
+                m.failures.labels(type(outcome.error).__name__).inc()
+                log.error("cycle failed: %s", outcome.error, extra={"why": why, "chain": name})
+            else:
+                m.cycles.labels(outcome.status).inc()
+        return primary
 
     def check_trigger(self) -> None:
-        for setup in self.keeper.markets:
-            before = self.keeper.last_snapshot(setup.market)
-            if before is None or before.price is None:
-                continue
-            now = self.keeper.clock()
-            snap = aggregate(
-                setup.market,
-                collect(setup.sources, now, self.keeper.feeds_timeout),
-                now,
-                self.keeper.health,
-            )
+        k = self.keeper
+        watched = [
+            (setup, before.price)
+            for setup in k.markets
+            if (before := k.last_snapshot(setup.market)) is not None and before.price is not None
+        ]
+        now = k.clock()
+        if k.feed_workers > 0:  # one collection: a ticker request per venue, not per market
+            groups = [setup.sources for setup, _ in watched]
+            reads = collect_all(groups, now, k.feeds_timeout, k.feed_workers)
+        else:
+            reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
+        for (setup, last_price), results in zip(watched, reads, strict=True):
+            snap = aggregate(setup.market, results, now, k.health)
             if snap.price is None:
                 continue
-            move = snap.price / before.price - 1
+            move = snap.price / last_price - 1
             if abs(move) > self.price_move:
                 self.run_cycle(f"trigger: {setup.market} moved {move:+.2%} since the last cycle")
                 return
@@ -132,17 +168,26 @@ class KeeperService:
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()
-        for setup in self.keeper.markets:
-            state = self.keeper.registry.market_state(market_id(setup.market))
-            if state.updated_at and now - state.updated_at >= self.keeper.policy.heartbeat_after:
-                self.run_cycle(
-                    f"heartbeat: {setup.market} unchanged for {now - state.updated_at} s"
-                )
-                return
+        for name in self.chain_metrics:
+            keeper = self._keeper(name)
+            for setup in keeper.markets:
+                try:
+                    state = keeper.registry.market_state(market_id(setup.market))
+                except OracleError as exc:  # a chain that is down is the cycle's to report
+                    log.warning("heartbeat check: %s", exc, extra={"chain": name})
+                    break
+                if state.updated_at and now - state.updated_at >= keeper.policy.heartbeat_after:
+                    self.run_cycle(
+                        f"heartbeat: {setup.market} unchanged for {now - state.updated_at} s"
+                        + ("" if name == PRIMARY else f" on {name}")
+                    )
+                    return
 
-    def _observe(self, report: CycleReport, why: str) -> None:
-        self.reports.append((why, report))
-        m = self.metrics
+    def _observe(
+        self, report: CycleReport, why: str, m: Metrics, keeper: Keeper, chain_name: str
+    ) -> None:
+        if keeper is self.keeper:
+            self.reports.append((why, report))
         m.cycles.labels("done").inc()
         m.last_cycle.set(report.started_at)
         for market, snap in report.snapshots.items():
@@ -154,7 +199,7 @@ class KeeperService:
             for market in p.markets
         }
         for d in report.decisions:
-            ev = self.keeper.last_evaluation(d.market)
+            ev = keeper.last_evaluation(d.market)
             if ev is None:
                 continue
             chain = ev.chain
@@ -178,7 +223,7 @@ class KeeperService:
             "cycle %d: %s",
             report.cycle_id,
             "; ".join(f"{d.market} {d.action.value} ({d.reason})" for d in report.decisions),
-            extra={"why": why, "pushes": [p.status for p in report.pushes]},
+            extra={"why": why, "chain": chain_name, "pushes": [p.status for p in report.pushes]},
         )
 
     # Life cycle -----------------------------------------------------------------------------

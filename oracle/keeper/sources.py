@@ -8,6 +8,7 @@ from oracle.feeds.base import Source
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.uniswap import UniswapV3TwapSource
+from oracle.feeds.venue import Venue
 from oracle.keeper.config import FeedsConfig, MarketFeedsConfig
 from oracle.snapshot import HealthPolicy
 
@@ -17,9 +18,16 @@ def health_policy(cfg: FeedsConfig) -> HealthPolicy:
 
 
 def sources_for(
-    market: str, feeds: MarketFeedsConfig, w3: Web3 | None, timeout: float
+    market: str,
+    feeds: MarketFeedsConfig,
+    w3: Web3 | None,
+    timeout: float,
+    venues: dict[tuple[str, str | None], Venue] | None = None,
 ) -> list[Source]:
-    """`w3` may be None when the market has no on-chain source."""
+    """`w3` may be None when the market has no on-chain source. `venues` holds the ccxt clients
+    already made, by exchange and API address: markets given the same dict share one client per
+    venue (one market list, one rate budget, one ticker request per cycle)."""
+    venues = {} if venues is None else venues
     out: list[Source] = []
     if (feeds.chainlink or feeds.uniswap) and w3 is None:
         raise ValueError(f"market {market} has on-chain sources but no RPC connection was given")
@@ -54,11 +62,13 @@ def sources_for(
             ExchangeSource(
                 e.name,
                 market,
-                e.exchange,
+                venues.setdefault(
+                    (e.exchange, e.api_url), Venue(e.exchange, e.api_url, timeout=timeout)
+                ),
                 e.symbol,
-                api_url=e.api_url,
-                timeout=timeout,
                 max_age=e.max_age,
+                book_max_age=e.book_max_age,
+                book_move=e.book_move,
             )
         )
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,6 +90,13 @@ CREATE TABLE IF NOT EXISTS arrays (
     notes TEXT NOT NULL,
     labels TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bars (
+    series TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    close REAL NOT NULL,
+    volume REAL NOT NULL,
+    PRIMARY KEY (series, ts)
+) WITHOUT ROWID;
 """
 
 PENDING = ("signed", "sent")
@@ -133,6 +141,7 @@ class Store:
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
         """`read_only`: for readers beside a running keeper (the dashboard): the file must exist,
         nothing is created or written, and the keeper's writes stay visible (WAL)."""
+        self._lock = threading.RLock()
         if read_only:
             if not Path(path).exists():
                 raise StoreError(f"cannot open the store at {path}: no such file")
@@ -161,6 +170,13 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        # One connection for every thread: a transaction is one thread's at a time (the feed
+        # pool's threads keep price history while the cycle's own thread waits for them).
+        with self._lock, self._open_tx() as db:
+            yield db
+
+    @contextmanager
+    def _open_tx(self) -> Iterator[sqlite3.Connection]:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             yield self.db
@@ -169,6 +185,29 @@ class Store:
             if self.db.in_transaction:  # BEGIN itself may be what failed (e.g. locked)
                 self.db.execute("ROLLBACK")
             raise StoreError(f"store write failed: {exc}") from None
+
+    # Price history ----------------------------------------------------------------------------
+
+    def load_bars(self, series: str, limit: int) -> list[tuple[int, float, float]]:
+        """The last `limit` bars kept for `series` (open time, close, volume), oldest first: a
+        restarted keeper's history asks the venue only for what came after
+        (`oracle.feeds.history.BarCache`)."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT ts, close, volume FROM bars WHERE series = ? ORDER BY ts DESC LIMIT ?",
+                (series, limit),
+            ).fetchall()
+        return [(int(t), float(c), float(v)) for t, c, v in reversed(rows)]
+
+    def keep_bars(self, series: str, bars: Sequence[tuple[int, float, float]], first: int) -> None:
+        """Writes `bars` (a revised bar replaces the one with its open time) and drops the
+        series' bars opened before `first`, so the table holds each series' window only."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO bars (series, ts, close, volume) VALUES (?, ?, ?, ?)",
+                [(series, *bar) for bar in bars],
+            )
+            db.execute("DELETE FROM bars WHERE series = ? AND ts < ?", (series, first))
 
     # Consumer syncs ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from oracle.devnet.emulator import ExchangeEmulator, Faults
 from oracle.feeds import FailureKind, Reading, collect, collect_all
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.venue import Venue
 from oracle.snapshot import Health, HealthPolicy, aggregate
 
 MARKET = "ETH/USDT"
@@ -39,7 +40,7 @@ def venues(eth_bars, now):
 
 
 def source(em, name="binance", exchange="binance", **kw):
-    return ExchangeSource(name, MARKET, exchange, MARKET, api_url=em.url, max_age=600, **kw)
+    return ExchangeSource(name, MARKET, Venue(exchange, em.url), MARKET, max_age=600, **kw)
 
 
 def test_ccxt_reads_the_recorded_bar_from_two_venue_classes(venues, eth_bars, now):
@@ -110,7 +111,7 @@ def test_connection_refused(now):
     from oracle.devnet.anvil import free_port
 
     dead = ExchangeSource(
-        "dead", MARKET, "binance", MARKET, api_url=f"http://127.0.0.1:{free_port()}"
+        "dead", MARKET, Venue("binance", f"http://127.0.0.1:{free_port()}"), MARKET
     )
     [result] = collect([dead], now, 5.0)
     assert result.kind == FailureKind.UNREACHABLE

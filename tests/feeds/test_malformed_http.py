@@ -19,6 +19,7 @@ from oracle.feeds import FailureKind, Reading, SourceFailure
 from oracle.feeds.base import collect
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.venue import Venue
 from oracle.policy import OnChain, PolicySettings, decide
 from oracle.snapshot import Health, HealthPolicy, aggregate
 from oracle.types import Params
@@ -131,11 +132,18 @@ def venues():
         ExchangeEmulator({"ETHUSDT": ("ETH", "USDT", bars)}, now=NOW).start() for _ in range(3)
     ]
     sources = [
-        ExchangeSource(f"venue{i}", "ETH/USDT", "binance", "ETH/USDT", api_url=v.url, max_age=7_200)
+        ExchangeSource(
+            f"venue{i}",
+            "ETH/USDT",
+            Venue("binance", v.url),
+            "ETH/USDT",
+            max_age=7_200,
+            book_max_age=0,
+        )
         for i, v in enumerate(started)
     ]
     for s in sources:
-        s.exchange.enableRateLimit = False
+        s.venue.exchange.enableRateLimit = False
     yield started, sources
     for v in started:
         v.stop()

@@ -23,6 +23,7 @@ from oracle.devnet.emulator import ExchangeEmulator
 from oracle.devnet.registry import deploy_registry
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
 from oracle.markets import market_id
@@ -46,7 +47,7 @@ def replay_venues(eth_bars, now: int, start: str) -> list[ExchangeEmulator]:
 
 def venue_sources(venues) -> list[ExchangeSource]:
     return [
-        ExchangeSource(f"venue{i}", MARKET, "binance", MARKET, api_url=v.url, max_age=7_200)
+        ExchangeSource(f"venue{i}", MARKET, Venue("binance", v.url), MARKET, max_age=7_200)
         for i, v in enumerate(venues)
     ]
 
@@ -220,7 +221,7 @@ class NodeRig:
                 for m in markets
             ]
             for src in sources:
-                src.exchange.enableRateLimit = False
+                src.venue.exchange.enableRateLimit = False
         else:
             history = lambda: sources[0].history("1h", 1_000)  # noqa: E731
             setups = [MarketSetup(markets[0], sources, history, size=1_000.0)]

@@ -14,6 +14,7 @@ from oracle.devnet.registry import deploy_registry, deploy_risk_arrays
 from oracle.errors import ChainError
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.venue import Venue
 from oracle.keeper.arrays import ArrayPublisher, ArraysSetup
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
@@ -55,7 +56,7 @@ class ArraysRig:
         setups = []
         for market in MARKETS:
             sources = [
-                ExchangeSource(f"venue{i}", market, "binance", market, api_url=v.url, max_age=7_200)
+                ExchangeSource(f"venue{i}", market, Venue("binance", v.url), market, max_age=7_200)
                 for i, v in enumerate(self.venues)
             ]
             setups.append(

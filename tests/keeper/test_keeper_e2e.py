@@ -7,6 +7,7 @@ import pytest
 
 from oracle.audit.verify import verify
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.markets import market_id
 from oracle.policy import Action
@@ -118,7 +119,7 @@ def test_batches_are_split_to_fit_the_limit(rig_factory):
     setups = []
     for name in names:
         sources = [
-            ExchangeSource(f"venue{i}", name, "binance", MARKET, api_url=v.url, max_age=7_200)
+            ExchangeSource(f"venue{i}", name, Venue("binance", v.url), MARKET, max_age=7_200)
             for i, v in enumerate(rig.venues)
         ]
         setups.append(
@@ -190,7 +191,7 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
     setups = []
     for name in names:
         sources = [
-            ExchangeSource(f"venue{i}", name, "binance", MARKET, api_url=v.url, max_age=7_200)
+            ExchangeSource(f"venue{i}", name, Venue("binance", v.url), MARKET, max_age=7_200)
             for i, v in enumerate(rig.venues)
         ]
         setups.append(

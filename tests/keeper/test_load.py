@@ -17,6 +17,7 @@ import pytest
 
 from oracle.devnet.emulator import ExchangeEmulator
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.venue import Venue
 from oracle.markets import market_id
 from tests.helpers.markets import MARKET
 from tests.helpers.time import ts
@@ -120,8 +121,8 @@ def hammer(venue_url: str, clients: int, reads_each: int) -> dict:
     barrier = threading.Barrier(clients)
 
     def client(i: int) -> None:
-        source = ExchangeSource(f"client{i}", MARKET, "binance", MARKET, api_url=venue_url)
-        source.exchange.enableRateLimit = False  # the load is the point
+        source = ExchangeSource(f"client{i}", MARKET, Venue("binance", venue_url), MARKET)
+        source.venue.exchange.enableRateLimit = False  # the load is the point
         barrier.wait()
         for _ in range(reads_each):
             started = time.monotonic()

@@ -69,6 +69,47 @@ def test_bad_config_names_the_key(path, value, key, words):
     assert words in str(info.value)
 
 
+def with_chains(chains: dict, **keeper) -> dict:
+    """GOOD with a keeper of one market and `chains`."""
+    import copy
+
+    data = copy.deepcopy(GOOD)
+    exchanges = [
+        {"name": "a", "exchange": "binance", "symbol": "ETH/USDT"},
+        {"name": "b", "exchange": "binanceus", "symbol": "ETH/USDT"},
+    ]
+    data["feeds"] = {"markets": {"ETH/USDT": {"exchanges": exchanges}}}
+    data["keeper"] = {
+        "signers": [{"key_env": "K"}],
+        "markets": {"ETH/USDT": {"size": 100.0, "history": {"source": "a"}}},
+        **keeper,
+    }
+    data["chains"] = chains
+    return data
+
+
+def other_chain(**change) -> dict:
+    return {
+        "chain": {"rpc_url": "http://127.0.0.1:8546", "sender": {"unlocked": ADDR}},
+        "registry": {"governance": ADDR, "guardian": ADDR, "signers": [ADDR]},
+        "store": "arbitrum.db",
+    } | change
+
+
+def test_other_chains_parse_and_each_needs_a_store_and_known_markets():
+    cfg = parse_config(with_chains({"arbitrum": other_chain()}))
+    assert cfg.chains["arbitrum"].chain.rpc_url.endswith("8546")
+    assert cfg.chains["arbitrum"].markets is None  # every keeper market
+    with pytest.raises(ConfigError, match="a store of its own"):
+        parse_config(with_chains({"arbitrum": other_chain(store="oracle.db")}))
+    with pytest.raises(ConfigError, match=r"not among keeper\.markets"):
+        parse_config(with_chains({"arbitrum": other_chain(markets=["BTC/USDT"])}))
+    with pytest.raises(ConfigError, match="name of the chain section"):
+        parse_config(with_chains({"primary": other_chain()}))
+    with pytest.raises(ConfigError, match="need a keeper section"):
+        parse_config(GOOD | {"chains": {"arbitrum": other_chain()}})
+
+
 def test_missing_section_and_non_mapping():
     with pytest.raises(ConfigError, match="'registry'"):
         parse_config({"chain": GOOD["chain"]})
