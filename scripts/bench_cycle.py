@@ -26,6 +26,10 @@ evaluations on the same pool. Prints one JSON
 line per size (`{"markets": N, "seconds": S, "baseline_seconds": B, "speedup": B/S, ...}`) and
 one with the wall time; `unhealthy` counts market snapshots a read failed in (0 expected).
 Run with `make bench-cycle`.
+
+`--soak N` then runs the batched keeper over the largest size for N more cycles and prints its
+resident memory after the first tenth and at the end (`make soak-cycle`: 500 markets, 1,000
+cycles): the shared venues' books, the held histories and the store's bars must not grow.
 """
 
 from __future__ import annotations
@@ -175,10 +179,48 @@ def timed_cycles(
     return seconds, mined, unhealthy
 
 
+def rss_mib() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MiB, from the kernel's accounting."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def soak(k: Keeper, clock: Clock, cycles: int, interval: int, n: int) -> dict[str, object]:
+    """`cycles` cycles `interval` apart; memory after the first tenth and at the end."""
+    warmup = max(10, cycles // 10)
+    started, at_warmup, seconds = time.perf_counter(), (0.0, 0.0), []
+    unhealthy = 0
+    for i in range(cycles):
+        clock.advance(interval)
+        t = time.perf_counter()
+        report = k.cycle()
+        seconds.append(time.perf_counter() - t)
+        unhealthy += sum(s.health != Health.OK for s in report.snapshots.values())
+        if i + 1 == warmup:
+            at_warmup = rss_mib()
+    at_end = rss_mib()
+    done = k.store.db.execute("SELECT COUNT(*) FROM cycles WHERE status = 'done'").fetchone()[0]
+    bars = k.store.db.execute("SELECT COUNT(*) FROM bars").fetchone()[0]
+    return {
+        "soak_markets": n,
+        "soak_cycles": cycles,
+        "cycles_done": done,
+        "unhealthy": unhealthy,
+        "median_seconds": round(statistics.median(seconds), 3),
+        "rss_mib_after_warmup": round(at_warmup[0], 1),
+        "peak_rss_mib_after_warmup": round(at_warmup[1], 1),
+        "rss_mib_at_end": round(at_end[0], 1),
+        "peak_rss_mib_at_end": round(at_end[1], 1),
+        "store_bars": bars,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--cycles", type=int, default=12)
+    parser.add_argument("--soak", type=int, default=0, help="cycles of the memory run (0: none)")
     parser.add_argument(
         "--interval", type=int, default=int(KeeperConfig.model_fields["interval"].default)
     )
@@ -203,7 +245,7 @@ def main() -> None:
         loaded = Venue("binance", urls[0])
         loaded._loaded()
         with tempfile.TemporaryDirectory() as tmp:
-            for n in args.sizes:
+            for n in args.sizes if args.cycles else ():  # --cycles 0: the soak alone
                 row: dict[str, object] = {"markets": n}
                 for batched in (False, True):
                     k = keeper(w3, clock, urls, loaded.exchange.markets, n, batched, Path(tmp))
@@ -228,6 +270,13 @@ def main() -> None:
                     book_max_age=BOOK_MAX_AGE,
                 )
                 print(json.dumps(row), flush=True)
+            if args.soak:
+                n = max(args.sizes)
+                k = keeper(w3, clock, urls, loaded.exchange.markets, n, True, Path(tmp) / "soak")
+                try:
+                    print(json.dumps(soak(k, clock, args.soak, args.interval, n)), flush=True)
+                finally:
+                    k.store.close()
     finally:
         for v in venues:
             v.stop()

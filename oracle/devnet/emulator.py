@@ -73,6 +73,8 @@ class ExchangeEmulator:
     port: int = 0  # 0: a free port
     #: the last paths served, bounded so a long soak does not grow the emulator's memory
     requests: deque[str] = field(default_factory=lambda: deque(maxlen=1_000))
+    #: the same requests with their query strings
+    queries: deque[str] = field(default_factory=lambda: deque(maxlen=1_000))
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -280,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         em.requests.append(url.path)
+        em.queries.append(self.path)
         if em.faults.latency:
             time.sleep(em.faults.latency)
         try:

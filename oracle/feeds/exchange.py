@@ -23,13 +23,15 @@ from oracle.series import PriceSeries
 #: Seconds an order book is reused for while the price stays near it (`ExchangeSource`). At 500
 #: markets a book per market and venue every cycle is 1,500 requests a cycle: at ccxt's pace for
 #: Binance (a book every 100 ms) 50 s per venue, and 1.7 s of the keeper's own time against the
-#: local emulator. Depth changes with the price far more than with the clock, so a book is
-#: re-read when the price leaves it (`BOOK_MOVE`), and at least once per hourly bar, the
-#: resolution the risk engine sees the market at.
-BOOK_MAX_AGE = 3_600
+#: local emulator. Depth thins with a move, so a book is re-read when the price leaves it
+#: (`BOOK_MOVE`) or the ticker's best bid size falls below `BOOK_THINNING` of the book's (the
+#: ticker is read every cycle), and at least every three of the keeper's default 300 s cycles.
+BOOK_MAX_AGE = 900
 #: How far (fraction) the ticker's mid may move from the mid of the book in hand before the book
 #: is re-read: a move of 1 % is the start of the crisis in which depth thins.
 BOOK_MOVE = 0.01
+#: The share of the book's best bid size below which the ticker's says the book has thinned.
+BOOK_THINNING = 0.5
 
 
 #: One bar as the keeper holds it: open time (unix seconds), close, volume.
@@ -56,6 +58,17 @@ def checked_series(
         return PriceSeries(market, ts, close, volume)
     except RiskInputError as exc:
         raise FeedError(FailureKind.BAD_VALUE, f"{what}: {exc}") from None
+
+
+def _thinned(ticker: dict, book: dict) -> bool:
+    """Whether the ticker's best bid size (fresh) is below `BOOK_THINNING` of the best bid size
+    of `book` (kept): the depth at the touch has gone, so the rest of the book may have too."""
+    try:
+        now_size = float(ticker["bidVolume"])
+        then_size = float(book["bids"][0][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return True  # no size to compare: read the book
+    return not now_size >= BOOK_THINNING * then_size
 
 
 class ExchangeSource:
@@ -85,9 +98,10 @@ class ExchangeSource:
         self.name, self.market, self.symbol, self.venue = name, market, symbol, venue
         self.max_age, self.max_future, self.book_levels = max_age, max_future, book_levels
         self.book_max_age, self.book_move = book_max_age, book_move
-        #: (unix seconds, price) of the last trade of the last reading that passed every check:
-        #: the close of the venue's bar in progress (`oracle.feeds.history`)
-        self.last_trade: tuple[int, float] | None = None
+        #: (the moment it was read, its unix seconds, its price) of the venue's last trade, from
+        #: this source's latest read if that passed every check (None after a failed one): the
+        #: close of the venue's bar in progress (`oracle.feeds.history`)
+        self.last_trade: tuple[int, int, float] | None = None
         venue.quotes(symbol)
 
     @property
@@ -97,6 +111,7 @@ class ExchangeSource:
         return self.venue
 
     def fetch(self, now: int) -> Reading:
+        self.last_trade = None  # set again only by a reading that passes every check
         with self._mapped_errors():
             ticker = self.venue.ticker(self.symbol, now)
             touch = self._touch(ticker)
@@ -106,6 +121,8 @@ class ExchangeSource:
                 book = self.venue.recent_book(
                     self.symbol, self.book_levels, now, self.book_max_age, mid, self.book_move
                 )
+                if book is not None and _thinned(ticker, book):
+                    book = None
             fresh = book is None
             if book is None:
                 book = self.venue.book(self.symbol, self.book_levels, now)
@@ -204,7 +221,7 @@ class ExchangeSource:
             raise FeedError(
                 FailureKind.BAD_VALUE, f"{self.name} last {last} is more than 5 % from mid {mid}"
             )
-        self.last_trade = (int(stamp) // 1000, last)
+        self.last_trade = (now, int(stamp) // 1000, last)
         return Reading(
             self.name, self.market, mid, int(stamp) // 1000, bids=levels, best_ask=best_ask
         )

@@ -18,6 +18,7 @@ what it missed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -25,9 +26,16 @@ from typing import Protocol
 import ccxt
 import numpy as np
 
+from oracle.errors import OracleError
 from oracle.feeds.base import FeedError
 from oracle.feeds.exchange import Bar, ExchangeSource, bars_series, checked_series
 from oracle.series import PriceSeries
+
+LOG = logging.getLogger("oracle.feeds.history")
+
+#: Seconds the source's last trade may be old to close the bar in progress: read by this cycle's
+#: feeds, moments before its history.
+TRADE_AGE = 60
 
 
 class BarCache(Protocol):
@@ -60,7 +68,12 @@ class IncrementalHistory:
         self.clock = clock
         self.interval = int(ccxt.Exchange.parse_timeframe(timeframe))
         venue = source.venue
-        self.series = f"{venue.exchange_id} {venue.api_url or ''} {source.symbol} {timeframe}"
+        self.series = (
+            f"{venue.exchange_id} {venue.api_url or ''} {source.symbol} {timeframe} {bars}"
+        )
+        # bars a whole fetch gives (a venue caps an answer: Binance at 1,000): the window is
+        # never longer than a whole fetch would be
+        self._span = bars
         self._held: PriceSeries | None = None
         self._read_at: int | None = None  # the clock at the last request
         self._loaded = False
@@ -75,13 +88,16 @@ class IncrementalHistory:
             held = self._held
             if now is not None and held is not None and self._read_at is not None:
                 trade = self.source.last_trade
+                opened = int(held.timestamps[-1])
                 if (
-                    now < int(held.timestamps[-1]) + self.interval  # no bar has opened since
+                    now < opened + self.interval  # no bar has opened since
                     and trade is not None
-                    and self._read_at <= trade[0] <= now
+                    and self._read_at <= trade[0] <= now  # this cycle's read, after the request
+                    and now - trade[0] <= TRADE_AGE
+                    and opened <= trade[1] <= now  # a trade of the bar in progress
                 ):
                     close = held.close.copy()
-                    close[-1] = trade[1]
+                    close[-1] = trade[2]
                     self._held = self._checked(held.timestamps, close, held.volume)
                     return self._held
             series = self._read()
@@ -89,10 +105,17 @@ class IncrementalHistory:
             return series
 
     def _cached(self) -> PriceSeries | None:
-        """The window the cache kept, if it is a window the engine would take."""
+        """The window the cache kept, if it is whole (`bars` bars: a shorter one would never
+        grow back) and a window the engine would take; else None (fetch the window)."""
         if self.cache is None:
             return None
-        rows = self.cache.load_bars(self.series, self.size)
+        try:
+            rows = self.cache.load_bars(self.series, self.size)
+        except OracleError as exc:
+            LOG.warning("%s: bars not loaded from the store: %s", self.series, exc)
+            return None
+        if len(rows) != self.size:
+            return None
         try:
             return bars_series(self.source.market, rows, self.series)
         except FeedError:
@@ -103,16 +126,24 @@ class IncrementalHistory:
         whole window when nothing is held or more is missing than one answer holds."""
         held = self._held
         if held is not None:
-            new = self.source.bars(self.timeframe, self.size, since=int(held.timestamps[-1]))
-            if new and len(new) < self.size:
-                keep = int(np.searchsorted(held.timestamps, new[0][0]))  # held bars before it
-                ts = np.concatenate([held.timestamps[:keep], [b[0] for b in new]])
-                close = np.concatenate([held.close[:keep], [b[1] for b in new]])
-                volume = np.concatenate([_volume(held)[:keep], [b[2] for b in new]])
-                merged = self._checked(ts[-self.size :], close[-self.size :], volume[-self.size :])
-                return self._keep(merged, new)
+            last = int(held.timestamps[-1])
+            new = self.source.bars(self.timeframe, self.size, since=last)
+            now = None if self.clock is None else self.clock()
+            if (
+                new
+                and new[0][0] == last  # the answer starts at the bar held last: nothing between
+                and len(new) < self.size  # and it is not cut short by the venue's cap
+                and (now is None or new[-1][0] + self.interval > now)  # it reaches the bar in force
+            ):
+                span = self._span
+                ts = np.concatenate([held.timestamps[:-1], [b[0] for b in new]])[-span:]
+                close = np.concatenate([held.close[:-1], [b[1] for b in new]])[-span:]
+                volume = np.concatenate([_volume(held)[:-1], [b[2] for b in new]])[-span:]
+                return self._keep(self._checked(ts, close, volume), new)
         window = self.source.bars(self.timeframe, self.size)
-        return self._keep(bars_series(self.source.market, window, self._what), window)
+        series = bars_series(self.source.market, window, self._what)
+        self._span = len(window)
+        return self._keep(series, window)
 
     @property
     def _what(self) -> str:
@@ -123,10 +154,14 @@ class IncrementalHistory:
         return checked_series(self.source.market, ts, close, volume, self._what)
 
     def _keep(self, window: PriceSeries, written: list[Bar]) -> PriceSeries:
-        """The window, held (and cached) only once it passed the checks."""
+        """The window, held (and cached) only once it passed the checks. A store that cannot
+        keep it costs a restart a whole fetch, not this cycle its history."""
         self._held = window
         if self.cache is not None:
-            self.cache.keep_bars(self.series, written, int(window.timestamps[0]))
+            try:
+                self.cache.keep_bars(self.series, written, int(window.timestamps[0]))
+            except OracleError as exc:
+                LOG.warning("%s: bars not kept in the store: %s", self.series, exc)
         return window
 
 

@@ -28,7 +28,8 @@ import requests
 from oracle.feeds.base import FEED_WORKERS, FailureKind, FeedError
 
 #: Symbols per `fetch_tickers` request. Binance weighs a request for 21–100 symbols at 40 and one
-#: for more at 80 (as much as every symbol it lists), and 100 symbols keep the request line short.
+#: for more (or every symbol it lists, about 2,000 tickers to parse) at 80: up to 200 symbols two
+#: chunks weigh what one answer for all does; 500 symbols weigh 200 in five.
 TICKER_CHUNK = 100
 
 T = TypeVar("T")
@@ -69,7 +70,8 @@ class Venue:
         for scheme in ("http://", "https://"):
             self.exchange.session.mount(scheme, adapter)
         self._symbols: set[str] = set()
-        self._chunks: dict[str, tuple[int, list[str]]] = {}
+        self._chunks: dict[str, tuple[int, list[str]]] | None = None
+        self._ready = threading.Event()  # the market list is loaded
         self._lock = threading.Lock()
         self._markets_lock = threading.Lock()
         self._next_slot = 0.0
@@ -89,11 +91,7 @@ class Venue:
         with self._lock:
             if symbol not in self._symbols:
                 self._symbols.add(symbol)
-                ordered = sorted(self._symbols)
-                chunks = [
-                    ordered[i : i + TICKER_CHUNK] for i in range(0, len(ordered), TICKER_CHUNK)
-                ]
-                self._chunks = {s: (n, chunk) for n, chunk in enumerate(chunks) for s in chunk}
+                self._chunks = None  # made again, of the listed symbols, at the next read
 
     @contextmanager
     def sharing(self, now: int) -> Iterator[None]:
@@ -111,17 +109,40 @@ class Venue:
                     self._answers = {k: v for k, v in self._answers.items() if k[0] != now}
 
     def ticker(self, symbol: str, now: int) -> dict[str, Any]:
-        """The ticker of `symbol` at moment `now`: from the one `fetch_tickers` request of its
-        chunk when the venue quotes several symbols and can answer that, else `fetch_ticker`."""
+        """The ticker of `symbol` at moment `now`: within a collection, from the one
+        `fetch_tickers` request of its chunk when the venue quotes several symbols and can
+        answer that; else (one market read alone, a venue without it) `fetch_ticker`. A symbol
+        the venue does not list fails alone, and a chunk the venue refuses (a symbol delisted
+        since the market list was loaded) is asked symbol by symbol."""
         self._loaded()
-        chunk = self._chunks.get(symbol)
-        if chunk is None or len(self._symbols) < 2 or not self.exchange.has.get("fetchTickers"):
+        if symbol not in self.exchange.markets:
+            raise FeedError(FailureKind.BAD_RESPONSE, f"the venue does not list {symbol}")
+        chunk = self._chunk(symbol)
+        with self._lock:
+            alone = now not in self._open
+        if alone or chunk is None or not self.exchange.has.get("fetchTickers"):
             return self._once(("ticker", symbol), now, lambda: self._tickers([symbol])[symbol])
         index, symbols = chunk
-        tickers = self._once(("tickers", index), now, lambda: self._tickers(symbols))
+        try:
+            tickers = self._once(("tickers", index), now, lambda: self._tickers(symbols))
+        except (ccxt.BadSymbol, ccxt.BadRequest):
+            return self._once(("ticker", symbol), now, lambda: self._tickers([symbol])[symbol])
         if not isinstance(tickers, dict) or not isinstance(tickers.get(symbol), dict):
             raise FeedError(FailureKind.BAD_RESPONSE, f"no ticker for {symbol} in the answer")
         return tickers[symbol]
+
+    def _chunk(self, symbol: str) -> tuple[int, list[str]] | None:
+        """`symbol`'s chunk of the listed symbols the venue's markets read (None: it is the only
+        one, so a chunk would be a `fetch_ticker`)."""
+        with self._lock:
+            if self._chunks is None:
+                listed = sorted(s for s in self._symbols if s in self.exchange.markets)
+                step = TICKER_CHUNK
+                chunks = [listed[i : i + step] for i in range(0, len(listed), step)]
+                self._chunks = {s: (n, chunk) for n, chunk in enumerate(chunks) for s in chunk}
+                if len(listed) < 2:
+                    self._chunks = {}
+            return self._chunks.get(symbol)
 
     def book(self, symbol: str, levels: int, now: int) -> dict[str, Any]:
         """The order book of `symbol` at moment `now`, `levels` deep, fetched once per moment."""
@@ -184,12 +205,16 @@ class Venue:
         return answer
 
     def _loaded(self) -> None:
-        """The venue's market list, loaded by one thread while the others wait for it."""
-        if self.exchange.markets:
+        """The venue's market list, loaded by one thread while the others wait for it (a flag
+        set once `load_markets` has returned: ccxt fills its indexes one after another)."""
+        if self._ready.is_set():
             return
         with self._markets_lock:
-            if not self.exchange.markets:
+            if not self._ready.is_set():
                 self.exchange.load_markets()
+                with self._lock:
+                    self._chunks = None
+                self._ready.set()
 
     def _once(self, key: Hashable, now: int, fetch: Callable[[], T]) -> T:
         """`fetch()`'s answer (or error) for `key` in the open collection at moment `now`, asked

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 
 from oracle.errors import OracleError
 from oracle.keeper.cycle import CycleReads, CycleReport, Keeper, MarketSetup, read_markets
@@ -78,7 +79,11 @@ class ChainSet:
                 LOG.warning("chain %s skipped: its previous cycle is still running", name)
                 outcomes[name] = ChainOutcome(name, status="skipped")
                 continue
-            running[name] = self._threads[name].submit(self._run, name, keeper, reads)
+            try:
+                running[name] = self._threads[name].submit(self._run, name, keeper, reads)
+            except RuntimeError:  # the set is closed
+                self._busy[name].release()
+                raise
         deadline = time.monotonic() + self.wait
         for name, future in running.items():
             try:
@@ -88,12 +93,15 @@ class ChainSet:
             except FutureTimeout:
                 LOG.warning("chain %s still running after %.0f s", name, self.wait)
                 outcomes[name] = ChainOutcome(name, status="running")
-            except OracleError as exc:
+                future.add_done_callback(partial(_late, name))
+            except Exception as exc:  # one chain's failure, whatever it is, is its own
                 LOG.error("chain %s: cycle failed: %s", name, exc)
-                outcomes[name] = ChainOutcome(name, error=exc, status="failed")
+                failure = exc if isinstance(exc, OracleError) else OracleError(f"{exc!r}")
+                outcomes[name] = ChainOutcome(name, error=failure, status="failed")
         return {name: outcomes[name] for name in self.keepers}
 
     def _run(self, name: str, keeper: Keeper, reads: CycleReads) -> CycleReport:
+        """One chain's cycle on its thread; the chain is free again when it ends, however."""
         try:
             return keeper.cycle(reads)
         finally:
@@ -103,3 +111,12 @@ class ChainSet:
         """Waits for every chain's cycle in flight, then stops their threads."""
         for pool in self._threads.values():
             pool.shutdown(wait=True)
+
+
+def _late(chain: str, future: Future[CycleReport]) -> None:
+    """The end of a chain's cycle that outlived the wait: logged, so a late failure is seen."""
+    exc = future.exception()
+    if exc is not None:
+        LOG.error("chain %s: cycle failed after the wait: %s", chain, exc)
+    else:
+        LOG.info("chain %s: cycle finished after the wait", chain)

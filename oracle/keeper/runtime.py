@@ -124,12 +124,13 @@ def build_keeper(
     keys = signers(cfg) if signing else []
     who = sender(cfg.chain) if signing else cfg.registry.governance
     store = Store(cfg.keeper.store)  # opened once the configuration has passed every check
-    histories: dict[str, IncrementalHistory] = {}  # one per venue, symbol, timeframe and window
+    histories: dict[tuple[str, str], IncrementalHistory] = {}  # one per market and series
     tick = clock or (lambda: int(time.time()))
 
     def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
-        made = IncrementalHistory(source, timeframe, bars, store, tick)
-        return histories.setdefault(f"{made.series} {bars}", made)
+        # A keeper that only decides (`oracle compute`, reviews) writes nothing to the store.
+        made = IncrementalHistory(source, timeframe, bars, store if signing else None, tick)
+        return histories.setdefault((source.market, made.series), made)
 
     setups = [
         MarketSetup(

@@ -120,6 +120,9 @@ class KeeperService:
                 outcomes = self.chains.cycle()
         finally:
             self._lock.release()
+        # Every market was just judged afresh: the prices the checks saw before it say nothing
+        # about the new σ (kept, 500 markets would each trigger the same storm in turn).
+        self._seen.clear()
         primary = None
         for name, outcome in outcomes.items():
             m = self.chain_metrics[name]

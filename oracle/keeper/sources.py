@@ -58,13 +58,13 @@ def sources_for(
             )
         )
     for e in feeds.exchanges:
+        if (e.exchange, e.api_url) not in venues:  # built once: a client is not free to make
+            venues[(e.exchange, e.api_url)] = Venue(e.exchange, e.api_url, timeout=timeout)
         out.append(
             ExchangeSource(
                 e.name,
                 market,
-                venues.setdefault(
-                    (e.exchange, e.api_url), Venue(e.exchange, e.api_url, timeout=timeout)
-                ),
+                venues[(e.exchange, e.api_url)],
                 e.symbol,
                 max_age=e.max_age,
                 book_max_age=e.book_max_age,

@@ -192,11 +192,14 @@ class Store:
         """The last `limit` bars kept for `series` (open time, close, volume), oldest first: a
         restarted keeper's history asks the venue only for what came after
         (`oracle.feeds.history.BarCache`)."""
-        with self._lock:
-            rows = self.db.execute(
-                "SELECT ts, close, volume FROM bars WHERE series = ? ORDER BY ts DESC LIMIT ?",
-                (series, limit),
-            ).fetchall()
+        try:
+            with self._lock:
+                rows = self.db.execute(
+                    "SELECT ts, close, volume FROM bars WHERE series = ? ORDER BY ts DESC LIMIT ?",
+                    (series, limit),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store read failed: {exc}") from None
         return [(int(t), float(c), float(v)) for t, c, v in reversed(rows)]
 
     def keep_bars(self, series: str, bars: Sequence[tuple[int, float, float]], first: int) -> None:

@@ -146,3 +146,38 @@ def test_a_venue_whose_ticker_went_unanswered_is_not_asked_for_history(venue):
     venue.faults = Faults()
     assert src.fetch(venue.now).price > 0  # answered again: history is asked again
     same(history(), src.history("1h", 200))
+
+
+def test_a_window_longer_than_one_answer_is_what_a_whole_fetch_gives(venue):
+    """The keeper's default window is 2,000 bars; ccxt asks Binance for 1,000 at most. The
+    incremental window is never longer than a whole fetch, whatever it asks for."""
+    history = IncrementalHistory(source(venue), "1h", 2_000, clock=lambda: venue.now)
+    for _ in range(6):
+        same(history(), source(venue).history("1h", 2_000))
+        venue.now += HOUR
+
+
+def test_a_failed_read_this_cycle_is_never_closed_with_an_older_trade(venue):
+    src = source(venue)
+    history = IncrementalHistory(src, "1h", 200, clock=lambda: venue.now)
+    assert isinstance(src.fetch(venue.now), Reading)
+    history()
+    venue.now += 300
+    assert isinstance(src.fetch(venue.now), Reading)
+    venue.faults = Faults(drop_field="closeTime")  # the next read fails its checks
+    venue.now += 300
+    with pytest.raises(FeedError):
+        src.fetch(venue.now)
+    venue.faults = Faults()
+    before = kline_requests(venue)
+    got = history()  # no trade of this cycle: the venue is asked
+    assert kline_requests(venue) - before == 1
+    same(got, source(venue).history("1h", 200))
+
+
+def test_a_shorter_window_kept_for_the_series_is_not_taken(venue, tmp_path):
+    store = Store(tmp_path / "keeper.db")
+    IncrementalHistory(source(venue), "1h", 100, store)()
+    longer = IncrementalHistory(source(venue), "1h", 300, store)
+    same(longer(), source(venue).history("1h", 300))  # fetched whole, not grown from 100
+    store.close()

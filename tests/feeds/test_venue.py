@@ -11,7 +11,7 @@ import pytest
 
 from oracle.devnet.emulator import ExchangeEmulator, Faults, RawAnswer
 from oracle.feeds import FailureKind, Reading, SourceFailure, collect, collect_all
-from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.exchange import BOOK_THINNING, ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
 from oracle.feeds.venue import TICKER_CHUNK, Venue
 
@@ -131,20 +131,47 @@ def test_a_dead_venue_costs_one_timeout_not_one_per_market(emulator, now):
     assert time.monotonic() - started < 2.5
 
 
-def test_outside_a_collection_every_read_is_its_own_request(emulator, now):
+def test_outside_a_collection_every_read_is_its_own_request_of_one_symbol(emulator, now):
     venue = Venue("binance", emulator.url)
     source = ExchangeSource("v", "ETH/USDT", venue, "ETH/USDT", max_age=600, book_max_age=0)
+    sources_on(venue, COINS)  # the venue quotes 106 symbols for other markets
     emulator.requests.clear()
+    emulator.queries.clear()
     source.fetch(now)
     source.fetch(now)
     assert count(emulator, TICKER) == 2 and count(emulator, DEPTH) == 2
+    # one market read alone asks for its own ticker, not for its chunk of a hundred
+    tickers = [q for q in emulator.queries if q.startswith(TICKER)]
+    assert all("symbol=ETHUSDT" in q and "symbols=" not in q for q in tickers), tickers
+
+
+def test_a_symbol_the_venue_does_not_list_fails_alone(emulator, now):
+    venue = Venue("binance", emulator.url)
+    listed = sources_on(venue, COINS[:3])
+    unlisted = ExchangeSource("v", "XYZ/USDT", venue, "XYZ/USDT", max_age=600)
+    results = [r for [r] in collect_all([[s] for s in [*listed, unlisted]], now, 5.0)]
+    assert [type(r).__name__ for r in results] == ["Reading"] * 3 + ["SourceFailure"]
+    assert results[3].kind == FailureKind.BAD_RESPONSE and "does not list" in results[3].detail
+
+
+def test_a_chunk_the_venue_refuses_is_asked_symbol_by_symbol(emulator, now):
+    """A symbol delisted after the market list was loaded: the venue refuses the chunk that
+    names it (Binance: -1121 Invalid symbol), and the other markets still get their tickers."""
+    venue = Venue("binance", emulator.url)
+    shared = sources_on(venue, COINS[:4])
+    venue._loaded()
+    del emulator.symbols["C002USDT"]  # delisted since
+    results = [r for [r] in collect_all([[s] for s in shared], now, 5.0)]
+    assert [type(r).__name__ for r in results] == ["Reading", "Reading", "SourceFailure", "Reading"]
 
 
 def test_a_book_is_reused_while_the_price_stays_near_it_and_not_longer(emulator, now):
-    """Depth is re-read when the book is older than `book_max_age` or the ticker's mid left the
-    book's by more than `book_move`; a book that failed its checks is never reused."""
+    """Depth is re-read when the book is older than `book_max_age`, when the ticker's mid left
+    the book's by more than `book_move`, or when the ticker's best bid size fell below half the
+    book's; a book that failed its checks is never reused."""
     venue = Venue("binance", emulator.url)
     source = ExchangeSource("v", "ETH/USDT", venue, "ETH/USDT", max_age=7_200, book_max_age=600)
+    assert BOOK_THINNING == 0.5
     emulator.requests.clear()
 
     def depth_reads(at: int) -> int:
@@ -166,6 +193,12 @@ def test_a_book_is_reused_while_the_price_stays_near_it_and_not_longer(emulator,
     assert moved.price == pytest.approx(first.price * 1.025)  # the price is the ticker's, fresh
     kept = tuple((pytest.approx(p * 1.02), q) for p, q in first.bids)
     assert moved.bids == kept  # the depth is the book read at 1.02
+
+    thin = Faults(
+        price_factor=1.025, rewrite=lambda p, b: {**b, "bidQty": "0.01"} if p == TICKER else b
+    )
+    emulator.faults = thin  # the touch has thinned, the price has not moved
+    assert depth_reads(now + 1_000) == 1
 
     def crossed(path, body):
         return {**body, "bids": [[body["asks"][0][0], "1"]]} if path == DEPTH else body
