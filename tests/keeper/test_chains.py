@@ -182,3 +182,23 @@ def test_the_service_runs_every_chain_and_labels_its_metrics(two):
     assert 'oracle_cycles_total{chain="main",status="done"} 1.0' in text
     assert 'oracle_cycles_total{chain="arbitrum",status="failed"} 1.0' in text
     assert f'oracle_feed_health{{chain="main",market="{MARKET}"}} 0.0' in text
+
+
+def test_any_failure_of_one_chain_is_its_own(two):
+    """A bug in one chain's cycle (not an OracleError) is that chain's failed outcome: the other
+    chain's report is still returned."""
+    chains = ChainSet(two.keepers)
+
+    def broken(reads=None):
+        raise KeyError("a bug")
+
+    two.keepers["arbitrum"].cycle = broken
+    try:
+        outcomes = chains.cycle()
+        assert outcomes["main"].status == "done" and outcomes["main"].report is not None
+        assert outcomes["arbitrum"].status == "failed" and "a bug" in str(
+            outcomes["arbitrum"].error
+        )
+        assert chains.cycle()["arbitrum"].status == "failed"  # freed again, not stuck busy
+    finally:
+        chains.close()
