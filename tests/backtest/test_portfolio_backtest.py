@@ -236,9 +236,10 @@ def test_a_shorter_run_gives_the_same_books_on_the_dates_it_shares(series):
 
 def test_reduced_real_run_covers_random_and_hedged_books(reduced):
     """Two months of 2022 crashes (LUNA, June): random and hedged books breach at most a few
-    percent, close to close; the run is quick. The adversarial books are reported, not bounded
-    here: they are where the scenario set is weakest (see reports/portfolio-margin.md)."""
-    result, seconds = reduced
+    percent, close to close. The adversarial books are reported, not bounded here: they are where
+    the scenario set is weakest (see reports/portfolio-margin.md). Its speed is `make
+    bench-portfolio`'s to measure, not this test's: a timed assertion fails on a busy machine."""
+    result, _seconds = reduced
     assert len(result.dates) == 61 and not result.skipped
     by = {s.portfolio: s for s in summarise(result)}
     assert by[RANDOM].close.windows == 61 * 10 and by[HEDGED].close.windows == 61 * 6
@@ -247,4 +248,3 @@ def test_reduced_real_run_covers_random_and_hedged_books(reduced):
         assert by[name].close.rate <= 0.03, by[name].to_dict()
         assert by[name].path.rate <= 0.05, by[name].to_dict()
     assert by[ADVERSARIAL].close.rate <= 0.15, by[ADVERSARIAL].to_dict()
-    assert seconds < 30

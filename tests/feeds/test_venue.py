@@ -128,7 +128,7 @@ def test_a_dead_venue_costs_one_timeout_not_one_per_market(emulator, now):
     results = [r for [r] in collect_all([[s] for s in shared], now, 1.0, workers=8)]
     assert all(r.kind == FailureKind.TIMEOUT for r in results)
     # 40 markets on 8 threads are 5 rounds: 5 s if every market waited out its own request
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 3.5
 
 
 def test_outside_a_collection_every_read_is_its_own_request_of_one_symbol(emulator, now):
