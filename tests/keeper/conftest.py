@@ -204,47 +204,54 @@ class NodeRig:
         self.tmp_path = tmp_path
         self.node = AnvilNode(extra_args=anvil_args)
         self.w3 = self.node.start()
-        self.now = int(self.w3.eth.get_block("latest")["timestamp"]) + 10
-        self.venues = replay_venues(eth_bars, self.now, start)
-        self.registry = deploy_registry(
-            self.w3,
-            self.w3.eth.accounts[0],
-            signers=[dev_account(5).address],
-            markets=markets,
-            guardrails=KEEPER_GUARDRAILS,
-        )
-        sources = venue_sources(self.venues)
-        if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator
-            cached = sources[0].history("1h", 1_000)
-            setups = [
-                MarketSetup(m, sources, partial(replace, cached, market=m), size=1_000.0)
-                for m in markets
-            ]
-            for src in sources:
-                src.venue.exchange.enableRateLimit = False
-        else:
-            history = lambda: sources[0].history("1h", 1_000)  # noqa: E731
-            setups = [MarketSetup(markets[0], sources, history, size=1_000.0)]
-        self.store_path = tmp_path / "oracle.db"
-        self.store = Store(self.store_path)
-        self.keeper = Keeper(
-            self.registry,
-            [Signer.from_key(dev_account(5).key)],
-            dev_account(1),  # a local key: signed EIP-1559 transactions
-            self.store,
-            setups,
-            # These tests are about pushes across node restarts: a crash's deep threshold cut
-            # would add a governance proposal (a second push) to the cycle, so it stays in the
-            # fast path here (the slow path has its own keeper tests).
-            policy=PolicySettings(
-                deadband_bps=25,
-                heartbeat_after=6 * 3_600,
-                threshold_step_bps=10_000,
-                governance_cut_bps=10_000,
-            ),
-            clock=lambda: self.now,
-            **keeper_kw,
-        )
+        self.venues: list = []
+        try:  # a setup that fails stops what it started: no Anvil outlives its test
+            self.now = int(self.w3.eth.get_block("latest")["timestamp"]) + 10
+            self.venues = replay_venues(eth_bars, self.now, start)
+            self.registry = deploy_registry(
+                self.w3,
+                self.w3.eth.accounts[0],
+                signers=[dev_account(5).address],
+                markets=markets,
+                guardrails=KEEPER_GUARDRAILS,
+            )
+            sources = venue_sources(self.venues)
+            if len(markets) > 1:  # one history for all; no client-side spacing on a local emulator
+                cached = sources[0].history("1h", 1_000)
+                setups = [
+                    MarketSetup(m, sources, partial(replace, cached, market=m), size=1_000.0)
+                    for m in markets
+                ]
+                for src in sources:
+                    src.venue.exchange.enableRateLimit = False
+            else:
+                history = lambda: sources[0].history("1h", 1_000)  # noqa: E731
+                setups = [MarketSetup(markets[0], sources, history, size=1_000.0)]
+            self.store_path = tmp_path / "oracle.db"
+            self.store = Store(self.store_path)
+            self.keeper = Keeper(
+                self.registry,
+                [Signer.from_key(dev_account(5).key)],
+                dev_account(1),  # a local key: signed EIP-1559 transactions
+                self.store,
+                setups,
+                # These tests are about pushes across node restarts: a crash's deep threshold cut
+                # would add a governance proposal (a second push) to the cycle, so it stays in the
+                # fast path here (the slow path has its own keeper tests).
+                policy=PolicySettings(
+                    deadband_bps=25,
+                    heartbeat_after=6 * 3_600,
+                    threshold_step_bps=10_000,
+                    governance_cut_bps=10_000,
+                ),
+                clock=lambda: self.now,
+                **keeper_kw,
+            )
+        except BaseException:
+            for v in self.venues:
+                v.stop()
+            self.node.stop()
+            raise
 
     def rpc(self, method: str, *params):
         reply = self.w3.provider.make_request(method, list(params))
