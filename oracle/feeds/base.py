@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from oracle.errors import OracleError
+
+T = TypeVar("T")
 
 
 class FailureKind(StrEnum):
@@ -142,18 +145,16 @@ def collect_all(
     timed out for waiting, and a venue that hangs costs the cycle its request timeout per round,
     not per market. A source still unanswered at the deadline is a TIMEOUT."""
     flat = [src for group in groups for src in group]
-    workers = max(1, workers)
-    rounds = max(1, -(-len(flat) // workers))
     shared: dict[int, Shared] = {}
     for src in flat:
         through = getattr(src, "shared", None)
         if through is not None:
             shared[id(through)] = through
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feed")
     with ExitStack() as collection:
         for through in shared.values():
             collection.enter_context(through.sharing(now))
-        results = _gather(flat, executor, now, timeout * rounds, timeout)
+        outcomes = run_all([partial(src.fetch, now) for src in flat], timeout, workers, "feed")
+    results = [_result(src, o, timeout) for src, o in zip(flat, outcomes, strict=True)]
     out, start = [], 0
     for group in groups:
         out.append(results[start : start + len(group)])
@@ -161,27 +162,46 @@ def collect_all(
     return out
 
 
-def _gather(
-    flat: Sequence[Source], executor: ThreadPoolExecutor, now: int, within: float, timeout: float
-) -> list[SourceResult]:
+class Late:
+    """What `run_all` gives for a call that had not answered by its deadline."""
+
+
+LATE = Late()
+
+
+def run_all(
+    calls: Sequence[Callable[[], T]], timeout: float, workers: int, name: str
+) -> list[T | Exception | Late]:
+    """Each call on one pool of `workers` threads, in order: its value, the exception it raised,
+    or `LATE` when it had not answered by the deadline — `timeout` for each round of `workers`
+    calls, so calls queued behind others are not late for waiting. A late call's thread is left
+    to finish and its answer dropped (the pool is not waited for: one hung venue cannot stall
+    the cycle). The feeds (`collect_all`) and the keeper's history reads share it."""
+    workers = max(1, workers)
+    rounds = max(1, -(-len(calls) // workers))
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
     try:
-        futures = [executor.submit(src.fetch, now) for src in flat]
-        deadline = time.monotonic() + within
-        return [
-            _settle(src, future, max(0.0, deadline - time.monotonic()), timeout)
-            for src, future in zip(flat, futures, strict=True)
-        ]
+        futures = [executor.submit(call) for call in calls]
+        deadline = time.monotonic() + timeout * rounds
+        outcomes: list[T | Exception | Late] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+            except FutureTimeout:
+                outcomes.append(LATE)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _settle(src: Source, future: Future[Reading], remaining: float, timeout: float) -> SourceResult:
-    try:
-        return future.result(timeout=remaining)
-    except FeedError as exc:
-        return SourceFailure(src.name, src.market, exc.kind, exc.detail)
-    except FutureTimeout:
+def _result(src: Source, outcome: Reading | Exception | Late, timeout: float) -> SourceResult:
+    if isinstance(outcome, Reading):
+        return outcome
+    if isinstance(outcome, FeedError):
+        return SourceFailure(src.name, src.market, outcome.kind, outcome.detail)
+    if isinstance(outcome, Late):
         return SourceFailure(src.name, src.market, FailureKind.TIMEOUT, f"no answer in {timeout} s")
-    except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        return SourceFailure(src.name, src.market, FailureKind.BAD_RESPONSE, detail)
+    detail = f"{type(outcome).__name__}: {outcome}"
+    return SourceFailure(src.name, src.market, FailureKind.BAD_RESPONSE, detail)

@@ -77,9 +77,9 @@ class ExchangeSource:
 
     The price is the mid of the ticker's best bid and ask, read every time (one request per
     venue and cycle). The order book gives the depth the liquidity haircut walks; it is re-read
-    when older than `book_max_age` seconds or when the mid moved more than `book_move` from the
-    book's own (0: a book every read), so depth is never older than the price it goes with has
-    been still. A ticker without a bid and ask takes its price from a fresh book.
+    when older than `book_max_age` seconds, when the mid moved more than `book_move` from the
+    book's own, or when the ticker's best bid size fell below `BOOK_THINNING` of the book's (0:
+    a book every read). A ticker without a bid and ask takes its price from a fresh book.
     """
 
     def __init__(
@@ -139,7 +139,8 @@ class ExchangeSource:
 
     def bars(self, timeframe: str, limit: int, since: int | None = None) -> list[Bar]:
         """The venue's bars as (open time, close, volume): the last `limit`, or with `since`
-        (unix seconds) the first `limit` opened at or after it. Checked as `history` checks them."""
+        (unix seconds) the first `limit` opened at or after it. Parsed, not judged: each caller
+        judges the window it builds of them once (`bars_series`, `checked_series`)."""
         with self._mapped_errors():
             rows = self.venue.ohlcv(
                 self.symbol, timeframe, limit, None if since is None else since * 1000
@@ -150,8 +151,6 @@ class ExchangeSource:
             out = [(int(r[0]) // 1000, float(r[4]), float(r[5])) for r in rows]
         except (TypeError, ValueError, IndexError) as exc:
             raise FeedError(FailureKind.BAD_VALUE, f"{self.name}: bars: {exc}") from None
-        if len(out) > 1:  # the whole answer judged as the engine would judge it
-            bars_series(self.market, out, f"{self.name}: bars")
         return out
 
     @contextmanager

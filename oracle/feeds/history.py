@@ -53,8 +53,8 @@ class BarCache(Protocol):
 
 class IncrementalHistory:
     """The last `bars` bars of `source`'s symbol at `timeframe`, called as `MarketSetup.history`
-    is: each call returns the window as of now. Safe to call from several threads (one at a time
-    does the reading); markets reading the same symbol on the same venue can share one."""
+    is: each call returns the window as of now, labelled with `source`'s market (so each market
+    has its own). Safe to call from several threads: one at a time does the reading."""
 
     def __init__(
         self,
@@ -98,9 +98,9 @@ class IncrementalHistory:
                 ):
                     close = held.close.copy()
                     close[-1] = trade[2]
-                    self._held = self._checked(held.timestamps, close, held.volume)
+                    self._held = self._checked(held.timestamps, close, _volume(held))
                     return self._held
-            series = self._read()
+            series = self._read(now)
             self._read_at = now
             return series
 
@@ -121,14 +121,14 @@ class IncrementalHistory:
         except FeedError:
             return None
 
-    def _read(self) -> PriceSeries:
-        """Brings the held bars up to date: the bars from the last held one's open on, or the
-        whole window when nothing is held or more is missing than one answer holds."""
+    def _read(self, now: int | None) -> PriceSeries:
+        """Brings the held bars up to date as of `now` (None: no clock): the bars from the last
+        held one's open on, or the whole window when nothing is held or the answer does not
+        continue the held bars to the bar in force."""
         held = self._held
         if held is not None:
             last = int(held.timestamps[-1])
             new = self.source.bars(self.timeframe, self.size, since=last)
-            now = None if self.clock is None else self.clock()
             if (
                 new
                 and new[0][0] == last  # the answer starts at the bar held last: nothing between
@@ -149,8 +149,7 @@ class IncrementalHistory:
     def _what(self) -> str:
         return f"{self.source.name}: bars"
 
-    def _checked(self, ts: np.ndarray, close: np.ndarray, volume: np.ndarray | None) -> PriceSeries:
-        volume = np.zeros_like(close) if volume is None else volume
+    def _checked(self, ts: np.ndarray, close: np.ndarray, volume: np.ndarray) -> PriceSeries:
         return checked_series(self.source.market, ts, close, volume, self._what)
 
     def _keep(self, window: PriceSeries, written: list[Bar]) -> PriceSeries:
@@ -166,4 +165,5 @@ class IncrementalHistory:
 
 
 def _volume(series: PriceSeries) -> np.ndarray:
+    """The held window's volumes (`bars_series` always sets them; the type allows none)."""
     return np.zeros_like(series.close) if series.volume is None else series.volume

@@ -81,11 +81,6 @@ class Venue:
         # the last checked book of each symbol: (read at, its mid, the book); one per symbol
         self._books: dict[tuple[str, int], tuple[int, float, dict[str, Any]]] = {}
 
-    @property
-    def key(self) -> tuple[str, str | None]:
-        """What makes two venues the same: the exchange and where its API is."""
-        return self.exchange_id, self.api_url
-
     def quotes(self, symbol: str) -> None:
         """Declares that a market reads `symbol` here, so the cycle's ticker request includes it."""
         with self._lock:
@@ -120,13 +115,17 @@ class Venue:
         chunk = self._chunk(symbol)
         with self._lock:
             alone = now not in self._open
-        if alone or chunk is None or not self.exchange.has.get("fetchTickers"):
+
+        def own() -> dict[str, Any]:
             return self._once(("ticker", symbol), now, lambda: self._tickers([symbol])[symbol])
+
+        if alone or chunk is None or not self.exchange.has.get("fetchTickers"):
+            return own()
         index, symbols = chunk
         try:
             tickers = self._once(("tickers", index), now, lambda: self._tickers(symbols))
         except (ccxt.BadSymbol, ccxt.BadRequest):
-            return self._once(("ticker", symbol), now, lambda: self._tickers([symbol])[symbol])
+            return own()
         if not isinstance(tickers, dict) or not isinstance(tickers.get(symbol), dict):
             raise FeedError(FailureKind.BAD_RESPONSE, f"no ticker for {symbol} in the answer")
         return tickers[symbol]
@@ -139,9 +138,11 @@ class Venue:
                 listed = sorted(s for s in self._symbols if s in self.exchange.markets)
                 step = TICKER_CHUNK
                 chunks = [listed[i : i + step] for i in range(0, len(listed), step)]
-                self._chunks = {s: (n, chunk) for n, chunk in enumerate(chunks) for s in chunk}
-                if len(listed) < 2:
-                    self._chunks = {}
+                self._chunks = (
+                    {s: (n, chunk) for n, chunk in enumerate(chunks) for s in chunk}
+                    if len(listed) > 1
+                    else {}
+                )
             return self._chunks.get(symbol)
 
     def book(self, symbol: str, levels: int, now: int) -> dict[str, Any]:

@@ -9,13 +9,10 @@ market's failed history refuses that market alone, exactly as when read in place
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from oracle.feeds.base import FailureKind, FeedError
+from oracle.feeds.base import FailureKind, FeedError, Late, run_all
 from oracle.series import PriceSeries
 
 Read = Callable[[], PriceSeries]
@@ -39,36 +36,18 @@ class Ahead:
 def read_ahead(
     reads: Sequence[tuple[Read, Read | None]], timeout: float, workers: int
 ) -> list[Ahead]:
-    """Each (history, memory) pair read on a pool of `workers` threads, in input order. The
-    deadline is `timeout` per round of `workers` markets, as for the feeds; a market not read by
-    then has a TIMEOUT error for both (its thread is left to finish and its answer dropped)."""
-    if not reads:
-        return []
-    workers = max(1, workers)
-    rounds = -(-len(reads) // workers)
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="history")
-    try:
-        futures = [executor.submit(_read, history, memory) for history, memory in reads]
-        deadline = time.monotonic() + timeout * rounds
-        return [_settle(f, max(0.0, deadline - time.monotonic()), timeout) for f in futures]
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    """Each (history, memory) pair read on a pool of `workers` threads (`run_all`, the feeds'
+    pool and deadline), in input order. A read not answered by the deadline is a TIMEOUT error
+    (its thread is left to finish and its answer dropped)."""
+    calls = [read for pair in reads for read in pair if read is not None]
+    outcomes = iter(run_all(calls, timeout, workers, "history"))
 
+    def next_outcome() -> PriceSeries | Exception:
+        outcome = next(outcomes)
+        if isinstance(outcome, Late):
+            return FeedError(FailureKind.TIMEOUT, f"no history in {timeout} s")
+        return outcome
 
-def _read(history: Read, memory: Read | None) -> Ahead:
-    return Ahead(_attempt(history), None if memory is None else _attempt(memory))
-
-
-def _attempt(read: Read) -> PriceSeries | Exception:
-    try:
-        return read()
-    except Exception as exc:  # kept for the evaluation, which decides what it means
-        return exc
-
-
-def _settle(future: Future[Ahead], remaining: float, timeout: float) -> Ahead:
-    try:
-        return future.result(timeout=remaining)
-    except FutureTimeout:
-        late = FeedError(FailureKind.TIMEOUT, f"no history in {timeout} s")
-        return Ahead(late, late)
+    return [
+        Ahead(next_outcome(), None if memory is None else next_outcome()) for _, memory in reads
+    ]

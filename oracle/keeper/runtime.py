@@ -124,13 +124,11 @@ def build_keeper(
     keys = signers(cfg) if signing else []
     who = sender(cfg.chain) if signing else cfg.registry.governance
     store = Store(cfg.keeper.store)  # opened once the configuration has passed every check
-    histories: dict[tuple[str, str], IncrementalHistory] = {}  # one per market and series
     tick = clock or (lambda: int(time.time()))
 
     def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
         # A keeper that only decides (`oracle compute`, reviews) writes nothing to the store.
-        made = IncrementalHistory(source, timeframe, bars, store if signing else None, tick)
-        return histories.setdefault((source.market, made.series), made)
+        return IncrementalHistory(source, timeframe, bars, store if signing else None, tick)
 
     setups = [
         MarketSetup(
