@@ -15,7 +15,7 @@ ARTIFACTS := oracle/artifacts/.built
 DEBIAN_STAMP := $(VENV)/.debian-packages
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle soak-cycle evaluate calibrate lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle bench-onchain-feeds soak-cycle evaluate calibrate lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS) $(DEBIAN_STAMP)
 
@@ -74,6 +74,11 @@ bench-portfolio: install
 # seconds per keeper cycle at 50, 200 and 500 markets, batched reads against the sequential path
 bench-cycle: install
 	$(PY) scripts/bench_cycle.py
+
+# seconds and RPC requests to read 50, 200 and 500 Chainlink feeds on one node: one Multicall3
+# request against each feed's own calls
+bench-onchain-feeds: install
+	$(PY) scripts/bench_onchain_feeds.py
 
 # memory of the batched keeper over 500 markets and 1,000 cycles (about 40 minutes)
 soak-cycle: install

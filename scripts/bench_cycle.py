@@ -47,7 +47,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from oracle.chain.multicall import CHUNK, MULTICALL3_ADDRESS
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.emulator import EmulatorProcess
@@ -59,6 +58,7 @@ from oracle.feeds.venue import Venue
 from oracle.keeper.config import HistoryConfig, KeeperConfig
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
+from oracle.multicall import CHUNK, MULTICALL3_ADDRESS
 from oracle.risk import ModelSettings
 from oracle.series import PriceSeries
 from oracle.signing import Signer

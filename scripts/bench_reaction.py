@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace
 
-from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.emulator import EmulatorProcess, ExchangeEmulator
@@ -48,6 +47,7 @@ from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.scheduler import KeeperService
 from oracle.keeper.store import Store
+from oracle.multicall import MULTICALL3_ADDRESS
 from oracle.signing import Signer
 from oracle.types import BLUE_CHIP_GUARDRAILS
 

@@ -45,6 +45,7 @@ from oracle.devnet.registry import deploy_registry
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.marketdata import shipped_bars
+from oracle.feeds.onchain import Node
 from oracle.feeds.uniswap import UniswapV3TwapSource
 from oracle.feeds.venue import Venue
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient, to_aave
@@ -166,16 +167,17 @@ def run(w3: Web3, bars, venues: list[ExchangeEmulator]) -> None:
     adapter.sync([MARKET], gov)
     aave_borrowers = w3.eth.accounts[10:15]
     aave_liquidator = w3.eth.accounts[15]
+    node = Node(w3)  # the feed and the pool read in one Multicall3 request a cycle
     sources = [
         *(
             ExchangeSource(f"venue{i}", MARKET, Venue("binance", v.url), MARKET, max_age=7_200)
             for i, v in enumerate(venues)
         ),
-        ChainlinkSource("chainlink", MARKET, w3, feed.address, heartbeat=7_200),
+        ChainlinkSource("chainlink", MARKET, node, feed.address, heartbeat=7_200),
         UniswapV3TwapSource(
             "uniswap",
             MARKET,
-            w3,
+            node,
             uniswap.pool.address,
             window=1_800,
             collateral_is_token0=uniswap.collateral_is_token0,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from eth_abi import decode as abi_decode
@@ -29,13 +29,11 @@ from web3.types import RPCEndpoint
 
 from oracle import artifacts
 from oracle.errors import ChainError, ContractRevert
+from oracle.multicall import AbiFunction, Call, aggregate
 from oracle.policy import OnChain
 from oracle.policy.rules import MarketState
 from oracle.signing import Batch, MarketUpdate
 from oracle.types import Guardrails, Params
-
-if TYPE_CHECKING:  # at run time imported where used: multicall imports this module
-    from oracle.chain.multicall import AbiFunction
 
 GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
 
@@ -570,15 +568,13 @@ class RegistryClient(ContractClient):
         round for states, guardrails and latest proposals, a second for the proposals found,
         `CHUNK` calls a request. Equal to reading each market alone (tested); `ChainError` when
         Multicall3 is missing or the node fails, and the caller reads them one by one."""
-        from oracle.chain.multicall import Call, aggregate
-
         fns = self._prepared
         calls = [
             Call(self.address, fns[name].encode(m))
             for m in markets
             for name in ("marketState", "guardrails", "latestProposal")
         ]
-        answers = aggregate(self.w3, calls, block, address=multicall)
+        answers = aggregate(self.w3, calls, block, address=multicall, retry=rpc_retry)
         states, guards, latest = answers[0::3], answers[1::3], answers[2::3]
         ids = [int(fns["latestProposal"].decode(_answered(a, "latest proposal"))) for a in latest]
         wanted = [i for i in ids if i]  # latestProposal is the id + 1 (0: none)
@@ -587,6 +583,7 @@ class RegistryClient(ContractClient):
             [Call(self.address, fns["proposal"].encode(i - 1)) for i in wanted],
             block,
             address=multicall,
+            retry=rpc_retry,
         )
         proposals = dict(zip(wanted, found, strict=True))
         out: dict[bytes, OnChain] = {}
@@ -606,8 +603,6 @@ class RegistryClient(ContractClient):
     @cached_property
     def _prepared(self) -> dict[str, AbiFunction]:
         """The registry's read functions as prepared `AbiFunction`s, built once per client."""
-        from oracle.chain.multicall import AbiFunction
-
         names = ("marketState", "guardrails", "latestProposal", "proposal")
         return {n: AbiFunction(self.contract.abi, n) for n in names}
 

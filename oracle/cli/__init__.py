@@ -180,6 +180,7 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     import time
 
     from oracle.feeds import collect_all
+    from oracle.feeds.onchain import Node
     from oracle.keeper.sources import health_policy, sources_for
     from oracle.snapshot import aggregate
 
@@ -189,11 +190,12 @@ def snapshot(ctx: click.Context, markets: tuple[str, ...]) -> None:
     if unknown:
         raise ConfigError("feeds.markets", f"no sources configured for {', '.join(unknown)}")
     on_chain = any(cfg.feeds.markets[m].chainlink or cfg.feeds.markets[m].uniswap for m in chosen)
-    w3 = _connect(cfg.chain) if on_chain else None
+    # the markets' on-chain sources share one Multicall3 read, a venue's markets one ccxt client
+    node = Node(_connect(cfg.chain), cfg.chain.multicall) if on_chain else None
     policy = health_policy(cfg.feeds)
-    venues: dict = {}  # markets on one venue share its ccxt client (one ticker request)
+    venues: dict = {}
     groups = [
-        sources_for(market, cfg.feeds.markets[market], w3, cfg.feeds.timeout, venues)
+        sources_for(market, cfg.feeds.markets[market], node, cfg.feeds.timeout, venues)
         for market in chosen
     ]
     now = int(time.time())

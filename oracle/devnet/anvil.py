@@ -13,15 +13,18 @@ import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from web3 import Web3
-from web3.types import RPCEndpoint
+from web3.middleware import Web3Middleware
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from oracle.chain import http_web3
-from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ChainError
+from oracle.multicall import MULTICALL3_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -48,6 +51,23 @@ def install_multicall3(w3: Web3) -> None:
     w3.provider.make_request(
         RPCEndpoint("anvil_setCode"), [MULTICALL3_ADDRESS, "0x" + bytes(MULTICALL3_CODE).hex()]
     )
+
+
+def count_requests(w3: Web3) -> Counter[str]:
+    """The JSON-RPC requests `w3` sends from now on, counted by method as they leave (answered
+    or not): what a read costs in round trips, for tests and benchmarks."""
+    counts: Counter[str] = Counter()
+
+    class Counting(Web3Middleware):
+        def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+            def counted(method: RPCEndpoint, params: Any) -> RPCResponse:
+                counts[method] += 1
+                return make_request(method, params)
+
+            return counted
+
+    w3.middleware_onion.add(Counting, "count_requests")
+    return counts
 
 
 class AnvilNode:

@@ -81,8 +81,9 @@ class Source(Protocol):
     """A feed for one market. `fetch` may block (web3) or not; the collector runs it in a thread.
 
     A source that reads through something other markets' sources read through too (a venue's
-    client) names it in a `shared` attribute with a `sharing(now)` context (`Shared`): the
-    collector opens it around a collection, so requests the sources have in common are made once.
+    client, a node's) names it in a `shared` attribute with a `sharing(now, sources)` context
+    (`Shared`): the collector opens it around a collection, naming the sources in it that read
+    through it, so requests the sources have in common are made once.
     """
 
     name: str
@@ -92,10 +93,10 @@ class Source(Protocol):
 
 
 class Shared(Protocol):
-    """What several sources read through; within `sharing(now)` their common requests are made
-    once and the answers are dropped at its end."""
+    """What several sources read through; within `sharing(now, sources)` their common requests
+    are made once and the answers are dropped at its end (`oracle.feeds.sharing`)."""
 
-    def sharing(self, now: int) -> AbstractContextManager[None]: ...
+    def sharing(self, now: int, sources: Sequence[object]) -> AbstractContextManager[None]: ...
 
 
 def check_price(value: object, what: str) -> float:
@@ -145,14 +146,14 @@ def collect_all(
     timed out for waiting, and a venue that hangs costs the cycle its request timeout per round,
     not per market. A source still unanswered at the deadline is a TIMEOUT."""
     flat = [src for group in groups for src in group]
-    shared: dict[int, Shared] = {}
+    shared: dict[int, tuple[Shared, list[Source]]] = {}
     for src in flat:
         through = getattr(src, "shared", None)
         if through is not None:
-            shared[id(through)] = through
+            shared.setdefault(id(through), (through, []))[1].append(src)
     with ExitStack() as collection:
-        for through in shared.values():
-            collection.enter_context(through.sharing(now))
+        for through, readers in shared.values():
+            collection.enter_context(through.sharing(now, readers))
         outcomes = run_all([partial(src.fetch, now) for src in flat], timeout, workers, "feed")
     results = [_result(src, o, timeout) for src, o in zip(flat, outcomes, strict=True)]
     out, start = [], 0

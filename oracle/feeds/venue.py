@@ -7,35 +7,31 @@ requests, not 500); and a book two markets read at the same moment is fetched on
 that does not answer its ticker request fails every market on it after one timeout instead of
 one timeout per market.
 
-Answers are shared within one collection of feeds (`sharing(now)`, which `collect_all` opens for
-a cycle's reads): every reader in it gets the same answer, or the same error, and the next
-collection asks again. Outside a collection every call is a request of its own. Nothing is reused
-across collections, so no stale value outlives its cycle.
+Answers are shared within one collection of feeds (`sharing`, which `collect_all` opens for a
+cycle's reads; `oracle.feeds.sharing`): every reader in it gets the same answer, or the same
+error, and the next collection asks again. Outside a collection every call is a request of its
+own. Nothing is reused across collections, so no stale value outlives its cycle.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import ccxt
 import requests
 
 from oracle.feeds.base import FEED_WORKERS, FailureKind, FeedError
+from oracle.feeds.sharing import SharedAnswers
 
 #: Symbols per `fetch_tickers` request. Binance weighs a request for 21–100 symbols at 40 and one
 #: for more (or every symbol it lists, about 2,000 tickers to parse) at 80: up to 200 symbols two
 #: chunks weigh what one answer for all does; 500 symbols weigh 200 in five.
 TICKER_CHUNK = 100
 
-T = TypeVar("T")
 
-
-class Venue:
+class Venue(SharedAnswers):
     """A ccxt exchange (`binance`, `binanceus`, ...) at its own API or at `api_url` (the local
     emulator in tests and the demo), safe to call from the feed pool's threads."""
 
@@ -47,6 +43,7 @@ class Venue:
         timeout: float = 5.0,
         connections: int = FEED_WORKERS,
     ) -> None:
+        super().__init__()
         klass = getattr(ccxt, exchange_id, None)
         if klass is None:
             raise ValueError(f"ccxt has no exchange {exchange_id!r}")
@@ -75,8 +72,6 @@ class Venue:
         self._lock = threading.Lock()
         self._markets_lock = threading.Lock()
         self._next_slot = 0.0
-        self._open: dict[int, int] = {}  # collections open, by moment
-        self._answers: dict[tuple[int, Hashable], Future[Any]] = {}
         self._silent: str | None = None  # why the last ticker request went unanswered
         # the last checked book of each symbol: (read at, its mid, the book); one per symbol
         self._books: dict[tuple[str, int], tuple[int, float, dict[str, Any]]] = {}
@@ -88,21 +83,6 @@ class Venue:
                 self._symbols.add(symbol)
                 self._chunks = None  # made again, of the listed symbols, at the next read
 
-    @contextmanager
-    def sharing(self, now: int) -> Iterator[None]:
-        """A collection of feeds at moment `now`: within it each request is made once and its
-        answer (or error) shared; at its end the answers are dropped. Collections may overlap."""
-        with self._lock:
-            self._open[now] = self._open.get(now, 0) + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._open[now] -= 1
-                if not self._open[now]:
-                    del self._open[now]
-                    self._answers = {k: v for k, v in self._answers.items() if k[0] != now}
-
     def ticker(self, symbol: str, now: int) -> dict[str, Any]:
         """The ticker of `symbol` at moment `now`: within a collection, from the one
         `fetch_tickers` request of its chunk when the venue quotes several symbols and can
@@ -113,8 +93,7 @@ class Venue:
         if symbol not in self.exchange.markets:
             raise FeedError(FailureKind.BAD_RESPONSE, f"the venue does not list {symbol}")
         chunk = self._chunk(symbol)
-        with self._lock:
-            alone = now not in self._open
+        alone = not self.collecting(now)
 
         def own() -> dict[str, Any]:
             return self._once(("ticker", symbol), now, lambda: self._tickers([symbol])[symbol])
@@ -216,27 +195,6 @@ class Venue:
                 with self._lock:
                     self._chunks = None
                 self._ready.set()
-
-    def _once(self, key: Hashable, now: int, fetch: Callable[[], T]) -> T:
-        """`fetch()`'s answer (or error) for `key` in the open collection at moment `now`, asked
-        once whoever asks; without one, `fetch()`."""
-        mine = False
-        with self._lock:
-            if now not in self._open:
-                future = None
-            else:
-                future = self._answers.get((now, key))
-                mine = future is None
-                if future is None:
-                    future = self._answers[(now, key)] = Future()
-        if future is None:
-            return fetch()
-        if mine:
-            try:
-                future.set_result(fetch())
-            except BaseException as exc:  # every reader of this moment gets the same error
-                future.set_exception(exc)
-        return future.result()
 
     def _throttle(self, cost: float | None = None) -> None:
         spacing = self.exchange.rateLimit * (1.0 if cost is None else float(cost)) / 1000.0

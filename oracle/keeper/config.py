@@ -17,7 +17,6 @@ import yaml
 from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ConfigError
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
@@ -26,6 +25,7 @@ from oracle.keeper.arrays import ArraysSetup
 from oracle.keeper.chains import PRIMARY_CHAIN
 from oracle.keeper.cycle import Keeper
 from oracle.keeper.scheduler import KeeperService
+from oracle.multicall import MULTICALL3_ADDRESS
 from oracle.policy import PolicySettings
 from oracle.snapshot import HealthPolicy
 
@@ -70,8 +70,8 @@ class ChainConfig(_Strict):
     rpc_url: str = "http://127.0.0.1:8545"
     sender: SenderConfig
     request_timeout: float = Field(default=10.0, gt=0)
-    # Multicall3 for reading every market's registry state in a few requests (the canonical
-    # address holds it on most EVM chains; null: three reads per market)
+    # Multicall3 for reading every market's registry state and on-chain feeds in a few requests
+    # (the canonical address holds it on most EVM chains; null: several reads per market)
     multicall: str | None = MULTICALL3_ADDRESS
 
     @field_validator("multicall")

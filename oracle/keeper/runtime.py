@@ -19,6 +19,7 @@ from oracle.evaluation import settings as settings_file
 from oracle.evaluation.settings import from_json
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.history import IncrementalHistory
+from oracle.feeds.onchain import Node
 from oracle.feeds.venue import Venue
 from oracle.integrations.aave_v3 import AavePositions, RiskAdapterClient
 from oracle.integrations.example_pool import ExamplePoolPositions
@@ -89,9 +90,10 @@ def build_keeper(
     adapters: dict[str, RiskAdapterClient] = {}
     aave_markets: dict[str, list[str]] = {}
     venues: dict[tuple[str, str | None], Venue] = {}  # one ccxt client per venue, all markets
+    node = Node(w3, cfg.chain.multicall)  # one block and Multicall3 read for every on-chain feed
     for market, km in cfg.keeper.markets.items():
         feeds = cfg.feeds.markets[market]
-        sources = sources_for(market, feeds, w3, cfg.feeds.timeout, venues)
+        sources = sources_for(market, feeds, node, cfg.feeds.timeout, venues)
         history = next(
             s for s in sources if isinstance(s, ExchangeSource) and s.name == km.history.source
         )

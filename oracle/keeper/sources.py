@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from web3 import Web3
-
 from oracle.feeds.base import Source
 from oracle.feeds.chainlink import ChainlinkSource
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.onchain import Node
 from oracle.feeds.uniswap import UniswapV3TwapSource
 from oracle.feeds.venue import Venue
 from oracle.keeper.config import FeedsConfig, MarketFeedsConfig
@@ -20,24 +19,26 @@ def health_policy(cfg: FeedsConfig) -> HealthPolicy:
 def sources_for(
     market: str,
     feeds: MarketFeedsConfig,
-    w3: Web3 | None,
+    node: Node | None,
     timeout: float,
     venues: dict[tuple[str, str | None], Venue] | None = None,
 ) -> list[Source]:
-    """`w3` may be None when the market has no on-chain source. `venues` holds the ccxt clients
-    already made, by exchange and API address: markets given the same dict share one client per
-    venue (one market list, one rate budget, one ticker request per cycle)."""
+    """`node` (the configured chain's, made once by the caller for every market: one block and
+    one Multicall3 request a cycle for all their on-chain sources) may be None when the market
+    has no on-chain source. `venues` holds the ccxt clients already made, by exchange and API
+    address: markets given the same dict share one client per venue (one market list, one rate
+    budget, one ticker request per cycle)."""
     venues = {} if venues is None else venues
     out: list[Source] = []
-    if (feeds.chainlink or feeds.uniswap) and w3 is None:
+    if (feeds.chainlink or feeds.uniswap) and node is None:
         raise ValueError(f"market {market} has on-chain sources but no RPC connection was given")
     for c in feeds.chainlink:
-        assert w3 is not None
+        assert node is not None
         out.append(
             ChainlinkSource(
                 c.name,
                 market,
-                w3,
+                node,
                 c.address,
                 heartbeat=c.heartbeat,
                 max_future=c.max_future,
@@ -45,12 +46,12 @@ def sources_for(
             )
         )
     for u in feeds.uniswap:
-        assert w3 is not None
+        assert node is not None
         out.append(
             UniswapV3TwapSource(
                 u.name,
                 market,
-                w3,
+                node,
                 u.pool,
                 window=u.window,
                 collateral_is_token0=u.collateral_is_token0,

@@ -7,62 +7,9 @@ import math
 
 import pytest
 
-from oracle.chain import deploy_contract
 from oracle.feeds import FailureKind, Reading, collect
-from oracle.feeds.uniswap import UniswapV3TwapSource
 
-FEE = 3_000
-TICK_SPACING = 60
-MIN_TICK, MAX_TICK = -887_220, 887_220  # full range on a 60-tick grid
-Q96 = 2**96
-
-
-@pytest.fixture
-def pool(chain, project, governance):
-    """WETH (18 decimals) / USDC (6) at 2,000 USDC, full-range liquidity, 200 observations."""
-    w3 = chain.provider.web3
-    gov = governance.address
-    weth = project.MockERC20.deploy("Wrapped Ether", "WETH", 18, sender=governance)
-    usdc = project.MockERC20.deploy("USD Coin", "USDC", 6, sender=governance)
-    factory, _ = deploy_contract(w3, gov, "UniswapV3Factory")
-    factory.functions.createPool(weth.address, usdc.address, FEE).transact({"from": gov})
-    address = factory.functions.getPool(weth.address, usdc.address, FEE).call()
-    pool = w3.eth.contract(address=address, abi=_pool_abi())
-    weth_is_token0 = pool.functions.token0().call() == weth.address
-    price01 = 2_000 * 10**6 / 10**18 if weth_is_token0 else 10**18 / (2_000 * 10**6)
-    pool.functions.initialize(int(math.sqrt(price01) * Q96)).transact({"from": gov})
-    pool.functions.increaseObservationCardinalityNext(200).transact({"from": gov})
-    actions = project.UniswapV3Actions.deploy(sender=governance)
-    for token in (weth, usdc):
-        token.mint(gov, 10**30, sender=governance)
-        token.approve(actions.address, 2**256 - 1, sender=governance)
-    actions.mint(address, MIN_TICK, MAX_TICK, 10**15, sender=governance)
-    return {
-        "w3": w3,
-        "pool": pool,
-        "actions": actions,
-        "weth": weth,
-        "usdc": usdc,
-        "weth_is_token0": weth_is_token0,
-    }
-
-
-def _pool_abi():
-    from oracle.artifacts import load
-
-    return load("UniswapV3Pool")["abi"]
-
-
-def source(ctx, window):
-    return UniswapV3TwapSource(
-        "uniswap",
-        "WETH/USDC",
-        ctx["w3"],
-        ctx["pool"].address,
-        window=window,
-        collateral_is_token0=ctx["weth_is_token0"],
-        max_age=600,
-    )
+from .conftest import twap_source
 
 
 def sell_weth(ctx, governance, amount):
@@ -71,7 +18,7 @@ def sell_weth(ctx, governance, amount):
     ctx["actions"].swap(ctx["pool"].address, zero_for_one, amount, limit, sender=governance)
 
 
-def test_twap_equals_the_time_weighted_ticks(chain, pool, governance):
+def test_twap_equals_the_time_weighted_ticks(chain, node, pool, governance):
     ctx = pool
     ticks = []  # (timestamp the tick took effect, tick)
     start = chain.pending_timestamp
@@ -90,7 +37,7 @@ def test_twap_equals_the_time_weighted_ticks(chain, pool, governance):
         lo, hi = max(t0, end - window), min(t1, end)
         area += tick * max(0, hi - lo)
     expected_tick = math.floor(area / window)
-    [r] = collect([source(ctx, window)], end, 10.0)
+    [r] = collect([twap_source(ctx, node, window)], end, 10.0)
     assert isinstance(r, Reading), r
     p01 = 1.0001**expected_tick * 10 ** (18 - 6 if ctx["weth_is_token0"] else 6 - 18)
     expected = p01 if ctx["weth_is_token0"] else 1 / p01
@@ -99,10 +46,10 @@ def test_twap_equals_the_time_weighted_ticks(chain, pool, governance):
     assert r.timestamp == end and r.block == chain.blocks.head.number
 
 
-def test_depth_predicts_a_real_swap(chain, pool, governance):
+def test_depth_predicts_a_real_swap(chain, node, pool, governance):
     ctx = pool
     chain.mine(timestamp=chain.pending_timestamp + 120)  # 60 s of history for the TWAP window
-    [r] = collect([source(ctx, 60)], chain.blocks.head.timestamp, 10.0)
+    [r] = collect([twap_source(ctx, node, 60)], chain.blocks.head.timestamp, 10.0)
     x, y = r.pool  # virtual WETH and USDC reserves
     assert r.pool_fee == pytest.approx(0.003)
     sold = 25.0
@@ -113,6 +60,6 @@ def test_depth_predicts_a_real_swap(chain, pool, governance):
     assert received == pytest.approx(predicted, rel=1e-4)
 
 
-def test_window_longer_than_history_is_a_typed_failure(chain, pool):
-    [r] = collect([source(pool, 86_400)], chain.pending_timestamp, 10.0)
+def test_window_longer_than_history_is_a_typed_failure(chain, node, pool):
+    [r] = collect([twap_source(pool, node, 86_400)], chain.pending_timestamp, 10.0)
     assert r.kind == FailureKind.BAD_RESPONSE and "observe reverted" in r.detail

@@ -9,7 +9,6 @@ from functools import partial
 
 import pytest
 
-from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.registry import deploy_registry
@@ -18,6 +17,7 @@ from oracle.keeper.chains import ChainSet
 from oracle.keeper.cycle import Keeper, MarketSetup
 from oracle.keeper.store import Store
 from oracle.markets import market_id
+from oracle.multicall import MULTICALL3_ADDRESS
 from oracle.policy import PolicySettings
 from oracle.signing import Signer
 from tests.helpers.guardrails import KEEPER_GUARDRAILS

@@ -4,9 +4,9 @@ never blind)."""
 
 from __future__ import annotations
 
-from oracle.chain.multicall import MULTICALL3_ADDRESS, AbiFunction, Call, aggregate
 from oracle.errors import ChainError
 from oracle.markets import market_id
+from oracle.multicall import MULTICALL3_ADDRESS, AbiFunction, Call, aggregate
 from oracle.signing import MarketUpdate
 from oracle.types import Params
 

@@ -8,9 +8,9 @@ import pytest
 from blake3 import blake3
 from eth_account import Account
 
-from oracle.chain.multicall import MULTICALL3_ADDRESS
 from oracle.errors import ConfigError, SigningError
 from oracle.keeper.config import parse_config
+from oracle.multicall import MULTICALL3_ADDRESS
 from oracle.signing import (
     Batch,
     MarketUpdate,

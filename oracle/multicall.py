@@ -2,17 +2,22 @@
 
 Multicall3 sits at the same address on most EVM chains (`MULTICALL3_ADDRESS`, deployed by a
 keyless transaction); the dev chain gets the same code at the same address
-(`oracle.devnet.anvil`). A keeper with hundreds of markets reads every market's state in a few
-requests instead of three per market, and each read goes through a prepared `AbiFunction`
-(selector and types worked out once) rather than web3.py's contract layer, which looks the ABI up
-and validates it on every call: at 500 markets that lookup alone cost seconds a cycle.
+(`oracle.devnet.anvil`). A keeper with hundreds of markets reads every market's registry state
+(`oracle.chain`) and every on-chain feed (`oracle.feeds.onchain`) in a few requests instead of
+several per market, and each read goes through a prepared `AbiFunction` (selector and types worked
+out once) rather than web3.py's contract layer, which looks the ABI up and validates it on every
+call: at 500 markets that lookup alone cost seconds a cycle.
+
+Below both the feeds and the chain layer, so both read through the one implementation; retrying
+is the caller's choice (`retry`): the chain layer retries a node's transient failures, the feeds
+add no retry of their own (a failed read fails that cycle's reading; the next cycle asks again).
 
 Hand-written because web3.py (v7) has no Multicall3 support and the request is one ABI encoding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,18 +27,24 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
-from web3.exceptions import Web3Exception
+from web3.exceptions import ContractLogicError, Web3Exception
 from web3.types import BlockIdentifier
 
-from oracle.chain import rpc_retry
 from oracle.errors import ChainError
 
 #: Multicall3's address on Ethereum and most other EVM chains (and on our dev chain).
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 _AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 #: Calls per `eth_call`: a node caps a call's gas (often at the block gas limit) and its answer's
-#: size; 250 registry reads stay far below both.
+#: size; 250 registry reads stay far below both, as do 250 feed reads (a Chainlink round or a
+#: Uniswap `observe` about 12,000 gas each on the dev chain).
 CHUNK = 250
+
+
+class NoMulticall(ChainError):
+    """Multicall3 could not answer: nothing at its address answers as it does, or the request
+    reverted as a whole. Read one call at a time instead (a node that does not answer is a plain
+    `ChainError`: reading call by call would not help there)."""
 
 
 class AbiFunction:
@@ -88,11 +99,15 @@ def aggregate(
     *,
     address: str = MULTICALL3_ADDRESS,
     chunk: int = CHUNK,
+    retry: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
 ) -> list[bytes | None]:
-    """Each call's return data at `block` (None where it reverted), in order, `chunk` calls per
-    request. A missing Multicall3 or an unreachable node raises `ChainError`: the caller reads one
-    call at a time instead, so the keeper is slower there but never blind."""
+    """Each call's return data at `block` (None where it reverted; empty where the target has no
+    code, which Multicall3 reports as a success), in order, `chunk` calls per request, each
+    request through `retry` (a decorator such as `oracle.chain.rpc_retry`) when given. A missing
+    Multicall3 raises `NoMulticall` (the caller then reads one call at a time, so the keeper is
+    slower there but never blind), a node that does not answer `ChainError`."""
     target = to_checksum_address(address)
+    send = w3.eth.call if retry is None else retry(w3.eth.call)
     results: list[bytes | None] = []
     for i in range(0, len(calls), chunk):
         part = calls[i : i + chunk]
@@ -100,16 +115,20 @@ def aggregate(
             ["(address,bool,bytes)[]"], [[(c.target, True, c.data) for c in part]]
         )
         try:
-            raw = bytes(rpc_retry(w3.eth.call)({"to": target, "data": data}, block))
+            raw = bytes(send({"to": target, "data": data}, block))
+        except ContractLogicError as exc:  # not Multicall3, or a call took all the gas: one by one
+            raise NoMulticall(f"Multicall3 at {target} reverted: {exc}") from None
         except (Web3Exception, OSError, requests.RequestException) as exc:
             raise ChainError(f"Multicall3 at {target}: {exc}") from None
         if not raw:
-            raise ChainError(f"no Multicall3 at {target} on this chain (set chain.multicall)")
+            raise NoMulticall(f"no Multicall3 at {target} on this chain (set chain.multicall)")
         try:
             (answers,) = abi_decode(["(bool,bytes)[]"], raw)
         except Exception as exc:  # eth_abi raises several kinds for a short or odd answer
-            raise ChainError(f"Multicall3 at {target} answered something else: {exc}") from None
+            raise NoMulticall(f"Multicall3 at {target} answered something else: {exc}") from None
         if len(answers) != len(part):
-            raise ChainError(f"Multicall3 at {target}: {len(answers)} answers to {len(part)} calls")
+            raise NoMulticall(
+                f"Multicall3 at {target}: {len(answers)} answers to {len(part)} calls"
+            )
         results += [bytes(r) if ok else None for ok, r in answers]
     return results
