@@ -13,9 +13,12 @@ per keeper with medians over the trials.
 
 Then the same shock on `--markets` markets at once (500 by default): three venues in processes of
 their own listing one symbol per market (all replaying ETH/USDT), one client per venue, Multicall3
-reads, each market's history fetched whole (as in the one-market trials); the triggered keeper;
-measured until every market's response is mined (seconds, and blocks from the last block before
-the shock to the block of the last batch). As in the one-market trials (which wait for the
+reads, each market's history read as the keeper reads it (`IncrementalHistory`, kept in the
+store); the triggered keeper, whose cycle decides from the prices its trigger check read and sends
+its batches back to back; measured until every market's response is mined (seconds, and blocks
+from the last block before the shock to the block of the last batch; the phases of the response
+from the keeper's log: the check that saw the move, the cycle's reads, its evaluations, its
+sending). As in the one-market trials (which wait for the
 registry's next batch nonce), a response is a signed batch of either kind: an update, or, for a
 cut beyond the guardrails, a proposal to governance.
 Run with `make bench-reaction`.
@@ -30,18 +33,19 @@ import statistics
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataclasses import replace
 
+from oracle.chain import Transactor
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
 from oracle.devnet.emulator import EmulatorProcess, ExchangeEmulator
 from oracle.devnet.registry import deploy_registry
 from oracle.feeds.exchange import ExchangeSource
+from oracle.feeds.history import IncrementalHistory
 from oracle.feeds.marketdata import shipped_bars
 from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
@@ -57,6 +61,10 @@ TRIALS = 5
 BEFORE, AFTER = "2020-03-12T00:00:00", "2020-03-12T12:00:00"
 #: The blue-chip profile without a ramp: the reaction measured is the keeper's, not the ramp's.
 GUARDRAILS = replace(BLUE_CHIP_GUARDRAILS, threshold_ramp_duration=0)
+
+
+def wall_clock() -> int:
+    return int(time.time())
 
 
 def epoch(iso: str) -> int:
@@ -131,11 +139,29 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
             feeds = [
                 ExchangeSource(f"v{k}", name, shared[k], name, max_age=7_200) for k in range(3)
             ]
-            # Whole fetches, as in the one-market trials: the shock moves the venues' replay 12
-            # hours on, which an incremental history would take for one 12-hour bar.
-            history = partial(feeds[0].history, "1h", 1_000)
+            # The keeper's own history (`IncrementalHistory`, kept in the store): fetched whole
+            # at the first cycle, then only new bars. The shock (the replay 12 hours on) lands
+            # in the hour in progress: the held bars stay, and the bar in progress closes at the
+            # crashed price — a 20 % fall within the hour, as a flash crash is.
+            history = IncrementalHistory(feeds[0], "1h", 1_000, store, wall_clock)
             setups.append(MarketSetup(name, feeds, history, 1_000.0))
         keeper = Keeper(registry, [signer], gov, store, setups, multicall=MULTICALL3_ADDRESS)
+        # When each cycle starts and when it starts sending: the phases of the response.
+        cycles: list[float] = []
+        sends: list[float] = []
+        cycle = keeper.cycle
+
+        def timed_cycle(reads=None):
+            cycles.append(time.monotonic())
+            return cycle(reads)
+
+        def timed_send_all(self, calls, on_sent=None):
+            sends.append(time.monotonic())
+            return send_all(self, calls, on_sent)
+
+        keeper.cycle = timed_cycle
+        send_all = Transactor.send_all
+        Transactor.send_all = timed_send_all
         service = KeeperService(keeper, interval=3_600, price_move=0.03, check_every=0.25)
         first = time.monotonic()
         service.run_cycle("first values")
@@ -163,7 +189,10 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
             time.sleep(0.02)
         seconds = time.monotonic() - shock_at
         service.stop()
+        Transactor.send_all = send_all
         store.close()
+        response = [t for t in cycles if t > shock_at][:1]
+        sending = [t for t in sends if response and t > response[0]][:1]
         return {
             "keeper": f"triggered, {n} markets",
             "seconds": round(seconds, 2),
@@ -172,6 +201,12 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
             "markets_by_batch_kind": kinds,
             "batches": len(blocks),
             "first_cycle_seconds": round(first_seconds, 2),
+            # shock → the cycle the trigger check started (the check's reads included)
+            "to_cycle_seconds": round(response[0] - shock_at, 2) if response else None,
+            # that cycle's start → its first batch sent (reads, evaluations, signing)
+            "to_send_seconds": round(sending[0] - response[0], 2) if sending else None,
+            # first batch sent → the last mined
+            "sent_to_mined_seconds": round(shock_at + seconds - sending[0], 2) if sending else None,
         }
     finally:
         for v in venues:

@@ -27,6 +27,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -209,14 +210,22 @@ class MarketInputs:
         )
 
 
+@lru_cache(maxsize=16)
+def _settings_fields(settings: HealthPolicy | PolicySettings) -> dict[str, Any]:
+    """`asdict` of a batch's shared settings, once per settings object rather than once for each
+    of its markets (it deep-copies every field: hundreds of markets a batch made it count). The
+    result is shared: read it, never change it."""
+    return asdict(settings)
+
+
 def decision_inputs_hash(context: Context, market: MarketInputs) -> bytes:
     """BLAKE3 of what the policy read for `market` besides the recommendation, canonically
     encoded; the fourth part of each `batch_inputs_hash` entry."""
     body = {
         "block": context.block,
         "now": context.now,
-        "health": asdict(context.health),
-        "policy": asdict(context.policy),
+        "health": _settings_fields(context.health),
+        "policy": _settings_fields(context.policy),
         "on_chain": asdict(market.on_chain),
         "loosen_streak": market.loosen_streak,
         "positions": _positions(market.positions),

@@ -66,12 +66,13 @@ class ChainSet:
                 seen.setdefault(setup.market, setup)
         return list(seen.values())
 
-    def cycle(self) -> dict[str, ChainOutcome]:
-        """Reads every market once, then runs each idle chain's cycle on its own thread; returns
-        each chain's outcome once all are done or `wait` seconds have passed."""
+    def cycle(self, reads: CycleReads | None = None) -> dict[str, ChainOutcome]:
+        """Reads every market once (unless `reads` holds them), then runs each idle chain's
+        cycle on its own thread; returns each chain's outcome once all are done or `wait` seconds
+        have passed."""
         p = self.primary
-        now = p.clock()
-        reads = read_markets(self.markets, now, p.feeds_timeout, max(1, p.feed_workers))
+        if reads is None:
+            reads = read_markets(self.markets, p.clock(), p.feeds_timeout, max(1, p.feed_workers))
         outcomes: dict[str, ChainOutcome] = {}
         running: dict[str, Future[CycleReport]] = {}
         for name, keeper in self.keepers.items():

@@ -25,7 +25,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
 from oracle.audit.bundle import BundleStore, Context, InputsBundle, MarketInputs
-from oracle.chain import RegistryClient
+from oracle.chain import RawCall, RegistryClient, Transactor
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import SourceResult, collect, collect_all
 from oracle.feeds.base import FEED_WORKERS, FeedError, Source
@@ -54,7 +54,7 @@ from oracle.signing import (
     MarketUpdate,
     Signer,
     model_version_bytes,
-    sign_batch,
+    sign_sorted,
 )
 from oracle.snapshot import Health, HealthPolicy, MarketSnapshot, aggregate
 from oracle.types import Params
@@ -103,6 +103,42 @@ class Push:
     blamed: str | None = None  # the market a revert named (isolated from the retry)
 
 
+#: Gas a market may cost in a batch, pessimistically (first writes, ramps and a proposal's record
+#: included; typical: 11,700 an update, 78,000 a proposal): batches are sized
+#: to half a block at these rates, and a batch sent behind another in the same block goes with
+#: this limit, since its estimate would run before the registry's nonce reached it.
+MARKET_GAS = {"update": 30_000, "proposal": 120_000}
+BATCH_GAS = 60_000  # a batch's own cost: calldata, the nonce, the event
+SIGNATURE_GAS = 10_000  # recovering and checking one signature
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """A batch signed and stored, and (once encoded) its relay call."""
+
+    kind: str
+    chunk: tuple[tuple[str, Params], ...]
+    batch: Batch
+    signatures: list[bytes]
+    push_id: int
+    call: RawCall | None = None
+
+    def with_call(self, call: RawCall) -> _Signed:
+        return replace(self, call=call)
+
+    def push(
+        self,
+        status: str,
+        tx_hash: str | None = None,
+        gas_used: int | None = None,
+        *,
+        error: str | None = None,
+        blamed: str | None = None,
+    ) -> Push:
+        names = tuple(m for m, _ in self.chunk)
+        return Push(self.kind, self.batch.nonce, names, status, tx_hash, gas_used, error, blamed)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     decision: Decision
@@ -136,15 +172,24 @@ class CycleReads:
 
 
 def read_markets(
-    markets: Sequence[MarketSetup], now: int, timeout: float, workers: int
+    markets: Sequence[MarketSetup],
+    now: int,
+    timeout: float,
+    workers: int,
+    feeds: dict[str, list[SourceResult]] | None = None,
 ) -> CycleReads:
     """Every market's feeds (`collect_all`), then every market's history and tail memory
-    (`read_ahead`), each on one pool of `workers` threads."""
-    feeds = collect_all([s.sources for s in markets], now, timeout, workers)
+    (`read_ahead`), each on one pool of `workers` threads. `feeds`: markets already read at `now`
+    (by the trigger check that asked for this cycle: the cycle acts on the prices that moved,
+    and does not read them again)."""
+    have = dict(feeds or {})
+    missing = [s for s in markets if s.market not in have]
+    collected = collect_all([s.sources for s in missing], now, timeout, workers)
+    have.update({s.market: list(r) for s, r in zip(missing, collected, strict=True)})
     ahead = read_ahead([(s.history, _memory_read(s)) for s in markets], timeout, workers)
     return CycleReads(
         now,
-        {s.market: list(r) for s, r in zip(markets, feeds, strict=True)},
+        {s.market: have[s.market] for s in markets},
         {s.market: a for s, a in zip(markets, ahead, strict=True)},
     )
 
@@ -491,6 +536,8 @@ class Keeper:
         decisions: Sequence[Decision],
         now: int,
     ) -> list[Push]:
+        """Every batch of `kind` this cycle decided, in rounds (`_send_round`) until each is mined,
+        reverted for good, or pending (then no later batch: its nonce may still be used)."""
         chosen: list[tuple[str, Params]] = []
         for d in decisions:
             values = d.update if kind == "update" else d.proposal
@@ -499,24 +546,100 @@ class Keeper:
         if not chosen:
             return []
         chosen.sort(key=lambda c: market_id(c[0]))
-        size = self._batch_limit()
-        if kind == "proposal":  # the registry refuses longer proposal batches
-            size = min(size, MAX_PROPOSALS_PER_BATCH)
+        size = self._batch_limit(kind)
+        chunks = [chosen[start : start + size] for start in range(0, len(chosen), size)]
         pushes: list[Push] = []
-        for start in range(0, len(chosen), size):  # one batch per chunk, each with its own nonce
-            chunk = chosen[start : start + size]
-            while True:
-                push = self._send_batch(cycle_id, kind, chunk, now)
-                pushes.append(push)
-                # A revert naming one market (a guardrail it broke, a profile it lost) must not
-                # block the others: drop it from this batch and send the rest again.
-                rest = [c for c in chunk if c[0] != push.blamed]
-                if push.status != "reverted" or not rest or len(rest) == len(chunk):
-                    break
-                chunk = rest
-            if pushes[-1].status == "pending":  # its nonce may still be used: no second batch on it
+        while chunks:
+            sent, chunks = self._send_round(cycle_id, kind, chunks, now)
+            pushes += sent
+            if any(p.status == "pending" for p in sent):
                 break
         return pushes
+
+    def _send_round(
+        self,
+        cycle_id: int,
+        kind: str,
+        chunks: list[list[tuple[str, Params]]],
+        now: int,
+    ) -> tuple[list[Push], list[list[tuple[str, Params]]]]:
+        """Signs `chunks` for consecutive registry nonces and sends them back to back (one block
+        can hold them all, where one batch per block took 16 blocks for 500 proposals); returns
+        the pushes and what is left to send in another round.
+
+        The first batch is estimated at the chain's state: a revert naming one market (a guardrail
+        it broke, a profile it lost) drops that market before anything is sent, and the rest is
+        signed again. A later batch cannot be estimated before the earlier ones are mined (its
+        nonce is not yet the registry's), so it goes with the pessimistic gas the batches are
+        sized by (`MARKET_GAS`); if one of them reverts, those behind it revert on their nonce and
+        its chunk (less a market it names) and theirs are left for the next round."""
+        pushes: list[Push] = []
+        chunk = chunks[0]
+        nonce = self.registry.nonce()
+        deadline = self._deadline(now)
+        signed: list[_Signed] = []
+        while True:
+            first = self._sign(cycle_id, kind, chunk, nonce, deadline, now)
+            try:
+                signed.append(
+                    first.with_call(
+                        self.registry.relay_call(
+                            first.batch, first.signatures, self.sender, proposal=kind == "proposal"
+                        )
+                    )
+                )
+                break
+            except ContractRevert as exc:
+                push = self._reverted(first, exc)
+                pushes.append(push)
+                rest = [c for c in chunk if c[0] != push.blamed]
+                if not rest or len(rest) == len(chunk):
+                    return pushes, chunks[1:]
+                chunk = rest
+            except ChainError as exc:  # not sent: the row stays signed until its deadline
+                return [*pushes, first.push("pending", error=str(exc))], []
+        for later in chunks[1:]:
+            s = self._sign(cycle_id, kind, later, nonce + len(signed), deadline, now)
+            gas = self._batch_gas(kind, len(later))
+            signed.append(
+                s.with_call(
+                    self.registry.relay_call(
+                        s.batch, s.signatures, self.sender, proposal=kind == "proposal", gas=gas
+                    )
+                )
+            )
+        hooks = [self._on_sent(s.push_id) for s in signed]
+        outcomes = Transactor(self.registry.w3, self.sender).send_all(
+            [s.call for s in signed if s.call is not None], hooks
+        )
+        left: list[list[tuple[str, Params]]] = []
+        behind = False  # behind a batch that reverted: reverted on its nonce, to be sent again
+        for i, (s, outcome) in enumerate(zip(signed, outcomes, strict=True)):
+            if isinstance(outcome, ContractRevert):
+                push = self._reverted(s, outcome)
+                pushes.append(push)
+                rest = [c for c in s.chunk if c[0] != push.blamed]
+                if behind:
+                    left.append(list(s.chunk))
+                elif push.blamed is not None and rest:
+                    left.append(rest)
+                behind = True
+                continue
+            if isinstance(outcome, ChainError):  # not confirmed: it, and all behind it, may land
+                pushes += [t.push("pending", error=str(outcome)) for t in signed[i:]]
+                return pushes, []
+            self.store.mark(
+                s.push_id,
+                "mined",
+                self.clock(),
+                tx_hash=outcome.tx_hash,
+                block=outcome.block_number,
+                gas_used=outcome.gas_used,
+            )
+            if kind == "proposal":
+                self._announce(self.registry.queued_ids(outcome), s.chunk)
+            pushes.append(s.push("mined", outcome.tx_hash, outcome.gas_used))
+        return pushes, left
 
     def _deadline(self, now: int) -> int:
         """`batch_ttl` after `now`, but never more than the registry's `maxBatchLifetime` after the
@@ -525,38 +648,47 @@ class Keeper:
         latest = self._latest_block_time()
         return min(now + self.batch_ttl, max(now, latest) + self.registry.max_batch_lifetime())
 
-    def _batch_limit(self) -> int:
-        """Markets per batch so that one batch stays under half the block gas limit, at a
-        pessimistic 30,000 gas per market (first writes and ramps included; 11,700 is typical)."""
+    def _batch_limit(self, kind: str = "update") -> int:
+        """Markets per batch so that one batch stays under half the block gas limit at the
+        pessimistic `MARKET_GAS`, and a proposal batch within the registry's own limit."""
         if self.max_batch is not None:
-            return self.max_batch
-        try:
-            gas_limit = int(self.registry.w3.eth.get_block("latest")["gasLimit"])
-        except (Web3Exception, OSError) as exc:
-            raise ChainError(f"cannot read the block gas limit: {exc}") from None
-        overhead = 60_000 + 10_000 * len(self.signers)
-        return max(1, (gas_limit // 2 - overhead) // 30_000)
+            size = self.max_batch
+        else:
+            try:
+                gas_limit = int(self.registry.w3.eth.get_block("latest")["gasLimit"])
+            except (Web3Exception, OSError) as exc:
+                raise ChainError(f"cannot read the block gas limit: {exc}") from None
+            size = max(1, (gas_limit // 2 - self._batch_gas(kind, 0)) // MARKET_GAS[kind])
+        if kind == "proposal":  # the registry refuses longer proposal batches
+            size = min(size, MAX_PROPOSALS_PER_BATCH)
+        return size
 
-    def _send_batch(
+    def _batch_gas(self, kind: str, markets: int) -> int:
+        """The pessimistic gas of a batch of `markets` markets of `kind`."""
+        return BATCH_GAS + SIGNATURE_GAS * len(self.signers) + MARKET_GAS[kind] * markets
+
+    def _sign(
         self,
         cycle_id: int,
         kind: str,
-        chosen: Sequence[tuple[str, Params]],
+        chunk: Sequence[tuple[str, Params]],
+        nonce: int,
+        deadline: int,
         now: int,
-    ) -> Push:
-        updates = sorted(MarketUpdate.of(market_id(m), v) for m, v in chosen)
-        committed = self._bundle(chosen, now)
-        nonce = self.registry.nonce()
+    ) -> _Signed:
+        """Signs `chunk` for `nonce` and stores the signed payload (before anything is sent)."""
+        updates = sorted(MarketUpdate.of(market_id(m), v) for m, v in chunk)
         batch = Batch(
             chain_id=self.registry.chain_id(),
             nonce=nonce,
-            deadline=self._deadline(now),
-            inputs_hash=committed,
+            deadline=deadline,
+            inputs_hash=self._bundle(chunk, now),
             model_version=model_version_bytes(self.model_version),
             updates=tuple(updates),
         )
         path = FAST_PATH if kind == "update" else PROPOSAL_PATH
-        signatures = sign_batch(batch, self.registry.address, self.signers, path)
+        signed_digest = batch.digest(self.registry.address, path)
+        signatures = sign_sorted(signed_digest, self.signers)
         inputs_hex = "0x" + batch.inputs_hash.hex()
         payload: dict[str, Any] = {
             "chain_id": batch.chain_id,
@@ -575,35 +707,21 @@ class Keeper:
             ],
             "signatures": ["0x" + s.hex() for s in signatures],
         }
-        digest = "0x" + batch.digest(self.registry.address, path).hex()
+        digest = "0x" + signed_digest.hex()
         push_id = self.store.record_signed(cycle_id, kind, nonce, digest, inputs_hex, payload, now)
-        names = tuple(m for m, _ in chosen)
-        relay = self.registry.submit if kind == "update" else self.registry.propose
-        first_id = self.registry.proposal_count() if kind == "proposal" else 0
+        return _Signed(kind, tuple(chunk), batch, signatures, push_id)
 
+    def _on_sent(self, push_id: int) -> Callable[[str], None]:
         def sent(tx_hash: str) -> None:
             self.store.mark(push_id, "sent", self.clock(), tx_hash=tx_hash)
 
-        try:
-            result = relay(batch, signatures, self.sender, on_sent=sent)
-        except ContractRevert as exc:
-            self.store.mark(push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
-            named = exc.args_by_name.get("market")
-            blamed = next((m for m in names if market_id(m) == named), None)
-            return Push(kind, nonce, names, "reverted", exc.tx_hash, None, str(exc), blamed)
-        except ChainError as exc:  # it may still land: reconcile settles it next cycle
-            return Push(kind, nonce, names, "pending", None, None, str(exc))
-        self.store.mark(
-            push_id,
-            "mined",
-            self.clock(),
-            tx_hash=result.tx_hash,
-            block=result.block_number,
-            gas_used=result.gas_used,
-        )
-        if kind == "proposal":
-            self._announce(first_id, chosen)
-        return Push(kind, nonce, names, "mined", result.tx_hash, result.gas_used)
+        return sent
+
+    def _reverted(self, s: _Signed, exc: ContractRevert) -> Push:
+        self.store.mark(s.push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
+        named = exc.args_by_name.get("market")
+        blamed = next((m for m, _ in s.chunk if market_id(m) == named), None)
+        return s.push("reverted", exc.tx_hash, error=str(exc), blamed=blamed)
 
     def _bundle(self, chosen: Sequence[tuple[str, Params]], now: int) -> bytes:
         """The batch's inputsHash, from its inputs bundle, written (when the keeper keeps bundles)
@@ -633,19 +751,21 @@ class Keeper:
         inputs_hash, _ = self.bundles.write(bundle)
         return inputs_hash
 
-    def _announce(self, first_id: int, chosen: Sequence[tuple[str, Params]]) -> None:
-        """Hands each queued proposal (ids follow the batch's market order) to `on_proposal`."""
+    def _announce(self, ids: dict[bytes, int], chosen: Sequence[tuple[str, Params]]) -> None:
+        """Hands each queued proposal (`ids`: by market id, from the batch's events) to
+        `on_proposal`."""
         if self.on_proposal is None:
             return
-        for offset, (market, proposed) in enumerate(chosen):
+        for market, proposed in chosen:
             ev = self._evaluations.get(market)
-            if ev is None:
+            proposal_id = ids.get(market_id(market))
+            if ev is None or proposal_id is None:
                 continue
             reason = (
                 "The keeper proposes parameters the guardrails do not allow on the fast path "
                 f"({ev.decision.reason})"
             )
-            queued = self.proposal_review(ev, first_id + offset, proposed, reason)
+            queued = self.proposal_review(ev, proposal_id, proposed, reason)
             if queued is not None:
                 self.on_proposal(queued)
 

@@ -28,10 +28,10 @@ import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from oracle.errors import OracleError
-from oracle.feeds import collect, collect_all
+from oracle.feeds import SourceResult, collect, collect_all
 from oracle.keeper.chains import PRIMARY_CHAIN as PRIMARY
 from oracle.keeper.chains import ChainOutcome, ChainSet
-from oracle.keeper.cycle import CycleReport, Keeper
+from oracle.keeper.cycle import CycleReport, Keeper, read_markets
 from oracle.keeper.metrics import FIELDS, HEALTH_VALUE, Metrics
 from oracle.markets import market_id
 from oracle.snapshot import aggregate
@@ -104,20 +104,34 @@ class KeeperService:
     def _keeper(self, chain: str) -> Keeper:
         return self.keeper if self.chains is None else self.chains.keepers[chain]
 
-    def run_cycle(self, why: str) -> CycleReport | None:
-        """One cycle (of every chain); the primary chain's report, None when it has none."""
+    def run_cycle(
+        self, why: str, seen: tuple[int, dict[str, list[SourceResult]]] | None = None
+    ) -> CycleReport | None:
+        """One cycle (of every chain); the primary chain's report, None when it has none.
+        `seen`: (when, feeds) a trigger check read just now — the cycle decides from those
+        prices, not from a second read of them."""
         if not self._lock.acquire(blocking=False):
             self.skipped += 1
             log.warning("cycle skipped: the previous one is still running", extra={"why": why})
             return None
         try:
+            k = self.keeper
             if self.chains is None:
                 try:
-                    outcomes = {PRIMARY: ChainOutcome(PRIMARY, self.keeper.cycle())}
+                    reads = None
+                    if seen is not None and k.feed_workers > 0:
+                        now, feeds = seen
+                        reads = read_markets(k.markets, now, k.feeds_timeout, k.feed_workers, feeds)
+                    outcomes = {PRIMARY: ChainOutcome(PRIMARY, k.cycle(reads))}
                 except OracleError as exc:
                     outcomes = {PRIMARY: ChainOutcome(PRIMARY, error=exc, status="failed")}
             else:
-                outcomes = self.chains.cycle()
+                shared = None
+                if seen is not None:
+                    now, feeds = seen
+                    workers = max(1, k.feed_workers)
+                    shared = read_markets(self.chains.markets, now, k.feeds_timeout, workers, feeds)
+                outcomes = self.chains.cycle(shared)
         finally:
             self._lock.release()
         # Every market was just judged afresh: the prices the checks saw before it say nothing
@@ -151,22 +165,27 @@ class KeeperService:
             reads = collect_all(groups, now, k.feeds_timeout, k.feed_workers)
         else:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
+        seen = (now, {setup.market: list(r) for (setup, _), r in zip(watched, reads, strict=True)})
         for (setup, last_price), results in zip(watched, reads, strict=True):
             snap = aggregate(setup.market, results, now, k.health)
             if snap.price is None:
                 continue
             move = snap.price / last_price - 1
             if abs(move) > self.price_move:
-                self.run_cycle(f"trigger: {setup.market} moved {move:+.2%} since the last cycle")
+                why = f"trigger: {setup.market} moved {move:+.2%} since the last cycle"
+                self.run_cycle(why, seen)
                 return
-            seen = self._seen.setdefault(setup.market, deque(maxlen=60))
-            seen.append(snap.price)
+            seen_prices = self._seen.setdefault(setup.market, deque(maxlen=60))
+            seen_prices.append(snap.price)
             sigma = self.keeper.last_sigma(setup.market)
             if sigma is not None:
-                ratio = volatility_jumped(seen, sigma[0], sigma[1], self.check_every, self.vol_jump)
+                ratio = volatility_jumped(
+                    seen_prices, sigma[0], sigma[1], self.check_every, self.vol_jump
+                )
                 if ratio is not None:
-                    seen.clear()
-                    self.run_cycle(f"trigger: {setup.market} volatility {ratio:.1f}x the model's")
+                    seen_prices.clear()
+                    why = f"trigger: {setup.market} volatility {ratio:.1f}x the model's"
+                    self.run_cycle(why, seen)
                     return
 
     def check_heartbeat(self) -> None:

@@ -3,6 +3,9 @@ bars through ccxt, the risk engine, the policy and the SQLite store."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from oracle.audit.verify import verify
@@ -95,7 +98,7 @@ def test_restart_after_signing_but_before_sending_waits_for_the_deadline(rig_fac
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed between signing and sending")
 
-    monkeypatch.setattr(rig.registry, "submit", killed)
+    monkeypatch.setattr(rig.registry, "relay_call", killed)
     with pytest.raises(KeyboardInterrupt):
         rig.keeper.cycle()
     monkeypatch.undo()
@@ -222,6 +225,109 @@ def test_a_market_whose_update_reverts_is_isolated(rig_factory):
     assert report.pushes[0].blamed == "ETH2/USDT" and "OutOfBounds" in report.pushes[0].error
     assert rig.registry.market_state(market_id(MARKET)).updated_at > 0
     assert rig.registry.market_state(market_id("ETH2/USDT")).updated_at == 0
+
+
+def _setups(rig, names):
+    """One setup per market name, each reading the rig's venues' ETH/USDT."""
+    setups = []
+    for name in names:
+        sources = [
+            ExchangeSource(f"venue{i}", name, Venue("binance", v.url), MARKET, max_age=7_200)
+            for i, v in enumerate(rig.venues)
+        ]
+        setups.append(
+            MarketSetup(name, sources, lambda s=sources: s[0].history("1h", 1_000), 1_000.0)
+        )
+    return setups
+
+
+def test_a_cycles_batches_go_out_back_to_back_into_one_block(rig_factory):
+    """Three batches (one market each) on consecutive nonces, all sent before any is mined: one
+    block holds them. Before, each waited for the previous one's receipt: a block each."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    w3 = rig.registry.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    reports = []
+    try:
+        cycle = threading.Thread(target=lambda: reports.append(keeper.cycle()))
+        cycle.start()
+        waited = 0.0
+        while int(w3.provider.make_request("txpool_status", [])["result"]["pending"], 16) < 3:
+            assert cycle.is_alive() and waited < 60, "the three batches were not all sent"
+            time.sleep(0.05)
+            waited += 0.05
+        w3.provider.make_request("evm_mine", [rig.now + 1])
+        cycle.join(60)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    (report,) = reports
+    assert [(p.status, p.nonce) for p in report.pushes] == [
+        ("mined", 0),
+        ("mined", 1),
+        ("mined", 2),
+    ]
+    blocks = {w3.eth.get_transaction_receipt(p.tx_hash)["blockNumber"] for p in report.pushes}
+    assert len(blocks) == 1
+    assert rig.registry.nonce() == 3
+    assert all(rig.registry.market_state(market_id(n)).updated_at for n in names)
+
+
+def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(rig_factory):
+    """A batch sent behind the first is not estimated (its nonce is not yet the registry's): when
+    it reverts on chain naming a market, the batches behind it revert on their nonce, and the next
+    round sends them again — without the market named."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
+    gov = rig.governance.address
+    blamed = names[1]
+    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    read = keeper._on_chain
+
+    def stale_read(market):  # governance narrows the blamed market's bounds after the read
+        state = read(market)
+        if market == blamed:
+            narrow = guardrails(
+                KEEPER_GUARDRAILS, max_ltv_bps=2_000, max_liquidation_threshold_bps=3_000
+            )
+            rig.registry.set_guardrail_profile(2, narrow, gov)
+        return state
+
+    keeper._on_chain = stale_read
+    report = keeper.cycle()
+    assert [(p.status, p.markets) for p in report.pushes] == [
+        ("mined", (names[0],)),
+        ("reverted", (blamed,)),
+        ("reverted", (names[2],)),
+        ("mined", (names[2],)),
+    ]
+    assert report.pushes[1].blamed == blamed and "OutOfBounds" in report.pushes[1].error
+    assert report.pushes[1].tx_hash is not None  # mined and reverted, not refused at estimate
+    assert "NonceOutOfOrder" in report.pushes[2].error
+    assert rig.registry.nonce() == 2
+    assert rig.registry.market_state(market_id(blamed)).updated_at == 0
+    stored = [(p["status"], p["nonce"]) for p in reversed(rig.store.pushes())]  # oldest first
+    assert stored == [("mined", 0), ("reverted", 1), ("reverted", 2), ("mined", 1)]
 
 
 def test_a_full_or_locked_store_means_no_push(rig_factory, tmp_path):

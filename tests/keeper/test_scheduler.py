@@ -41,16 +41,36 @@ def test_price_shock_triggers_a_cycle_at_once(rig_factory):
     assert service.metrics.pushes.labels("update", "mined")._value.get() == 2
 
 
+def test_the_triggered_cycle_decides_from_the_prices_the_check_read(rig_factory):
+    """The check that sees the move hands its reads to the cycle it starts: each venue is asked
+    for its ticker once (before: once by the check, again by the cycle)."""
+    rig = rig_factory("2020-03-12T00:00:00")
+    service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
+    service.run_cycle("start")
+    rig.advance(12 * 3_600)
+    asked = [len(v.queries) for v in rig.venues]
+    service.check_trigger()
+    tickers = [
+        sum("ticker" in q for q in list(v.queries)[n:])
+        for v, n in zip(rig.venues, asked, strict=True)
+    ]
+    assert tickers == [1, 1, 1]
+    why, report = service.reports[-1]
+    assert why.startswith(f"trigger: {MARKET} moved -")
+    assert report.started_at == rig.now
+    assert [p.status for p in report.pushes] == ["mined", "mined"]
+
+
 def test_cycles_never_overlap(rig_factory):
     rig = rig_factory("2020-06-01T00:00:00")
     service = KeeperService(rig.keeper, interval=3_600, price_move=0.03, check_every=60)
     real_cycle = rig.keeper.cycle
     entered, release = threading.Event(), threading.Event()
 
-    def slow_cycle():
+    def slow_cycle(reads=None):
         entered.set()
         release.wait(10)
-        return real_cycle()
+        return real_cycle(reads)
 
     rig.keeper.cycle = slow_cycle
     first = threading.Thread(target=service.run_cycle, args=["first"])

@@ -126,24 +126,18 @@ def test_a_batch_relayed_through_a_contract_verifies_from_the_registry_events(ri
     # transaction's calldata is not the registry's, so the batch is read from the registry's events.
     from ape import project
 
-    from oracle.chain import TxResult
+    from oracle.chain import RawCall
 
     rig = rig_factory("2020-03-11T00:00:00")
     relayer = project.BatchRelayer.deploy(sender=rig.governance)
 
-    def relayed(entry):
-        def send(batch, signatures, sender, on_sent=None):
-            receipt = getattr(relayer, entry)(
-                rig.registry.address, batch.as_tuple(), signatures, sender=rig.governance
-            )
-            if on_sent is not None:
-                on_sent(receipt.txn_hash)
-            return TxResult(receipt.txn_hash, receipt.block_number, receipt.gas_used, [])
+    def relayed(batch, signatures, sender, *, proposal, gas=None):
+        """The keeper's relay call, sent to the relayer contract instead of the registry."""
+        entry = getattr(relayer, "relayProposal" if proposal else "relay")
+        data = entry.encode_input(rig.registry.address, batch.as_tuple(), signatures)
+        return RawCall(relayer.address, bytes(data), gas or 3_000_000, rig.registry.errors)
 
-        return send
-
-    rig.registry.submit = relayed("relay")
-    rig.registry.propose = relayed("relayProposal")
+    rig.registry.relay_call = relayed
     assert [p.status for p in rig.keeper.cycle().pushes] == ["mined"]
     rig.advance(36 * 3_600)  # 12 March: an update and a proposal, both relayed
     assert [p.kind for p in rig.keeper.cycle().pushes] == ["update", "proposal"]

@@ -9,11 +9,20 @@ import time
 
 import pytest
 import requests
+from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 
-from oracle.chain import Transactor, deploy_contract, rpc_retry
+from oracle.chain import (
+    ErrorDecoder,
+    RawCall,
+    Transactor,
+    TxResult,
+    deploy_contract,
+    rpc_retry,
+)
 from oracle.devnet.accounts import dev_account
 from oracle.devnet.anvil import AnvilNode
+from oracle.errors import ContractRevert
 
 
 def test_stuck_transaction_is_replaced_with_higher_fees():
@@ -111,3 +120,46 @@ def test_nonce_taken_by_a_manual_transaction_is_recovered(monkeypatch):
         monkeypatch.undo()
         assert w3.eth.get_transaction(result.tx_hash)["nonce"] == stale + 1
         assert token.functions.balanceOf(key.address).call() == 5
+
+
+def test_calls_sent_back_to_back_share_a_block_and_keep_their_own_outcomes():
+    """`send_all` signs consecutive nonces and sends every call before waiting for any: one block
+    holds them. A call that reverts is that call's outcome (decoded), not its neighbours'."""
+    with AnvilNode() as w3:
+        gov = w3.eth.accounts[0]
+        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+        key = dev_account(6)
+        errors = ErrorDecoder(token.abi)
+
+        def call(fn) -> RawCall:
+            return RawCall(token.address, HexBytes(fn._encode_transaction_data()), 200_000, errors)
+
+        calls = [
+            call(token.functions.mint(key.address, 5)),
+            call(token.functions.transfer(gov, 10**30)),  # more than the account holds
+            call(token.functions.mint(key.address, 7)),
+        ]
+        first = w3.eth.get_transaction_count(key.address)
+        w3.provider.make_request("evm_setAutomine", [False])
+        hashes: list[str] = []
+        outcomes: list = []
+        worker = threading.Thread(
+            target=lambda: outcomes.extend(
+                Transactor(w3, key).send_all(calls, [hashes.append] * len(calls))
+            )
+        )
+        worker.start()
+        deadline = time.monotonic() + 20
+        while len(hashes) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(hashes) == 3 and not outcomes  # all three out, none confirmed yet
+        w3.provider.make_request("evm_mine", [])
+        worker.join(20)
+        w3.provider.make_request("evm_setAutomine", [True])
+        minted, refused, minted_again = outcomes
+        assert isinstance(minted, TxResult) and isinstance(minted_again, TxResult)
+        assert isinstance(refused, ContractRevert) and refused.name == "ERC20InsufficientBalance"
+        assert minted.block_number == minted_again.block_number
+        nonces = [w3.eth.get_transaction(h)["nonce"] for h in hashes]
+        assert nonces == [first, first + 1, first + 2]
+        assert token.functions.balanceOf(key.address).call() == 12
