@@ -19,15 +19,53 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+class Memo:
+    """Each key's answer computed once, whoever asks first; every other asker (on any thread)
+    waits for it and gets the same answer, or the same error. `lock`: a re-entrant lock the owner
+    also guards its own state with, so `get`'s `only_if` is judged atomically with that state."""
+
+    def __init__(self, lock: threading.RLock | None = None) -> None:
+        self._lock = lock or threading.RLock()
+        self._answers: dict[Hashable, Future[Any]] = {}
+
+    def get(
+        self, key: Hashable, compute: Callable[[], T], only_if: Callable[[], bool] | None = None
+    ) -> T:
+        """`key`'s answer; when `only_if` says no (checked under the lock), `compute()` is
+        called and nothing is kept."""
+        with self._lock:
+            if only_if is not None and not only_if():
+                future = None
+                mine = False
+            else:
+                future = self._answers.get(key)
+                mine = future is None
+                if future is None:
+                    future = self._answers[key] = Future()
+        if future is None:
+            return compute()
+        if mine:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # every asker of this key gets the same error
+                future.set_exception(exc)
+        return future.result()
+
+    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+        """Forgets every answer whose key `keep` refuses."""
+        with self._lock:
+            self._answers = {k: v for k, v in self._answers.items() if keep(k)}
+
+
 class SharedAnswers:
     """The collections open on one shared client, who reads through it in each, and the answers
     made once in them. Safe to use from the feed pool's threads; collections may overlap."""
 
     def __init__(self) -> None:
-        self._sharing_lock = threading.Lock()
+        self._sharing_lock = threading.RLock()
         self._open: dict[int, int] = {}  # collections open, by moment
         self._members: dict[int, dict[int, object]] = {}  # their sources, by moment and id
-        self._answers: dict[tuple[int, Hashable], Future[Any]] = {}
+        self._answers = Memo(self._sharing_lock)  # keyed by (moment, request)
 
     @contextmanager
     def sharing(self, now: int, sources: Sequence[object] = ()) -> Iterator[None]:
@@ -43,7 +81,7 @@ class SharedAnswers:
                 self._open[now] -= 1
                 if not self._open[now]:
                     del self._open[now], self._members[now]
-                    self._answers = {k: v for k, v in self._answers.items() if k[0] != now}
+                    self._answers.drop(lambda k: k[0] != now)  # type: ignore[index]
 
     def collecting(self, now: int) -> bool:
         """Whether a collection at moment `now` is open."""
@@ -58,20 +96,4 @@ class SharedAnswers:
     def _once(self, key: Hashable, now: int, fetch: Callable[[], T]) -> T:
         """`fetch()`'s answer (or error) for `key` in the open collection at moment `now`, asked
         once whoever asks; without one, `fetch()`."""
-        mine = False
-        with self._sharing_lock:
-            if now not in self._open:
-                future = None
-            else:
-                future = self._answers.get((now, key))
-                mine = future is None
-                if future is None:
-                    future = self._answers[(now, key)] = Future()
-        if future is None:
-            return fetch()
-        if mine:
-            try:
-                future.set_result(fetch())
-            except BaseException as exc:  # every reader of this moment gets the same error
-                future.set_exception(exc)
-        return future.result()
+        return self._answers.get((now, key), fetch, only_if=lambda: now in self._open)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -29,6 +30,7 @@ from oracle.chain import RawCall, RegistryClient, Transactor
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import SourceResult, collect, collect_all
 from oracle.feeds.base import FEED_WORKERS, FeedError, Source
+from oracle.feeds.sharing import Memo
 from oracle.integrations.aave_v3 import RiskAdapterClient
 from oracle.keeper.ahead import Ahead, read_ahead
 from oracle.keeper.arrays import ArrayInputs, ArrayPublisher, ArraysPush
@@ -169,6 +171,10 @@ class CycleReads:
     now: int
     feeds: dict[str, list[SourceResult]]
     ahead: dict[str, Ahead]
+    #: The risk engine's answers, by inputs hash: a market whose inputs are the same on every
+    #: chain (the usual case: one read, one history) is computed once, not once per chain. The
+    #: engine is pure, so a shared answer is the one each chain would have computed.
+    engine: Memo = field(default_factory=Memo)
 
 
 def read_markets(
@@ -312,7 +318,8 @@ class Keeper:
             for setup in self.markets:
                 results = None if reads is None else reads.feeds.get(setup.market)
                 read = None if reads is None else reads.ahead.get(setup.market)
-                decision, snap, row = self._market(setup, now, results, read)
+                engine = None if reads is None else reads.engine
+                decision, snap, row = self._market(setup, now, results, read, engine)
                 decisions.append(decision)
                 snapshots[setup.market] = snap
                 rows.append(row)
@@ -364,11 +371,12 @@ class Keeper:
         remember: bool = True,
         results: Sequence[SourceResult] | None = None,
         ahead: Ahead | None = None,
+        engine: Memo | None = None,
     ) -> Evaluation:
         """Feeds, snapshot, risk engine and policy for one market; no store write, no push.
         `remember=False` leaves the last evaluation (the jump check, the triggers) untouched;
         `results` are the market's feed reads and `ahead` its history when the cycle has made
-        them already."""
+        them already; `engine` the engine's answers other chains computed from the same read."""
         if results is None:
             results = collect(setup.sources, now, self.feeds_timeout)
         previous = self.last_snapshot(setup.market)
@@ -390,7 +398,10 @@ class Keeper:
                 inp = MarketInput(
                     history, liquidity_of(snap), setup.size, setup.settings, memory=memory
                 )
-                params = compute_market(inp)
+                if engine is None:
+                    params = compute_market(inp)
+                else:
+                    params = engine.get(inp.inputs_hash(), partial(compute_market, inp))
                 recommendation = params.params
                 explanation = params.explanation.to_dict()
                 inputs_hash = params.explanation.inputs_hash
@@ -456,9 +467,10 @@ class Keeper:
         now: int,
         results: Sequence[SourceResult] | None,
         ahead: Ahead | None,
+        engine: Memo | None,
     ) -> tuple[Decision, MarketSnapshot, dict[str, Any]]:
         """One market's evaluation and the row the store keeps of it."""
-        ev = self.evaluate(setup, now, results=results, ahead=ahead)
+        ev = self.evaluate(setup, now, results=results, ahead=ahead, engine=engine)
         decision, snap, recommendation, explanation = (
             ev.decision,
             ev.snapshot,

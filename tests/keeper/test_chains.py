@@ -87,7 +87,17 @@ def two(eth_bars, tmp_path):
     rig.close()
 
 
-def test_each_chain_gets_its_own_batch_from_one_read(two):
+def test_each_chain_gets_its_own_batch_from_one_read(two, monkeypatch):
+    import oracle.keeper.cycle as cycle_module
+
+    engine_runs = []
+    real_engine = cycle_module.compute_market
+
+    def counted(inp):
+        engine_runs.append(inp.prices.market)
+        return real_engine(inp)
+
+    monkeypatch.setattr(cycle_module, "compute_market", counted)
     chains = ChainSet(two.keepers)
     for v in two.venues:
         v.requests.clear()
@@ -95,6 +105,7 @@ def test_each_chain_gets_its_own_batch_from_one_read(two):
         outcomes = chains.cycle()
     finally:
         chains.close()
+    assert engine_runs == [MARKET]  # the same inputs on both chains: one engine run
     assert {n: o.status for n, o in outcomes.items()} == {"main": "done", "arbitrum": "done"}
     assert [w3.eth.chain_id for w3 in two.w3.values()] == [31337, 42161]
     pushed = {n: [(p.kind, p.status) for p in o.report.pushes] for n, o in outcomes.items()}
