@@ -265,6 +265,15 @@ class RawCall:
         }
 
 
+class NotSent(ChainError):
+    """A transaction `Transactor.send_all` never broadcast, because one before it could not be:
+    it cannot land."""
+
+
+#: What became of one call of `Transactor.send_all`.
+Outcome = TxResult | ContractRevert | ChainError
+
+
 def _result(receipt: Any) -> TxResult:
     return TxResult(
         tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
@@ -342,35 +351,47 @@ class Transactor:
                 "maxFeePerGas": fee_cap,
             }
         )
-        tx, first = self._broadcast(tx, renonce=True)
-        self._sent(on_sent, first)
+        tx, first = self._broadcast(tx, on_sent, renonce=True)
         return self._await(tx, first, on_sent)
 
     def send_all(
         self,
         calls: Sequence[RawCall],
         on_sent: Sequence[Callable[[str], None] | None] | None = None,
-    ) -> list[TxResult | ContractRevert | ChainError]:
+        on_outcome: Callable[[int, Outcome], None] | None = None,
+    ) -> list[Outcome]:
         """Sends `calls` back to back on consecutive account nonces, so that one block can hold
         them all, then waits for each in turn (replacing a stuck one as `send` does). Each
-        outcome is its own: a `TxResult`, the contract's `ContractRevert` when it was mined and
-        reverted, or a `ChainError` when it was not sent or not confirmed — and then it, and every
-        later one (which waits on its nonce), may still land or may never have left."""
+        outcome is its own, handed to `on_outcome` as soon as it is known: a `TxResult`; the
+        contract's `ContractRevert` when it was mined and reverted; a `ChainError` when it was
+        broadcast (or may have been) and not confirmed — then it, and every later one waiting on
+        its nonce, may still land; `NotSent` for a call never broadcast because one before it
+        could not be. `on_sent[i]` gets each hash of call i before that transaction is
+        broadcast (a local key's hash is known in advance), so a crash mid-send never leaves a
+        transaction on the network that the caller has no record of."""
         hooks = list(on_sent) if on_sent is not None else [None] * len(calls)
-        outcomes: list[TxResult | ContractRevert | ChainError] = []
+        outcomes: list[Outcome] = []
+
+        def emit(outcome: Outcome) -> None:
+            if on_outcome is not None:
+                on_outcome(len(outcomes), outcome)
+            outcomes.append(outcome)
+
         sent: list[tuple[RawCall, dict[str, Any], bytes]] = []
         failure: ChainError | None = None
+        trying = False  # a failure came while a transaction was being broadcast: it may have left
         try:
+            nonce: int = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
             if isinstance(self.sender, str):
-                nonce: int = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
                 for i, call in enumerate(calls):
                     tx: Any = {**call.tx(self.address), "nonce": nonce + i}
+                    trying = True
                     tx_hash: bytes = HexBytes(rpc_retry(self.w3.eth.send_transaction)(tx))
+                    trying = False
                     self._sent(hooks[i], tx_hash)
                     sent.append((call, tx, tx_hash))
             else:
                 tip, fee_cap = self._fees()
-                nonce = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
                 chain_id = self.w3.eth.chain_id
                 for i, call in enumerate(calls):
                     tx = {
@@ -380,29 +401,36 @@ class Transactor:
                         "maxPriorityFeePerGas": tip,
                         "maxFeePerGas": fee_cap,
                     }
-                    tx, tx_hash = self._broadcast(tx, renonce=i == 0)
+                    trying = True
+                    tx, tx_hash = self._broadcast(tx, hooks[i], renonce=i == 0)
+                    trying = False
                     nonce = int(tx["nonce"]) - i  # the first may have taken a fresher nonce
-                    self._sent(hooks[i], tx_hash)
                     sent.append((call, tx, tx_hash))
         except (Web3Exception, OSError, ValueError, requests.RequestException) as exc:
             failure = ChainError(f"transaction failed to send: {exc}")
-        for i, (call, tx, tx_hash) in enumerate(sent):
+        for call, tx, tx_hash in sent:
             try:
                 if isinstance(self.sender, str):
                     receipt = self.w3.eth.wait_for_transaction_receipt(
                         HexBytes(tx_hash), timeout=self.wait
                     )
                 else:
-                    receipt = self._await(tx, tx_hash, hooks[i])
+                    receipt = self._await(tx, tx_hash, hooks[len(outcomes)])
             except (Web3Exception, OSError, TimeoutError, requests.RequestException) as exc:
-                error = ChainError(f"transaction failed to confirm: {exc}")
-                return outcomes + [error] * (len(calls) - len(outcomes))
-            if receipt["status"] != 1:
-                outcomes.append(self._replay_call_revert(call, receipt))
+                failure = ChainError(f"transaction failed to confirm: {exc}")
+                break
+            if receipt["status"] == 1:
+                emit(_result(receipt))
             else:
-                outcomes.append(_result(receipt))
+                emit(self._replay_call_revert(call, receipt))
         if failure is not None:
-            outcomes += [failure] * (len(calls) - len(outcomes))
+            # Broadcast and not confirmed: it may still land, and every one behind it waits on
+            # its nonce. The one whose broadcast failed may have left too (its hash is recorded).
+            # The rest never left.
+            while len(outcomes) < len(sent) + int(trying):
+                emit(failure)
+            while len(outcomes) < len(calls):
+                emit(NotSent(f"not sent: an earlier transaction failed ({failure})"))
         return outcomes
 
     def _fees(self) -> tuple[int, int]:
@@ -416,21 +444,32 @@ class Transactor:
         if hook is not None:
             hook(HexBytes(tx_hash).to_0x_hex())
 
-    def _broadcast(self, tx: dict[str, Any], *, renonce: bool) -> tuple[dict[str, Any], bytes]:
-        """Signs and sends `tx`; returns it (with the nonce it went out on) and its hash. With
-        `renonce`, a nonce another transaction from this account took between our read and our
-        send (a manual one, another process) is replaced by the next one and sent again."""
+    def _broadcast(
+        self, tx: dict[str, Any], hook: Callable[[str], None] | None, *, renonce: bool
+    ) -> tuple[dict[str, Any], bytes]:
+        """Signs `tx`, hands its hash to `hook`, sends it; returns it (with the nonce it went out
+        on) and its hash. A send the node refuses because it already has the transaction (a
+        retried send whose first attempt arrived) is a send. With `renonce`, a nonce another
+        transaction from this account took between our read and our send (a manual one, another
+        process) is replaced by the next one and sent again."""
         assert not isinstance(self.sender, str)
         signed = self.sender.sign_transaction(tx)
+        self._sent(hook, signed.hash)
         try:
-            return tx, rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+            rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+            return tx, signed.hash
         except (Web3Exception, ValueError) as exc:
-            if not renonce or "nonce too low" not in str(exc).lower():
+            refused = str(exc).lower()
+            if "already known" in refused or node_knows(self.w3, signed.hash):
+                return tx, signed.hash
+            if not renonce or "nonce too low" not in refused:
                 raise
         fresh = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
         tx = {**tx, "nonce": fresh}
         signed = self.sender.sign_transaction(tx)
-        return tx, rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+        self._sent(hook, signed.hash)
+        rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+        return tx, signed.hash
 
     def _await(
         self, tx: dict[str, Any], first: bytes, on_sent: Callable[[str], None] | None
@@ -502,7 +541,7 @@ class Transactor:
             )
         except ContractLogicError as exc:
             return call.errors.decode(_revert_data(exc), tx_hash)
-        except Web3Exception as exc:
+        except (Web3Exception, OSError, requests.RequestException) as exc:
             return ContractRevert("UnknownRevert", {"replay_error": str(exc)}, tx_hash)
         return ContractRevert("UnknownRevert", {}, tx_hash)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -26,7 +27,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import Web3Exception
 
 from oracle.audit.bundle import BundleStore, Context, InputsBundle, MarketInputs
-from oracle.chain import RawCall, RegistryClient, Transactor
+from oracle.chain import NotSent, Outcome, RawCall, RegistryClient, Transactor, TxResult
 from oracle.errors import ChainError, ContractRevert, OracleError
 from oracle.feeds import SourceResult, collect, collect_all
 from oracle.feeds.base import FEED_WORKERS, FeedError, Source
@@ -116,17 +117,13 @@ SIGNATURE_GAS = 10_000  # recovering and checking one signature
 
 @dataclass(frozen=True)
 class _Signed:
-    """A batch signed and stored, and (once encoded) its relay call."""
+    """A batch signed, and stored before anything is sent."""
 
     kind: str
     chunk: tuple[tuple[str, Params], ...]
     batch: Batch
     signatures: list[bytes]
     push_id: int
-    call: RawCall | None = None
-
-    def with_call(self, call: RawCall) -> _Signed:
-        return replace(self, call=call)
 
     def push(
         self,
@@ -582,24 +579,28 @@ class Keeper:
         The first batch is estimated at the chain's state: a revert naming one market (a guardrail
         it broke, a profile it lost) drops that market before anything is sent, and the rest is
         signed again. A later batch cannot be estimated before the earlier ones are mined (its
-        nonce is not yet the registry's), so it goes with the pessimistic gas the batches are
-        sized by (`MARKET_GAS`); if one of them reverts, those behind it revert on their nonce and
-        its chunk (less a market it names) and theirs are left for the next round."""
+        nonce is not yet the registry's): it goes with the larger of the pessimistic gas the
+        batches are sized by (`MARKET_GAS`) and the first batch's estimate per market (which, on
+        a rollup, carries the data fee). A later batch that reverts, and every one behind it
+        (reverted on its nonce), is left for the next round, less a market its revert names:
+        there it is estimated first, which names the market a revert in a shared block could
+        not (replayed on the block before, it sees only the nonce). Each round settles its first
+        batch (mined, or a market or the batch dropped), so the rounds end."""
         pushes: list[Push] = []
         chunk = chunks[0]
         nonce = self.registry.nonce()
         deadline = self._deadline(now)
         signed: list[_Signed] = []
+        calls: list[RawCall] = []  # each signed batch's relay call
+        proposal = kind == "proposal"
         while True:
             first = self._sign(cycle_id, kind, chunk, nonce, deadline, now)
             try:
-                signed.append(
-                    first.with_call(
-                        self.registry.relay_call(
-                            first.batch, first.signatures, self.sender, proposal=kind == "proposal"
-                        )
-                    )
+                call = self.registry.relay_call(
+                    first.batch, first.signatures, self.sender, proposal=proposal
                 )
+                signed.append(first)
+                calls.append(call)
                 break
             except ContractRevert as exc:
                 push = self._reverted(first, exc)
@@ -610,47 +611,56 @@ class Keeper:
                 chunk = rest
             except ChainError as exc:  # not sent: the row stays signed until its deadline
                 return [*pushes, first.push("pending", error=str(exc))], []
+        per_market = call.gas / len(chunk)
         for later in chunks[1:]:
             s = self._sign(cycle_id, kind, later, nonce + len(signed), deadline, now)
-            gas = self._batch_gas(kind, len(later))
-            signed.append(
-                s.with_call(
-                    self.registry.relay_call(
-                        s.batch, s.signatures, self.sender, proposal=kind == "proposal", gas=gas
-                    )
+            gas = max(self._batch_gas(kind, len(later)), math.ceil(per_market * len(later)))
+            signed.append(s)
+            calls.append(
+                self.registry.relay_call(
+                    s.batch, s.signatures, self.sender, proposal=proposal, gas=gas
                 )
             )
-        hooks = [self._on_sent(s.push_id) for s in signed]
+
+        def record(i: int, outcome: Outcome) -> None:
+            """Each outcome in the store as soon as it is known (a crash loses none of them)."""
+            s = signed[i]
+            if isinstance(outcome, ContractRevert):
+                self._reverted(s, outcome)
+            elif isinstance(outcome, NotSent):
+                self.store.mark(s.push_id, "unsent", self.clock(), error=str(outcome))
+            elif isinstance(outcome, TxResult):
+                self.store.mark(
+                    s.push_id,
+                    "mined",
+                    self.clock(),
+                    tx_hash=outcome.tx_hash,
+                    block=outcome.block_number,
+                    gas_used=outcome.gas_used,
+                )
+            # any other ChainError: broadcast, not confirmed; settled by nonce next cycle
+
         outcomes = Transactor(self.registry.w3, self.sender).send_all(
-            [s.call for s in signed if s.call is not None], hooks
+            calls, [self._on_sent(s.push_id) for s in signed], record
         )
         left: list[list[tuple[str, Params]]] = []
-        behind = False  # behind a batch that reverted: reverted on its nonce, to be sent again
         for i, (s, outcome) in enumerate(zip(signed, outcomes, strict=True)):
             if isinstance(outcome, ContractRevert):
-                push = self._reverted(s, outcome)
+                push = self._blame(s, outcome)
                 pushes.append(push)
                 rest = [c for c in s.chunk if c[0] != push.blamed]
-                if behind:
-                    left.append(list(s.chunk))
-                elif push.blamed is not None and rest:
+                if rest and (i > 0 or push.blamed is not None):
                     left.append(rest)
-                behind = True
-                continue
-            if isinstance(outcome, ChainError):  # not confirmed: it, and all behind it, may land
-                pushes += [t.push("pending", error=str(outcome)) for t in signed[i:]]
-                return pushes, []
-            self.store.mark(
-                s.push_id,
-                "mined",
-                self.clock(),
-                tx_hash=outcome.tx_hash,
-                block=outcome.block_number,
-                gas_used=outcome.gas_used,
-            )
-            if kind == "proposal":
-                self._announce(self.registry.queued_ids(outcome), s.chunk)
-            pushes.append(s.push("mined", outcome.tx_hash, outcome.gas_used))
+            elif isinstance(outcome, NotSent):
+                pushes.append(s.push("unsent", error=str(outcome)))
+            elif isinstance(outcome, TxResult):
+                if proposal:
+                    self._announce(self.registry.queued_ids(outcome), s.chunk)
+                pushes.append(s.push("mined", outcome.tx_hash, outcome.gas_used))
+            else:  # not confirmed: it, and all behind it, may land
+                pushes.append(s.push("pending", error=str(outcome)))
+        if any(p.status in ("pending", "unsent") for p in pushes):
+            return pushes, []  # the next cycle settles the nonces and decides again
         return pushes, left
 
     def _deadline(self, now: int) -> int:
@@ -730,7 +740,12 @@ class Keeper:
         return sent
 
     def _reverted(self, s: _Signed, exc: ContractRevert) -> Push:
+        """Stores `s` as reverted; its push, with the market the revert names."""
         self.store.mark(s.push_id, "reverted", self.clock(), error=str(exc), tx_hash=exc.tx_hash)
+        return self._blame(s, exc)
+
+    @staticmethod
+    def _blame(s: _Signed, exc: ContractRevert) -> Push:
         named = exc.args_by_name.get("market")
         blamed = next((m for m, _ in s.chunk if market_id(m) == named), None)
         return s.push("reverted", exc.tx_hash, error=str(exc), blamed=blamed)

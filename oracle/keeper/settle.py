@@ -2,8 +2,9 @@
 batches carry a sequential nonce (the registry's parameter batches, the arrays contract's batches).
 
 One rule for both: a batch whose nonce the contract has passed is mined (its receipt succeeded) or
-consumed (another transaction took the nonce); one past its deadline expired; one the node no
-longer knows may be replaced; any other may still land, and blocks the next batch on its nonce.
+consumed (another transaction took the nonce); one past its deadline expired; one whose
+transaction reverted on chain, or the node no longer knows, may be replaced; any other may still
+land, and blocks the next batch on its nonce.
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ def settle(
         elif now > int(row.payload["deadline"]):
             store.mark(row.id, "expired", now)
             notes.append(f"push {row.id} (nonce {row.nonce}) expired unmined; values recomputed")
+        elif mined is not None and mined["status"] != 1:
+            # Our transaction was mined and reverted (a crash came before its outcome was
+            # stored): its account nonce is spent, so it cannot land, and a fresh batch may take
+            # the registry's nonce. The row stays open until the chain passes its nonce (then
+            # `consumed`) or its deadline, as anyone else relaying its public payload could
+            # still apply it first.
+            notes.append(
+                f"push {row.id} (nonce {row.nonce}) reverted on chain; a fresh batch may take "
+                "the nonce"
+            )
         elif row.tx_hash is not None and not known(row.tx_hash):
             # Broadcast, yet neither mined nor in the node's pool: the node restarted without
             # its mempool, or evicted it. Waiting for the deadline would hold the contract for

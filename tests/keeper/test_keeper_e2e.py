@@ -330,6 +330,179 @@ def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(ri
     assert stored == [("mined", 0), ("reverted", 1), ("reverted", 2), ("mined", 1)]
 
 
+def _stale_bounds(rig, keeper, blamed):
+    """Governance narrows `blamed`'s bounds after the keeper's read of them: its update breaks
+    them on chain. (Read first, then narrowed: nothing waits on a block inside the cycle.)"""
+    gov = rig.governance.address
+    read = keeper._on_chain
+    before = read(blamed)
+    narrow = guardrails(KEEPER_GUARDRAILS, max_ltv_bps=2_000, max_liquidation_threshold_bps=3_000)
+    rig.registry.set_guardrail_profile(2, narrow, gov)
+    keeper._on_chain = lambda market: before if market == blamed else read(market)
+
+
+def test_a_batch_that_reverts_in_the_block_of_the_one_before_is_estimated_next_round(rig_factory):
+    """Two batches in one block, the second breaking a guardrail: replayed on the block before,
+    its revert names only the nonce (the first batch is not applied there). Its whole chunk goes
+    to the next round, where the estimate names the market and the other market is applied."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT", "ETH4/USDT"], key=market_id)
+    gov = rig.governance.address
+    blamed = names[2]
+    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=2,
+    )
+    _stale_bounds(rig, keeper, blamed)
+    w3 = rig.registry.w3
+    w3.provider.make_request("evm_setAutomine", [False])
+    reports, stamp = [], [rig.now]
+
+    def pending() -> int:
+        return int(w3.provider.make_request("txpool_status", [])["result"]["pending"], 16)
+
+    def mine() -> None:
+        stamp[0] += 1
+        w3.provider.make_request("evm_mine", [stamp[0]])
+
+    try:
+        cycle = threading.Thread(target=lambda: reports.append(keeper.cycle()))
+        cycle.start()
+        waited = 0.0
+        while pending() < 2:  # both batches of the first round, then one block for both
+            assert cycle.is_alive() and waited < 60, "the two batches were not both sent"
+            time.sleep(0.05)
+            waited += 0.05
+        mine()
+        while cycle.is_alive() and waited < 120:  # later rounds: a block for what is sent
+            if pending():
+                mine()
+            time.sleep(0.05)
+            waited += 0.05
+        cycle.join(5)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    (report,) = reports
+    rest = tuple(n for n in names[2:] if n != blamed)
+    assert (
+        [(p.status, p.markets, p.blamed) for p in report.pushes]
+        == [
+            ("mined", tuple(names[:2]), None),
+            ("reverted", tuple(names[2:]), None),  # replayed on the block before: the nonce only
+            ("reverted", tuple(names[2:]), blamed),  # the next round's estimate names the market
+            ("mined", rest, None),
+        ]
+    )
+    assert "NonceOutOfOrder" in report.pushes[1].error
+    assert report.pushes[2].tx_hash is None  # refused at estimate: nothing sent
+    assert all(rig.registry.market_state(market_id(n)).updated_at for n in names if n != blamed)
+    assert rig.registry.market_state(market_id(blamed)).updated_at == 0
+
+
+def test_a_crash_after_a_batch_reverted_on_chain_does_not_hold_the_nonce(rig_factory, monkeypatch):
+    """The keeper dies after its batches were mined, one reverted, before their outcomes were
+    stored: the restarted keeper sees the revert's receipt and signs at once (before, the row
+    'may still land' and held the nonce until its deadline)."""
+    from oracle.chain import Transactor
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = sorted([MARKET, "ETH2/USDT"], key=market_id)
+    gov = rig.governance.address
+    blamed = names[1]
+    rig.registry.assign_profile([market_id(names[0])], 1, gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    _stale_bounds(rig, keeper, blamed)
+    real_send_all = Transactor.send_all
+
+    def crash_before_outcomes(self, calls, on_sent=None, on_outcome=None):
+        real_send_all(self, calls, on_sent)  # sent and mined; no outcome stored
+        raise KeyboardInterrupt("killed while the receipts came in")
+
+    monkeypatch.setattr(Transactor, "send_all", crash_before_outcomes)
+    with pytest.raises(KeyboardInterrupt):
+        keeper.cycle()
+    monkeypatch.undo()
+    assert sorted(p["status"] for p in rig.store.pushes()) == ["sent", "sent"]
+    assert rig.registry.nonce() == 1
+    restarted = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+    )
+    rig.advance(60)
+    report = restarted.cycle()
+    assert any("reverted on chain; a fresh batch may take the nonce" in n for n in report.notes)
+    assert not any("may still land" in n for n in report.notes)
+    # not held: it signed at once, now within the bounds it reads
+    assert any(p.status == "mined" and blamed in p.markets for p in report.pushes)
+    assert rig.registry.market_state(market_id(blamed)).ltv_bps <= 2_000
+
+
+def test_batches_never_broadcast_are_unsent_and_hold_nothing(rig_factory, monkeypatch):
+    """The node refuses the second of three broadcasts: the first is mined, the second (its hash
+    recorded before it went out) is pending, the third never left and is `unsent`. The next
+    cycle finds the node does not know the second and pushes at once."""
+    from oracle.devnet.accounts import dev_account
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    sender = dev_account(7)  # a local key: its transactions' hashes are known before sending
+
+    def keeper():
+        return Keeper(
+            rig.registry,
+            [rig.signer],
+            sender,
+            rig.store,
+            _setups(rig, names),
+            clock=lambda: rig.now,
+            max_batch=1,
+        )
+
+    w3 = rig.registry.w3
+    real_send = w3.eth.send_raw_transaction
+    sends = []
+
+    def refuse_the_second(raw):
+        sends.append(raw)
+        if len(sends) == 2:
+            raise ValueError("the node refused it")
+        return real_send(raw)
+
+    monkeypatch.setattr(w3.eth, "send_raw_transaction", refuse_the_second)
+    report = keeper().cycle()
+    monkeypatch.undo()
+    assert [p.status for p in report.pushes] == ["mined", "pending", "unsent"]
+    stored = {p["status"]: p["tx_hash"] for p in rig.store.pushes()}
+    assert stored.keys() == {"mined", "sent", "unsent"}
+    assert stored["sent"] is not None and stored["unsent"] is None
+    rig.advance(60)
+    again = keeper().cycle()
+    assert any("no longer knows its transaction" in n for n in again.notes), again.notes
+    assert [p.status for p in again.pushes] == ["mined", "mined"]
+    assert rig.registry.nonce() == 3
+
+
 def test_a_full_or_locked_store_means_no_push(rig_factory, tmp_path):
     import sqlite3
 

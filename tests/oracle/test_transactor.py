@@ -163,3 +163,36 @@ def test_calls_sent_back_to_back_share_a_block_and_keep_their_own_outcomes():
         nonces = [w3.eth.get_transaction(h)["nonce"] for h in hashes]
         assert nonces == [first, first + 1, first + 2]
         assert token.functions.balanceOf(key.address).call() == 12
+
+
+def test_a_retried_send_whose_first_attempt_arrived_is_not_sent_twice(monkeypatch):
+    """The node takes the transaction but the answer is lost (a timeout), so the send is retried:
+    the node says the nonce is used — by this very transaction. It is one send, not a reason to
+    sign the call again on the next nonce (which would mint twice)."""
+    with AnvilNode() as w3:
+        gov = w3.eth.accounts[0]
+        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+        key = dev_account(8)
+        real = w3.eth.send_raw_transaction
+        attempts = []
+
+        def answer_lost(raw):
+            attempts.append(raw)
+            if len(attempts) == 1:
+                real(raw)  # it arrives (and automining mines it) ...
+                raise requests.Timeout("read timed out")  # ... but the answer does not
+            return real(raw)
+
+        monkeypatch.setattr(w3.eth, "send_raw_transaction", answer_lost)
+        call = RawCall(
+            token.address,
+            HexBytes(token.functions.mint(key.address, 5)._encode_transaction_data()),
+            200_000,
+            ErrorDecoder(token.abi),
+        )
+        hashes: list[str] = []
+        (outcome,) = Transactor(w3, key).send_all([call], [hashes.append])
+        monkeypatch.undo()
+        assert isinstance(outcome, TxResult)
+        assert len(attempts) == 2 and hashes == [outcome.tx_hash]
+        assert token.functions.balanceOf(key.address).call() == 5  # minted once
