@@ -265,6 +265,20 @@ class RawCall:
         }
 
 
+@dataclass
+class _Flight:
+    """A local key's transaction sent and not yet confirmed: the latest version of it, every
+    hash it went out under (same nonce; an earlier one may be the one that lands), the hook
+    that records them, when it was last sent and how many times it was replaced."""
+
+    tx: dict[str, Any]
+    hashes: list[bytes]
+    raw: bytes
+    hook: Callable[[str], None] | None
+    sent_at: float
+    bumps: int = 0
+
+
 class NotSent(ChainError):
     """A transaction `Transactor.send_all` never broadcast, because one before it could not be:
     it cannot land."""
@@ -290,7 +304,8 @@ class Transactor:
 
     Local keys send EIP-1559 transactions: tip = the node's `eth_maxPriorityFeePerGas`, fee cap =
     2 × base fee + tip. A transaction not mined within `wait` seconds is replaced — same nonce, both
-    fees raised by `bump` (12.5 %, above the 10 % nodes require) — up to `replacements` times. While
+    fees raised by `bump` (12.5 %, above the 10 % nodes require) — up to `replacements` times, and
+    so is every transaction `send_all` sent behind it (their fees are as stale as its). While
     waiting, a node that stops answering for up to `outage_grace` seconds (a restart) is waited
     for; a longer outage ends the wait with an error, leaving the push to be settled later.
     """
@@ -352,7 +367,7 @@ class Transactor:
             }
         )
         tx, first = self._broadcast(tx, on_sent, renonce=True)
-        return self._await(tx, first, on_sent)
+        return self._await([self._flight(tx, first, on_sent)], 0)
 
     def send_all(
         self,
@@ -377,7 +392,8 @@ class Transactor:
                 on_outcome(len(outcomes), outcome)
             outcomes.append(outcome)
 
-        sent: list[tuple[RawCall, dict[str, Any], bytes]] = []
+        sent: list[tuple[RawCall, bytes]] = []
+        flights: list[_Flight] = []  # a local key's transactions, for `_await`
         failure: ChainError | None = None
         trying = False  # a failure came while a transaction was being broadcast: it may have left
         try:
@@ -389,7 +405,7 @@ class Transactor:
                     tx_hash: bytes = HexBytes(rpc_retry(self.w3.eth.send_transaction)(tx))
                     trying = False
                     self._sent(hooks[i], tx_hash)
-                    sent.append((call, tx, tx_hash))
+                    sent.append((call, tx_hash))
             else:
                 tip, fee_cap = self._fees()
                 chain_id = self.w3.eth.chain_id
@@ -405,17 +421,18 @@ class Transactor:
                     tx, tx_hash = self._broadcast(tx, hooks[i], renonce=i == 0)
                     trying = False
                     nonce = int(tx["nonce"]) - i  # the first may have taken a fresher nonce
-                    sent.append((call, tx, tx_hash))
+                    sent.append((call, tx_hash))
+                    flights.append(self._flight(tx, tx_hash, hooks[i]))
         except (Web3Exception, OSError, ValueError, requests.RequestException) as exc:
             failure = ChainError(f"transaction failed to send: {exc}")
-        for call, tx, tx_hash in sent:
+        for call, tx_hash in sent:
             try:
                 if isinstance(self.sender, str):
                     receipt = self.w3.eth.wait_for_transaction_receipt(
                         HexBytes(tx_hash), timeout=self.wait
                     )
                 else:
-                    receipt = self._await(tx, tx_hash, hooks[len(outcomes)])
+                    receipt = self._await(flights, len(outcomes))
             except (Web3Exception, OSError, TimeoutError, requests.RequestException) as exc:
                 failure = ChainError(f"transaction failed to confirm: {exc}")
                 break
@@ -471,53 +488,72 @@ class Transactor:
         rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
         return tx, signed.hash
 
-    def _await(
-        self, tx: dict[str, Any], first: bytes, on_sent: Callable[[str], None] | None
-    ) -> Any:
-        """The receipt of `tx`, sent once as `first`: waits `wait` seconds, then replaces it —
-        same nonce, fees raised by `bump` — up to `replacements` times."""
+    def _flight(
+        self, tx: dict[str, Any], first: bytes, hook: Callable[[str], None] | None
+    ) -> _Flight:
+        """`tx`, just sent as `first`, as a transaction in flight."""
         assert not isinstance(self.sender, str)
-        hashes: list[bytes] = [first]
         raw = self.sender.sign_transaction(tx).raw_transaction
+        return _Flight(tx, [first], raw, hook, time.monotonic())
+
+    def _bump(self, flight: _Flight) -> None:
+        """Replaces `flight`: same nonce, both fees raised by `bump`, sent again."""
+        assert not isinstance(self.sender, str)
+        tx = flight.tx
+        flight.tx = {
+            **tx,
+            "maxPriorityFeePerGas": math.ceil(tx["maxPriorityFeePerGas"] * self.bump),
+            "maxFeePerGas": math.ceil(tx["maxFeePerGas"] * self.bump),
+        }
+        flight.raw = self.sender.sign_transaction(flight.tx).raw_transaction
+        flight.bumps += 1
+        flight.sent_at = time.monotonic()
+        flight.hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(flight.raw))
+        self._sent(flight.hook, flight.hashes[-1])
+
+    def _await(self, flights: Sequence[_Flight], i: int) -> Any:
+        """The receipt of `flights[i]`: waits `wait` seconds from its last send, then replaces it
+        — same nonce, fees raised by `bump` — up to `replacements` times. Every transaction
+        behind it (`flights[i + 1:]`, later nonces of the same account, none of which can land
+        before it) is replaced with it: fees too low for one block are too low for the next
+        ones, and waiting out `wait` for each in turn would take k × `wait` for the k-th."""
+        flight = flights[i]
         outage: float | None = None  # when the node stopped answering the receipt polls
-        for attempt in range(self.replacements + 1):
-            if attempt:
-                raw = self.sender.sign_transaction(tx).raw_transaction
-                hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(raw))
-                self._sent(on_sent, hashes[-1])
-            deadline = time.monotonic() + self.wait
-            next_check = time.monotonic() + 1.0
-            while time.monotonic() < deadline:
-                try:
-                    for h in hashes:  # an earlier version may be the one that lands
-                        try:
-                            return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-                        except TransactionNotFound:
-                            continue
-                    if time.monotonic() >= next_check:
-                        next_check = time.monotonic() + 1.0
-                        self._rebroadcast_if_lost(hashes[-1], raw)
-                    outage = None
-                except Exception as exc:
-                    # The node is unreachable for a moment (a quick restart): keep waiting rather
-                    # than give the transaction up. A longer outage surfaces, so the cycle ends
-                    # and the next one settles the push (`Keeper.reconcile`); real errors too.
-                    if not _transient(exc):
-                        raise
-                    outage = outage or time.monotonic()
-                    if time.monotonic() - outage > self.outage_grace:
-                        raise
-                time.sleep(0.1)
-            if attempt < self.replacements:
-                tx = {
-                    **tx,
-                    "maxPriorityFeePerGas": math.ceil(tx["maxPriorityFeePerGas"] * self.bump),
-                    "maxFeePerGas": math.ceil(tx["maxFeePerGas"] * self.bump),
-                }
-        raise TimeoutError(
-            f"not mined after {self.replacements} fee bumps of {self.wait} s each "
-            f"(nonce {tx['nonce']})"
-        )
+        next_check = time.monotonic() + 1.0
+        while True:
+            if time.monotonic() >= flight.sent_at + self.wait:
+                if flight.bumps >= self.replacements:
+                    raise TimeoutError(
+                        f"not mined after {self.replacements} fee bumps of {self.wait} s each "
+                        f"(nonce {flight.tx['nonce']})"
+                    )
+                self._bump(flight)
+                for later in flights[i + 1 :]:
+                    try:
+                        self._bump(later)
+                    except (Web3Exception, ValueError, OSError, requests.RequestException):
+                        # Left at its fees: it is bumped again when its own wait runs out.
+                        continue
+            try:
+                for h in flight.hashes:  # an earlier version may be the one that lands
+                    try:
+                        return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+                    except TransactionNotFound:
+                        continue
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + 1.0
+                    self._rebroadcast_if_lost(flight.hashes[-1], flight.raw)
+                outage = None
+            except Exception as exc:
+                # The node is unreachable for a moment (a quick restart): keep waiting rather
+                # than give the transaction up. A longer outage surfaces, so the cycle ends and
+                # the next one settles the push (`Keeper.reconcile`); real errors too.
+                if not _transient(exc):
+                    raise
+                outage = outage or time.monotonic()
+                if time.monotonic() - outage > self.outage_grace:
+                    raise
+            time.sleep(0.1)
 
     def _rebroadcast_if_lost(self, tx_hash: bytes, raw: bytes) -> None:
         """A node that restarted (or evicted the transaction) no longer has it: without this the

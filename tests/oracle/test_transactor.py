@@ -196,3 +196,45 @@ def test_a_retried_send_whose_first_attempt_arrived_is_not_sent_twice(monkeypatc
         assert isinstance(outcome, TxResult)
         assert len(attempts) == 2 and hashes == [outcome.tx_hash]
         assert token.functions.balanceOf(key.address).call() == 5  # minted once
+
+
+def test_a_stuck_transaction_is_replaced_with_every_one_sent_behind_it():
+    """Fees too low for the first transaction of a back-to-back sequence are too low for the rest:
+    when the first is replaced, so is every one behind it, at once — not each after the one before
+    it is mined and its own wait has run out (k waits for the k-th). All land, once each, in the
+    block that follows, each as a replacement."""
+    with AnvilNode() as w3:
+        gov = w3.eth.accounts[0]
+        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+        key = dev_account(6)
+        errors = ErrorDecoder(token.abi)
+        calls = [
+            RawCall(
+                token.address,
+                HexBytes(token.functions.mint(key.address, amount)._encode_transaction_data()),
+                200_000,
+                errors,
+            )
+            for amount in (1, 2, 4)
+        ]
+        w3.provider.make_request("evm_setAutomine", [False])
+        hashes: list[list[str]] = [[], [], []]
+        outcomes: list = []
+        sender = Transactor(w3, key, wait=0.8, replacements=3)
+        worker = threading.Thread(
+            target=lambda: outcomes.extend(sender.send_all(calls, [h.append for h in hashes]))
+        )
+        worker.start()
+        deadline = time.monotonic() + 20
+        while min(len(h) for h in hashes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replaced = [len(h) for h in hashes]
+        w3.provider.make_request("evm_mine", [])
+        worker.join(20)
+        w3.provider.make_request("evm_setAutomine", [True])
+        assert min(replaced) >= 2, replaced  # the last two replaced while the first was unmined
+        assert all(isinstance(o, TxResult) for o in outcomes), outcomes
+        assert len({o.block_number for o in outcomes}) == 1
+        for versions, outcome in zip(hashes, outcomes, strict=True):
+            assert outcome.tx_hash in versions[1:]  # a replacement landed
+        assert token.functions.balanceOf(key.address).call() == 7  # each applied exactly once
