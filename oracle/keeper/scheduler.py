@@ -108,8 +108,9 @@ class KeeperService:
         self, why: str, seen: tuple[int, dict[str, list[SourceResult]]] | None = None
     ) -> CycleReport | None:
         """One cycle (of every chain); the primary chain's report, None when it has none.
-        `seen`: (when, feeds) a trigger check read just now — the cycle decides from those
-        prices, not from a second read of them."""
+        `seen`: (when, feeds by market) a trigger check read just now for the markets that set
+        it off — the cycle decides those from these prices, not from a second read of them, and
+        reads every other market itself."""
         if not self._lock.acquire(blocking=False):
             self.skipped += 1
             log.warning("cycle skipped: the previous one is still running", extra={"why": why})
@@ -153,6 +154,13 @@ class KeeperService:
         return primary
 
     def check_trigger(self) -> None:
+        """Reads every watched market's feeds (one collection) and runs a cycle when any moved
+        more than `price_move` or its volatility jumped. The cycle decides the markets that set
+        it off from the prices this check read, and reads the others again: a check's reads are
+        not one instant (a venue's tickers come in chunks, its books one by one), and a move that
+        lands while the check is reading shows in some markets and not yet in the rest — decided
+        from this check's prices, those would wait for a second cycle, which starts only when
+        this one has sent and mined everything."""
         k = self.keeper
         watched = [
             (setup, before.price)
@@ -165,16 +173,15 @@ class KeeperService:
             reads = collect_all(groups, now, k.feeds_timeout, k.feed_workers)
         else:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
-        seen = (now, {setup.market: list(r) for (setup, _), r in zip(watched, reads, strict=True)})
+        reasons: dict[str, str] = {}  # the markets that set the cycle off, and why
         for (setup, last_price), results in zip(watched, reads, strict=True):
             snap = aggregate(setup.market, results, now, k.health)
             if snap.price is None:
                 continue
             move = snap.price / last_price - 1
             if abs(move) > self.price_move:
-                why = f"trigger: {setup.market} moved {move:+.2%} since the last cycle"
-                self.run_cycle(why, seen)
-                return
+                reasons[setup.market] = f"{setup.market} moved {move:+.2%} since the last cycle"
+                continue
             seen_prices = self._seen.setdefault(setup.market, deque(maxlen=60))
             seen_prices.append(snap.price)
             sigma = self.keeper.last_sigma(setup.market)
@@ -184,9 +191,17 @@ class KeeperService:
                 )
                 if ratio is not None:
                     seen_prices.clear()
-                    why = f"trigger: {setup.market} volatility {ratio:.1f}x the model's"
-                    self.run_cycle(why, seen)
-                    return
+                    reasons[setup.market] = f"{setup.market} volatility {ratio:.1f}x the model's"
+        if not reasons:
+            return
+        first, *more = reasons.values()
+        why = f"trigger: {first}" + (f" (and {len(more)} more markets)" if more else "")
+        feeds = {
+            setup.market: list(r)
+            for (setup, _), r in zip(watched, reads, strict=True)
+            if setup.market in reasons
+        }
+        self.run_cycle(why, (now, feeds))
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import partial
+
+import pytest
 
 from oracle.keeper.scheduler import KeeperService
 from oracle.markets import market_id
@@ -114,3 +117,85 @@ def test_volatility_jump_detection():
     ratio = volatility_jumped(wild, sigma_hour, 3_600, 15, 3.0)
     assert ratio is not None and ratio > 20
     assert volatility_jumped(wild[:5], sigma_hour, 3_600, 15, 3.0) is None  # too few checks
+
+
+def test_a_trigger_reads_again_the_markets_it_did_not_see_move(
+    chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
+):
+    """A check's reads are not one instant: a move that lands while (or just after) it reads
+    shows in some markets and not yet in the rest. The cycle it starts decides the markets that
+    moved from the check's prices and reads every other market again, so one cycle answers a move
+    that reached a market after the check had read it (before: that market waited for a second
+    cycle, which starts only after the first has mined everything). Two markets replaying ETH on
+    venues of their own; the second's venues reach the crash only after the check has read them."""
+    from oracle.devnet.registry import deploy_registry
+    from oracle.feeds.exchange import ExchangeSource
+    from oracle.feeds.venue import Venue
+    from oracle.keeper.cycle import Keeper, MarketSetup
+    from oracle.keeper.store import Store
+    from oracle.policy import PolicySettings
+    from tests.helpers.guardrails import KEEPER_GUARDRAILS
+
+    from .conftest import replay_venues
+
+    late = "LATE/USDT"
+    clock = [chain.pending_timestamp + 10]
+    venues = {m: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00") for m in (MARKET, late)}
+    try:
+        registry = deploy_registry(
+            chain.provider.web3,
+            governance.address,
+            signers=[signer_keys[0].address],
+            markets=[MARKET, late],
+            guardrails=KEEPER_GUARDRAILS,
+        )
+        setups = []
+        for market, market_venues in venues.items():
+            sources = [
+                ExchangeSource(
+                    f"{market}{i}", market, Venue("binance", v.url), MARKET, max_age=7_200
+                )
+                for i, v in enumerate(market_venues)
+            ]
+            setups.append(
+                MarketSetup(market, sources, partial(sources[0].history, "1h", 1_000), 1_000.0)
+            )
+        keeper = Keeper(
+            registry,
+            [signer_keys[0]],
+            governance.address,
+            Store(tmp_path / "two.db"),
+            setups,
+            policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
+            clock=lambda: clock[0],
+        )
+        service = KeeperService(keeper, interval=3_600, price_move=0.03, check_every=60)
+        before = service.run_cycle("start").snapshots[late].price
+        clock[0] += 12 * 3_600
+        chain.mine(timestamp=clock[0])
+        for v in venues[MARKET]:  # ETH's venues print 12 March, 12:00 (down about 20 %)
+            v.now = clock[0]
+        for v in venues[late]:  # the other market's still print midnight...
+            v.now, v.offset = clock[0], v.offset + 12 * 3_600
+        import oracle.keeper.scheduler as scheduler
+
+        real_read = scheduler.read_markets
+
+        def read_markets(*args, **kwargs):
+            for v in venues[late]:  # ...until the cycle reads: the crash has reached them
+                v.offset -= 12 * 3_600
+            return real_read(*args, **kwargs)
+
+        monkeypatch.setattr(scheduler, "read_markets", read_markets)
+        service.check_trigger()
+        why, report = service.reports[-1]
+        assert why.startswith(f"trigger: {MARKET} moved -") and "more" not in why
+        # decided from the crashed price, read by the cycle (the check read midnight's)
+        assert report.snapshots[late].price < 0.9 * before
+        assert report.snapshots[late].price == pytest.approx(report.snapshots[MARKET].price)
+        mined = {m for p in report.pushes if p.status == "mined" for m in p.markets}
+        assert mined == {MARKET, late}
+    finally:
+        for market_venues in venues.values():
+            for v in market_venues:
+                v.stop()
