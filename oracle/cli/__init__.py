@@ -455,6 +455,55 @@ def _read_store(path: Path) -> Any:
 
 
 @main.command()
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    required=True,
+    help="Move decisions of cycles older than this many days.",
+)
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The archive store (created if new; a chain's store goes to NAME-CHAIN beside it).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Each market's latest decisions never moved (default: the policy's 1,000).",
+)
+@click.option("--vacuum", is_flag=True, help="Also shrink the file (blocks the keeper meanwhile).")
+@click.pass_context
+def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum: bool) -> None:
+    """Move old decisions and their snapshots out of the keeper's store into an archive store, so
+    the store stops growing: pushes, cycles and bars stay, each market keeps its latest decisions,
+    and nothing is deleted. Prints what moved, one JSON line per store."""
+    import time
+
+    from oracle.keeper.store import KEEP_DECISIONS
+
+    cfg = _config(ctx)
+    if cfg.keeper is None:
+        raise ConfigError("keeper", "archive needs the keeper section (keeper.store)")
+    stores = {"": cfg.keeper.store}
+    for name, chain in (cfg.chains or {}).items():
+        stores[name] = chain.store
+    before = int(time.time() - days * 86_400)
+    for name, path in stores.items():
+        target = to if not name else to.with_name(f"{to.stem}-{name}{to.suffix}")
+        store = _read_store(path)
+        try:
+            moved = store.archive(before, target, keep or KEEP_DECISIONS, vacuum)
+        finally:
+            store.close()
+        out = {"store": str(path), "archive": str(target), "before": iso(before), **moved}
+        click.echo(json.dumps(out))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per market.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:

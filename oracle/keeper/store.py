@@ -102,6 +102,12 @@ CREATE TABLE IF NOT EXISTS bars (
 PENDING = ("signed", "sent")
 #: Push kinds of the registry's batches (one nonce) and of the arrays contract's (another).
 REGISTRY_KINDS = ("update", "proposal")
+#: Each market's latest decisions `Store.archive` never moves: the policy's loosening streak
+#: (`Store.loosen_streak`) reads up to this many, and the dashboard its latest ones.
+KEEP_DECISIONS = 1_000
+#: Decisions moved per transaction by `Store.archive`: a running keeper's writes wait for one
+#: chunk at most (SQLite has one writer), not for the whole move.
+ARCHIVE_CHUNK = 5_000
 ARRAYS_KIND = "arrays"
 
 
@@ -308,6 +314,80 @@ class Store:
                 break
             streak += 1
         return streak
+
+    # Retention ----------------------------------------------------------------------------------
+
+    def archive(
+        self, before: int, to: Path | str, keep: int = KEEP_DECISIONS, vacuum: bool = False
+    ) -> dict[str, int]:
+        """Moves the decisions of cycles started before `before` (unix seconds) — each with its
+        snapshot, the bulk of the store: 4.4 kB a market and cycle at 500 markets — into the
+        store at `to` (created with this schema if new, so every reader of a store reads it),
+        leaving each market's latest `keep`. Cycles are copied (pushes refer to them), pushes,
+        syncs, arrays and bars stay. Each chunk is one transaction on both files: a row is in
+        one of them, never neither, and a keeper may keep running beside it. The file stops
+        growing as new rows fill the freed pages; `vacuum` also gives them back to the disk
+        (it rewrites the file and blocks the keeper meanwhile). Returns what moved."""
+        target = Path(to).resolve()
+        if str(target) == str(Path(self.db.execute("PRAGMA database_list").fetchone()[2])):
+            raise StoreError(f"cannot archive the store into itself ({target})")
+        Store(target).close()  # the schema, and a clear error if the file cannot be a store
+        floors = {}
+        for (market,) in self.db.execute("SELECT DISTINCT market FROM decisions").fetchall():
+            row = self.db.execute(
+                "SELECT id FROM decisions WHERE market = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (market, keep - 1),
+            ).fetchone()
+            if row is not None:
+                floors[market] = int(row[0])  # ids below it are not among the latest `keep`
+        cycles, decisions = (
+            ", ".join(r[1] for r in self.db.execute(f"PRAGMA main.table_info({table})"))
+            for table in ("cycles", "decisions")
+        )
+        moved = 0
+        with self._lock:
+            try:
+                self.db.execute("ATTACH DATABASE ? AS archive", (str(target),))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the archive at {target}: {exc}") from None
+            try:
+                for market, floor in floors.items():
+                    while True:
+                        with self._open_tx() as db:
+                            ids = [
+                                r[0]
+                                for r in db.execute(
+                                    "SELECT d.id FROM decisions d JOIN cycles c "
+                                    "ON c.id = d.cycle_id WHERE d.market = ? AND d.id < ? "
+                                    "AND c.started_at < ? ORDER BY d.id LIMIT ?",
+                                    (market, floor, before, ARCHIVE_CHUNK),
+                                ).fetchall()
+                            ]
+                            if not ids:
+                                break
+                            marks = ",".join("?" * len(ids))
+                            db.execute(
+                                f"INSERT OR IGNORE INTO archive.cycles ({cycles}) "
+                                f"SELECT {cycles} FROM main.cycles WHERE id IN (SELECT "
+                                f"DISTINCT cycle_id FROM main.decisions WHERE id IN ({marks}))",
+                                ids,
+                            )
+                            db.execute(
+                                f"INSERT INTO archive.decisions ({decisions}) "
+                                f"SELECT {decisions} FROM main.decisions WHERE id IN ({marks})",
+                                ids,
+                            )
+                            db.execute(f"DELETE FROM main.decisions WHERE id IN ({marks})", ids)
+                        moved += len(ids)
+            finally:
+                self.db.execute("DETACH DATABASE archive")
+            if vacuum:
+                try:
+                    self.db.execute("VACUUM")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"vacuum failed (the rows are archived): {exc}") from None
+        left = self.db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        return {"decisions_archived": moved, "decisions_left": int(left), "markets": len(floors)}
 
     # Pushes -------------------------------------------------------------------------------------
 

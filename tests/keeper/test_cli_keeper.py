@@ -66,6 +66,18 @@ def test_once_compute_status_history(deployment):
     key = env["TEST_SIGNER_KEY"]
     for text in (out, status, history):
         assert key.removeprefix("0x") not in json.dumps(text)  # the key never reaches output
+    # retention: the older of the two decisions (compute stores none) moves to an archive store
+    oracle(cfg, "once", "--json", env=env)
+    archive = cfg.parent / "archive.db"
+    moved = json.loads(
+        oracle(cfg, "archive", "--older-than", "0", "--to", str(archive), "--keep", "1").stdout
+    )
+    assert moved["decisions_archived"] == 1 and moved["decisions_left"] == 1
+    assert moved["archive"] == str(archive)
+    kept = [json.loads(line) for line in oracle(cfg, "history", "--json").stdout.splitlines()]
+    assert len([h for h in kept if "decision" in h]) == 1
+    with sqlite3.connect(archive) as db:
+        assert db.execute("SELECT action FROM decisions").fetchall() == [("update",)]
 
 
 def test_missing_signer_key_is_a_config_error(deployment):

@@ -1,0 +1,95 @@
+"""Retention: `Store.archive` moves old decisions (and their snapshots, the bulk of the store) into
+an archive store without losing a row, keeps each market's latest ones for the policy, and leaves
+pushes where they are; `oracle archive` does it from the config."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+import oracle.keeper.store as store_module
+from oracle.keeper.store import Store, StoreError
+
+DAY = 86_400
+
+
+def decision(market: str, i: int, loosen: bool) -> dict:
+    return {
+        "market": market,
+        "health": "ok",
+        "snapshot_hash": f"0x{i:064x}",
+        "snapshot": json.dumps({"price": 100.0 + i, "levels": [[100.0, 1.0]] * 20}),
+        "action": "no_change",
+        "reason": "within the deadband",
+        "loosening_wanted": int(loosen),
+        "alert": 0,
+    }
+
+
+def filled(path, cycles: int = 10) -> Store:
+    """A store of `cycles` daily cycles over two markets; the last three ask to loosen."""
+    store = Store(path)
+    for day in range(cycles):
+        cid = store.begin_cycle(day * DAY)
+        loosen = day >= cycles - 3
+        store.record_decisions(cid, [decision(m, day, loosen) for m in ("A/USD", "B/USD")])
+        store.finish_cycle(cid, day * DAY + 5, "done")
+    cid = store.begin_cycle(0)
+    store.record_signed(cid, "update", 0, "0x" + "11" * 32, "0x" + "22" * 32, {"x": 1}, 0)
+    return store
+
+
+def rows(db: sqlite3.Connection) -> set[tuple]:
+    return set(db.execute("SELECT * FROM decisions").fetchall())
+
+
+def test_old_decisions_move_whole_and_the_latest_stay(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "ARCHIVE_CHUNK", 2)  # several transactions per market
+    store = filled(tmp_path / "oracle.db")
+    everything = rows(store.db)
+    streaks = [store.loosen_streak(m) for m in ("A/USD", "B/USD")]
+    moved = store.archive(7 * DAY, tmp_path / "archive.db", keep=4)
+    # days 0–5 are each market's older than its latest 4; of them, days 0–5 started before day 7
+    assert moved == {"decisions_archived": 12, "decisions_left": 8, "markets": 2}
+    archive = Store(tmp_path / "archive.db")
+    assert rows(store.db) | rows(archive.db) == everything  # every row, whole, in one of the two
+    assert not rows(store.db) & rows(archive.db)  # and in one only
+    left = store.db.execute("SELECT DISTINCT cycle_id FROM decisions").fetchall()
+    assert sorted(c for (c,) in left) == [7, 8, 9, 10]
+    # the archive is a store: its cycles came with the decisions; readers read it as one
+    assert [d["started_at"] for d in archive.decisions("A/USD", 10)] == [
+        5 * DAY - k * DAY for k in range(6)
+    ]
+    assert [store.loosen_streak(m) for m in ("A/USD", "B/USD")] == streaks
+    assert [p["nonce"] for p in store.pushes()] == [0]  # pushes stay
+    assert store.db.execute("SELECT COUNT(*) FROM cycles").fetchone()[0] == 11
+    # a second run moves nothing more, and appends to the same archive
+    again = store.archive(7 * DAY, tmp_path / "archive.db", keep=4)
+    assert again["decisions_archived"] == 0
+    more = store.archive(10 * DAY, tmp_path / "archive.db", keep=1, vacuum=True)
+    assert more == {"decisions_archived": 6, "decisions_left": 2, "markets": 2}
+    assert len(rows(archive.db)) == 18
+    store.close()
+    archive.close()
+
+
+def test_the_cut_is_by_cycle_time(tmp_path):
+    store = filled(tmp_path / "oracle.db")
+    moved = store.archive(3 * DAY, tmp_path / "archive.db", keep=1)
+    assert moved["decisions_archived"] == 6  # days 0, 1 and 2 of both markets
+    store.close()
+
+
+def test_archiving_into_the_store_itself_is_refused_and_moves_nothing(tmp_path):
+    store = filled(tmp_path / "oracle.db")
+    before = rows(store.db)
+    with pytest.raises(StoreError, match="into itself"):
+        store.archive(10 * DAY, tmp_path / "oracle.db", keep=1)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "archive.db").write_text("not a database")
+    with pytest.raises(StoreError, match="cannot"):
+        store.archive(10 * DAY, tmp_path / "ro" / "archive.db", keep=1)
+    assert rows(store.db) == before
+    store.close()
