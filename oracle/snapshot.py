@@ -58,6 +58,10 @@ class HealthPolicy:
             raise ConfigError("feeds.health.mad_k", "mad_k must be positive and mad_floor >= 0")
 
 
+#: Source-result fields added after snapshots were first published: encoded only when set.
+_LATER = frozenset({"book_at"})
+
+
 @dataclass(frozen=True)
 class MarketSnapshot:
     """Everything the cycle knew about one market; immutable, canonically serialised and hashed."""
@@ -92,8 +96,17 @@ class MarketSnapshot:
 
         # Field by field, not `asdict`: that deep-copies every book level of every source first
         # (a third of a 500-market cycle's time), and the fields here are plain values already.
+        # A field added later (`Reading.book_at`) is left out while unset, so a snapshot taken
+        # before it existed encodes (and hashes) as it did: its inputs bundle still verifies.
         results = [
-            {"type": type(r).__name__, **{f.name: encode(getattr(r, f.name)) for f in fields(r)}}
+            {
+                "type": type(r).__name__,
+                **{
+                    f.name: encode(getattr(r, f.name))
+                    for f in fields(r)
+                    if f.name not in _LATER or getattr(r, f.name) is not None
+                },
+            }
             for r in self.results
         ]
         body = {f.name: encode(getattr(self, f.name)) for f in fields(self) if f.name != "results"}
@@ -126,6 +139,7 @@ class MarketSnapshot:
                             if r["pool"] is None
                             else (float(r["pool"][0]), float(r["pool"][1])),
                             pool_fee=_float(r["pool_fee"]),
+                            book_at=None if r.get("book_at") is None else int(r["book_at"]),
                         )
                     )
                 elif kind == "SourceFailure":

@@ -1016,9 +1016,11 @@ def propose(ctx: click.Context, market: str, ltv: int, lt: int, lb: int) -> None
             "proposal (oracle guardrails assign)",
             err=True,
         )
-    first = client.proposal_count()
     governance = governance_sender(cfg)
-    tx = client.propose_governance([MarketUpdate(market_id(market), ltv, lt, lb)], governance)
+    tx = client.propose_governance([MarketUpdate(mid, ltv, lt, lb)], governance)
+    # the id from the transaction's own ProposalQueued event: `proposalCount` read before sending
+    # is wrong when a keeper's proposal lands in the same block first
+    first = client.queued_ids(tx)[mid]
     p = client.proposal(first)
     report = _review_manual_proposal(cfg, first, market, p.params)
     click.echo(

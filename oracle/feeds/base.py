@@ -52,7 +52,7 @@ class Reading:
     """A source's price for a market (debt-asset units per collateral unit) and when it held.
 
     `bids` (price, size) best first and `pool` (virtual reserves of collateral and debt) describe
-    liquidity when the source knows it.
+    liquidity when the source knows it; `book_at`, when the book was read.
     """
 
     source: str
@@ -64,6 +64,10 @@ class Reading:
     best_ask: float | None = None
     pool: tuple[float, float] | None = None  # virtual reserves (collateral, debt) in range
     pool_fee: float | None = None
+    #: unix seconds (the keeper's clock) the depth in `bids` was read: an exchange source reuses a
+    #: venue's book for up to 15 minutes while the price stays near it, and the snapshot says how
+    #: old the depth it judged was (None: no book, or read with the price)
+    book_at: int | None = None
 
 
 @dataclass(frozen=True)

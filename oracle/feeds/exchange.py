@@ -115,18 +115,18 @@ class ExchangeSource:
         with self._mapped_errors():
             ticker = self.venue.ticker(self.symbol, now)
             touch = self._touch(ticker)
-            book = None
+            book, book_at = None, now
             if touch is not None and self.book_max_age > 0:
                 mid = (touch[0] + touch[1]) / 2.0
-                book = self.venue.recent_book(
+                kept = self.venue.recent_book(
                     self.symbol, self.book_levels, now, self.book_max_age, mid, self.book_move
                 )
-                if book is not None and _thinned(ticker, book):
-                    book = None
+                if kept is not None and not _thinned(ticker, kept[1]):
+                    book_at, book = kept
             fresh = book is None
             if book is None:
                 book = self.venue.book(self.symbol, self.book_levels, now)
-        reading = self._reading(ticker, touch, book, now)
+        reading = self._reading(ticker, touch, book, now, book_at)
         if fresh:  # kept only once it has passed every check
             book_mid = (reading.bids[0][0] + (reading.best_ask or reading.bids[0][0])) / 2.0
             self.venue.keep_book(self.symbol, self.book_levels, now, book_mid, book)
@@ -181,7 +181,7 @@ class ExchangeSource:
         return bid, ask
 
     def _reading(
-        self, ticker: dict, touch: tuple[float, float] | None, book: dict, now: int
+        self, ticker: dict, touch: tuple[float, float] | None, book: dict, now: int, book_at: int
     ) -> Reading:
         if not isinstance(ticker.get("info"), dict) or not isinstance(book, dict):
             raise FeedError(FailureKind.BAD_RESPONSE, f"{self.name} answered something not JSON")
@@ -222,7 +222,13 @@ class ExchangeSource:
             )
         self.last_trade = (now, int(stamp) // 1000, last)
         return Reading(
-            self.name, self.market, mid, int(stamp) // 1000, bids=levels, best_ask=best_ask
+            self.name,
+            self.market,
+            mid,
+            int(stamp) // 1000,
+            bids=levels,
+            best_ask=best_ask,
+            book_at=book_at,
         )
 
     def _short(self, exc: Exception) -> str:

@@ -135,9 +135,10 @@ class Venue(SharedAnswers):
 
     def recent_book(
         self, symbol: str, levels: int, now: int, max_age: int, mid: float, move: float
-    ) -> dict[str, Any] | None:
-        """The book of `symbol` kept by `keep_book`, if read at most `max_age` seconds before
-        `now` around a mid within `move` (fraction) of `mid`; else None (read a fresh one)."""
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(when it was read, the book) of `symbol` kept by `keep_book`, if read at most
+        `max_age` seconds before `now` around a mid within `move` (fraction) of `mid`; else None
+        (read a fresh one)."""
         with self._lock:
             kept = self._books.get((symbol, levels))
         if kept is None:
@@ -145,7 +146,7 @@ class Venue(SharedAnswers):
         read_at, book_mid, book = kept
         if not 0 <= now - read_at <= max_age or abs(mid / book_mid - 1.0) > move:
             return None
-        return book
+        return read_at, book
 
     def keep_book(
         self, symbol: str, levels: int, now: int, mid: float, book: dict[str, Any]

@@ -193,6 +193,7 @@ def test_a_book_is_reused_while_the_price_stays_near_it_and_not_longer(emulator,
     assert moved.price == pytest.approx(first.price * 1.025)  # the price is the ticker's, fresh
     kept = tuple((pytest.approx(p * 1.02), q) for p, q in first.bids)
     assert moved.bids == kept  # the depth is the book read at 1.02
+    assert (first.book_at, moved.book_at) == (now, now + 800)  # and the reading says when
 
     thin = Faults(
         price_factor=1.025, rewrite=lambda p, b: {**b, "bidQty": "0.01"} if p == TICKER else b

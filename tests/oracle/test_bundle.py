@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -103,6 +104,15 @@ def test_every_part_of_the_inputs_changes_the_hash():
 def test_a_snapshot_reads_back_from_its_canonical_bytes():
     snap = _bundle().markets[0].snapshot
     assert MarketSnapshot.from_canonical(snap.canonical()) == snap
+    # a book's read time, when a source gives it, is part of the bytes and reads back
+    dated = replace(snap, results=(replace(snap.results[0], book_at=snap.taken_at - 600),))
+    assert b'"book_at":' in dated.canonical()
+    assert MarketSnapshot.from_canonical(dated.canonical()) == dated
+    # unset, it is left out: a snapshot taken before the field existed keeps its bytes and hash
+    assert b"book_at" not in snap.canonical()
+    old = json.loads(snap.canonical())
+    assert "book_at" not in old["results"][0]
+    assert MarketSnapshot.from_canonical(json.dumps(old)).hash() == snap.hash()
     with pytest.raises(ValueError, match="not a canonical snapshot"):
         MarketSnapshot.from_canonical(b'{"market": "X"}')
 
