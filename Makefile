@@ -15,7 +15,7 @@ ARTIFACTS := oracle/artifacts/.built
 DEBIAN_STAMP := $(VENV)/.debian-packages
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle bench-onchain-feeds soak-cycle evaluate calibrate lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle bench-onchain-feeds bench-archive soak-cycle evaluate calibrate lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS) $(DEBIAN_STAMP)
 
@@ -89,6 +89,9 @@ bench-risk: install
 
 bench-reaction: install
 	$(PY) scripts/bench_reaction.py
+
+bench-archive: install
+	$(PY) scripts/bench_archive.py
 
 bench-backtest: install
 	$(PY) scripts/bench_backtest.py

@@ -473,7 +473,8 @@ def _read_store(path: Path) -> Any:
     "--keep",
     type=click.IntRange(min=1),
     default=None,
-    help="Each market's latest decisions never moved (default: the policy's 1,000).",
+    help="Each market's latest decisions never moved (default 1,000; at least the policy's "
+    "loosening streak).",
 )
 @click.option("--vacuum", is_flag=True, help="Also shrink the file (blocks the keeper meanwhile).")
 @click.pass_context
@@ -488,6 +489,13 @@ def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum:
     cfg = _config(ctx)
     if cfg.keeper is None:
         raise ConfigError("keeper", "archive needs the keeper section (keeper.store)")
+    streak = cfg.keeper.policy.loosen_after_cycles
+    if keep is not None and keep < streak:
+        raise ConfigError(
+            "--keep",
+            f"{keep} is fewer than the {streak} latest decisions the policy reads for a market's "
+            "loosening streak (keeper.policy.loosen_after_cycles)",
+        )
     stores = {"": cfg.keeper.store}
     for name, chain in (cfg.chains or {}).items():
         stores[name] = chain.store

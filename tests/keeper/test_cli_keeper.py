@@ -69,9 +69,15 @@ def test_once_compute_status_history(deployment):
     # retention: the older of the two decisions (compute stores none) moves to an archive store
     oracle(cfg, "once", "--json", env=env)
     archive = cfg.parent / "archive.db"
-    moved = json.loads(
-        oracle(cfg, "archive", "--older-than", "0", "--to", str(archive), "--keep", "1").stdout
-    )
+    args = ("archive", "--older-than", "0", "--to", str(archive), "--keep", "1")
+    refused = oracle(cfg, *args, check=False)  # the policy reads a 3-decision loosening streak
+    assert refused.returncode == 1 and "--keep" in refused.stderr and "streak" in refused.stderr
+    assert not archive.exists()
+    one = yaml.safe_load(cfg.read_text())
+    one["keeper"]["policy"] = {"loosen_after_cycles": 1}
+    cfg_one = cfg.with_name("oracle-one.yaml")
+    cfg_one.write_text(yaml.safe_dump(one))
+    moved = json.loads(oracle(cfg_one, *args).stdout)
     assert moved["decisions_archived"] == 1 and moved["decisions_left"] == 1
     assert moved["archive"] == str(archive)
     kept = [json.loads(line) for line in oracle(cfg, "history", "--json").stdout.splitlines()]
