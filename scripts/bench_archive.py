@@ -10,7 +10,7 @@ calibration's longest loosening streak) while a writer thread records a cycle's 
 beside them. Then both get half as many cycles again as the first (as many as were archived).
 Prints one JSON line per store: the file's size after the first cycles and at the end, rows
 moved, the archive's seconds, and the writer's median and longest write meanwhile (the keeper's
-wait: SQLite has one writer, and the archive moves 5,000 rows a transaction). Run with
+wait: SQLite has one writer; the archive moves a market's rows in chunks of at most 5,000). Run with
 `make bench-archive`.
 """
 

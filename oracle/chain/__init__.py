@@ -267,13 +267,14 @@ class RawCall:
 
 @dataclass
 class _Flight:
-    """A local key's transaction sent and not yet confirmed: the latest version of it, every
-    hash it went out under (same nonce; an earlier one may be the one that lands), the hook
+    """A local key's transaction sent and not yet confirmed: the latest version the node took,
+    every hash it went out under (same nonce; an earlier one may be the one that lands), the hook
     that records them, when it was last sent and how many times it was replaced."""
 
     tx: dict[str, Any]
     hashes: list[bytes]
-    raw: bytes
+    raw: bytes  # the version the node took last, and its hash
+    current: bytes
     hook: Callable[[str], None] | None
     sent_at: float
     bumps: int = 0
@@ -494,55 +495,59 @@ class Transactor:
         """`tx`, just sent as `first`, as a transaction in flight."""
         assert not isinstance(self.sender, str)
         raw = self.sender.sign_transaction(tx).raw_transaction
-        return _Flight(tx, [first], raw, hook, time.monotonic())
+        return _Flight(tx, [first], raw, first, hook, time.monotonic())
 
     def _bump(self, flight: _Flight) -> None:
-        """Replaces `flight`: same nonce, both fees raised by `bump`, sent again."""
+        """Replaces `flight`: same nonce, both fees raised by `bump`, its hash handed to the hook
+        before it is sent. The flight takes the replacement only once the node has it (a refusal
+        leaves it as it was); a node that already has it (a retried send whose first attempt
+        arrived) has it."""
         assert not isinstance(self.sender, str)
-        tx = flight.tx
-        flight.tx = {
-            **tx,
-            "maxPriorityFeePerGas": math.ceil(tx["maxPriorityFeePerGas"] * self.bump),
-            "maxFeePerGas": math.ceil(tx["maxFeePerGas"] * self.bump),
+        tx = {
+            **flight.tx,
+            "maxPriorityFeePerGas": math.ceil(flight.tx["maxPriorityFeePerGas"] * self.bump),
+            "maxFeePerGas": math.ceil(flight.tx["maxFeePerGas"] * self.bump),
         }
-        flight.raw = self.sender.sign_transaction(flight.tx).raw_transaction
-        flight.bumps += 1
+        signed = self.sender.sign_transaction(tx)
+        self._sent(flight.hook, signed.hash)
+        flight.hashes.append(signed.hash)  # polled from now on: it may land even if refused below
+        try:
+            rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+        except (Web3Exception, ValueError) as exc:
+            if "already known" not in str(exc).lower() and not node_knows(self.w3, signed.hash):
+                raise
+        flight.tx, flight.raw, flight.current = tx, signed.raw_transaction, signed.hash
         flight.sent_at = time.monotonic()
-        flight.hashes.append(rpc_retry(self.w3.eth.send_raw_transaction)(flight.raw))
-        self._sent(flight.hook, flight.hashes[-1])
+
+    def _receipt(self, flight: _Flight) -> Any | None:
+        """The receipt of whichever version of `flight` was mined, or None."""
+        for h in flight.hashes:
+            try:
+                return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                continue
+        return None
 
     def _await(self, flights: Sequence[_Flight], i: int) -> Any:
         """The receipt of `flights[i]`: waits `wait` seconds from its last send, then replaces it
-        — same nonce, fees raised by `bump` — up to `replacements` times. Every transaction
-        behind it (`flights[i + 1:]`, later nonces of the same account, none of which can land
-        before it) is replaced with it: fees too low for one block are too low for the next
-        ones, and waiting out `wait` for each in turn would take k × `wait` for the k-th."""
+        — same nonce, fees raised by `bump` — up to `replacements` times while it is the one
+        waited for. Every transaction behind it (`flights[i + 1:]`, later nonces of the same
+        account, none of which can land before it) is replaced with it: fees too low for one
+        block are too low for the next ones, and waiting out `wait` for each in turn would take
+        k × `wait` for the k-th. The receipts are looked for before any replacement, so a
+        transaction mined while the one before it was being handled is never replaced."""
         flight = flights[i]
+        bumps = 0  # replacements made while this one is waited for
         outage: float | None = None  # when the node stopped answering the receipt polls
         next_check = time.monotonic() + 1.0
         while True:
-            if time.monotonic() >= flight.sent_at + self.wait:
-                if flight.bumps >= self.replacements:
-                    raise TimeoutError(
-                        f"not mined after {self.replacements} fee bumps of {self.wait} s each "
-                        f"(nonce {flight.tx['nonce']})"
-                    )
-                self._bump(flight)
-                for later in flights[i + 1 :]:
-                    try:
-                        self._bump(later)
-                    except (Web3Exception, ValueError, OSError, requests.RequestException):
-                        # Left at its fees: it is bumped again when its own wait runs out.
-                        continue
             try:
-                for h in flight.hashes:  # an earlier version may be the one that lands
-                    try:
-                        return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-                    except TransactionNotFound:
-                        continue
+                receipt = self._receipt(flight)
+                if receipt is not None:
+                    return receipt
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + 1.0
-                    self._rebroadcast_if_lost(flight.hashes[-1], flight.raw)
+                    self._rebroadcast_if_lost(flight.current, flight.raw)
                 outage = None
             except Exception as exc:
                 # The node is unreachable for a moment (a quick restart): keep waiting rather
@@ -553,6 +558,30 @@ class Transactor:
                 outage = outage or time.monotonic()
                 if time.monotonic() - outage > self.outage_grace:
                     raise
+            if outage is None and time.monotonic() >= flight.sent_at + self.wait:
+                if bumps >= self.replacements:
+                    raise TimeoutError(
+                        f"not mined after {self.replacements} fee bumps of {self.wait} s each "
+                        f"(nonce {flight.tx['nonce']})"
+                    )
+                try:
+                    self._bump(flight)
+                except (Web3Exception, ValueError) as exc:
+                    if "nonce too low" not in str(exc).lower():
+                        raise
+                    receipt = self._receipt(flight)  # mined since the poll above
+                    if receipt is None:  # the nonce went to a transaction not ours
+                        raise
+                    return receipt
+                bumps += 1
+                flight.bumps += 1
+                for later in flights[i + 1 :]:
+                    try:
+                        self._bump(later)
+                        later.bumps += 1
+                    except (Web3Exception, ValueError, OSError, requests.RequestException):
+                        # Left at its fees: it is replaced again when its own wait runs out.
+                        continue
             time.sleep(0.1)
 
     def _rebroadcast_if_lost(self, tx_hash: bytes, raw: bytes) -> None:

@@ -473,10 +473,14 @@ def _read_store(path: Path) -> Any:
     "--keep",
     type=click.IntRange(min=1),
     default=None,
-    help="Each market's latest decisions never moved (default 1,000; at least the policy's "
+    help="Each market's latest decisions never moved (default 2,000; at least the policy's "
     "loosening streak).",
 )
-@click.option("--vacuum", is_flag=True, help="Also shrink the file (blocks the keeper meanwhile).")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Also shrink the file (stop the keeper first: it rewrites the file).",
+)
 @click.pass_context
 def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum: bool) -> None:
     """Move old decisions and their snapshots out of the keeper's store into an archive store, so

@@ -66,7 +66,7 @@ class Reading:
     pool_fee: float | None = None
     #: unix seconds (the keeper's clock) the depth in `bids` was read: an exchange source reuses a
     #: venue's book for up to 15 minutes while the price stays near it, and the snapshot says how
-    #: old the depth it judged was (None: no book, or read with the price)
+    #: old the depth it judged was (None: the source reads no book)
     book_at: int | None = None
 
 

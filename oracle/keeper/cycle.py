@@ -182,9 +182,10 @@ def read_markets(
     feeds: dict[str, list[SourceResult]] | None = None,
 ) -> CycleReads:
     """Every market's feeds (`collect_all`), then every market's history and tail memory
-    (`read_ahead`), each on one pool of `workers` threads. `feeds`: markets already read at `now`
-    (by the trigger check that asked for this cycle: the cycle acts on the prices that moved,
-    and does not read them again)."""
+    (`read_ahead`), each on one pool of `workers` threads. `feeds`: markets already read moments
+    before `now` (by the trigger check that asked for this cycle: the cycle acts on the prices
+    that moved, and does not read them again; their readings keep their own times, judged
+    against `now` like any other)."""
     have = dict(feeds or {})
     missing = [s for s in markets if s.market not in have]
     collected = collect_all([s.sources for s in missing], now, timeout, workers)

@@ -121,7 +121,10 @@ class KeeperService:
                 try:
                     reads = None
                     if seen is not None and k.feed_workers > 0:
-                        now, feeds = seen
+                        # at the cycle's own moment: the markets it reads again are stamped now,
+                        # and the check's readings are moments old (within every source's age)
+                        _, feeds = seen
+                        now = k.clock()
                         reads = read_markets(k.markets, now, k.feeds_timeout, k.feed_workers, feeds)
                     outcomes = {PRIMARY: ChainOutcome(PRIMARY, k.cycle(reads))}
                 except OracleError as exc:
@@ -129,7 +132,8 @@ class KeeperService:
             else:
                 shared = None
                 if seen is not None:
-                    now, feeds = seen
+                    _, feeds = seen
+                    now = k.clock()
                     workers = max(1, k.feed_workers)
                     shared = read_markets(self.chains.markets, now, k.feeds_timeout, workers, feeds)
                 outcomes = self.chains.cycle(shared)

@@ -103,10 +103,11 @@ PENDING = ("signed", "sent")
 #: Push kinds of the registry's batches (one nonce) and of the arrays contract's (another).
 REGISTRY_KINDS = ("update", "proposal")
 #: Each market's latest decisions `Store.archive` never moves: the policy's loosening streak
-#: (`Store.loosen_streak`) reads up to this many, and the dashboard its latest ones.
-KEEP_DECISIONS = 1_000
-#: Decisions moved per transaction by `Store.archive`: a running keeper's writes wait for one
-#: chunk at most (SQLite has one writer), not for the whole move.
+#: (`Store.loosen_streak`) reads up to 1,000 and the dashboard's price chart (`Store.prices`)
+#: up to 2,000.
+KEEP_DECISIONS = 2_000
+#: Decisions of one market moved per chunk by `Store.archive`: a running keeper's writes wait
+#: for one chunk at most (SQLite has one writer), not for the whole move.
 ARCHIVE_CHUNK = 5_000
 ARRAYS_KIND = "arrays"
 
@@ -187,10 +188,12 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             yield self.db
             self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:  # nothing half-written stays open on the shared connection
             if self.db.in_transaction:  # BEGIN itself may be what failed (e.g. locked)
                 self.db.execute("ROLLBACK")
-            raise StoreError(f"store write failed: {exc}") from None
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"store write failed: {exc}") from None
+            raise
 
     # Price history ----------------------------------------------------------------------------
 
@@ -324,10 +327,12 @@ class Store:
         snapshot, the bulk of the store: 4.4 kB a market and cycle at 500 markets — into the
         store at `to` (created with this schema if new, so every reader of a store reads it),
         leaving each market's latest `keep`. Cycles are copied (pushes refer to them), pushes,
-        syncs, arrays and bars stay. Each chunk is one transaction on both files: a row is in
-        one of them, never neither, and a keeper may keep running beside it. The file stops
-        growing as new rows fill the freed pages; `vacuum` also gives them back to the disk
-        (it rewrites the file and blocks the keeper meanwhile). Returns what moved."""
+        syncs, arrays and bars stay. Rows move in chunks (`_archive_chunk`), copied, then
+        deleted once the archive holds them: a row is in one file or both, never neither, and a
+        keeper may keep running beside it (it waits for one chunk at most). The file stops
+        growing as new rows fill the freed pages; `vacuum` also gives them back to the disk (it
+        rewrites the file: stop the keeper first, whose writes give up after 5 s). Returns what
+        moved."""
         target = Path(to).resolve()
         if str(target) == str(Path(self.db.execute("PRAGMA database_list").fetchone()[2])):
             raise StoreError(f"cannot archive the store into itself ({target})")
@@ -348,46 +353,72 @@ class Store:
         with self._lock:
             try:
                 self.db.execute("ATTACH DATABASE ? AS archive", (str(target),))
+                self.db.execute("PRAGMA archive.synchronous=FULL")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open the archive at {target}: {exc}") from None
-            try:
-                for market, floor in floors.items():
-                    while True:
-                        with self._open_tx() as db:
-                            ids = [
-                                r[0]
-                                for r in db.execute(
-                                    "SELECT d.id FROM decisions d JOIN cycles c "
-                                    "ON c.id = d.cycle_id WHERE d.market = ? AND d.id < ? "
-                                    "AND c.started_at < ? ORDER BY d.id LIMIT ?",
-                                    (market, floor, before, ARCHIVE_CHUNK),
-                                ).fetchall()
-                            ]
-                            if not ids:
-                                break
-                            marks = ",".join("?" * len(ids))
-                            db.execute(
-                                f"INSERT OR IGNORE INTO archive.cycles ({cycles}) "
-                                f"SELECT {cycles} FROM main.cycles WHERE id IN (SELECT "
-                                f"DISTINCT cycle_id FROM main.decisions WHERE id IN ({marks}))",
-                                ids,
-                            )
-                            db.execute(
-                                f"INSERT INTO archive.decisions ({decisions}) "
-                                f"SELECT {decisions} FROM main.decisions WHERE id IN ({marks})",
-                                ids,
-                            )
-                            db.execute(f"DELETE FROM main.decisions WHERE id IN ({marks})", ids)
-                        moved += len(ids)
-            finally:
+        try:
+            for market, floor in floors.items():
+                while ids := self._archive_chunk(market, floor, before, cycles, decisions):
+                    moved += len(ids)
+        finally:
+            with self._lock:
                 self.db.execute("DETACH DATABASE archive")
-            if vacuum:
+        if vacuum:
+            with self._lock:
                 try:
                     self.db.execute("VACUUM")
                 except sqlite3.Error as exc:
                     raise StoreError(f"vacuum failed (the rows are archived): {exc}") from None
         left = self.db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
         return {"decisions_archived": moved, "decisions_left": int(left), "markets": len(floors)}
+
+    def _archive_chunk(
+        self, market: str, floor: int, before: int, cycles: str, decisions: str
+    ) -> list[int]:
+        """Moves up to `ARCHIVE_CHUNK` of `market`'s decisions below id `floor` of cycles started
+        before `before` into the attached archive; returns their ids (none: nothing left). Two
+        transactions, each writing one file — SQLite commits a transaction over two WAL files
+        file by file, so a crash between would lose rows: first the copy into the archive, then
+        the delete of the rows the archive now holds the same. A crash between leaves a row in
+        both, and the next run finishes it."""
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT d.id FROM decisions d JOIN cycles c ON c.id = d.cycle_id "
+                    "WHERE d.market = ? AND d.id < ? AND c.started_at < ? ORDER BY d.id LIMIT ?",
+                    (market, floor, before, ARCHIVE_CHUNK),
+                ).fetchall()
+            ]
+            if not ids:
+                return ids
+            marks = ",".join("?" * len(ids))
+            with self._open_tx() as db:
+                db.execute(
+                    f"INSERT OR REPLACE INTO archive.cycles ({cycles}) SELECT {cycles} FROM "
+                    "main.cycles WHERE id IN (SELECT DISTINCT cycle_id FROM main.decisions "
+                    f"WHERE id IN ({marks}))",
+                    ids,
+                )
+                db.execute(
+                    f"INSERT OR IGNORE INTO archive.decisions ({decisions}) "
+                    f"SELECT {decisions} FROM main.decisions WHERE id IN ({marks})",
+                    ids,
+                )
+            with self._open_tx() as db:
+                deleted = db.execute(
+                    f"DELETE FROM main.decisions WHERE id IN ({marks}) AND EXISTS (SELECT 1 "
+                    "FROM archive.decisions a WHERE a.id = decisions.id "
+                    "AND a.cycle_id = decisions.cycle_id AND a.market = decisions.market "
+                    "AND a.snapshot_hash = decisions.snapshot_hash)",
+                    ids,
+                ).rowcount
+                if deleted != len(ids):  # rolled back: every row stays in this store
+                    raise StoreError(
+                        f"the archive holds other decisions under {len(ids) - deleted} of the "
+                        "ids being moved (another store's archive?): archive into another file"
+                    )
+        return ids
 
     # Pushes -------------------------------------------------------------------------------------
 

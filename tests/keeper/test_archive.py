@@ -93,3 +93,48 @@ def test_archiving_into_the_store_itself_is_refused_and_moves_nothing(tmp_path):
         store.archive(10 * DAY, tmp_path / "ro" / "archive.db", keep=1)
     assert rows(store.db) == before
     store.close()
+
+
+def test_an_archive_that_cannot_be_written_loses_nothing(tmp_path):
+    """The archive's file cannot grow (a full disk, here a file-size limit) while rows move: the
+    copy fails, the store keeps every row and the error is one line. (SQLite commits a transaction
+    over two WAL files file by file: copying and deleting in one transaction lost the chunk.)"""
+    import resource
+
+    store = filled(tmp_path / "oracle.db")
+    everything = rows(store.db)
+    Store(tmp_path / "archive.db").close()
+    other = sqlite3.connect(tmp_path / "archive.db", isolation_level=None)
+    other.execute("PRAGMA wal_autocheckpoint=0")  # its WAL already past the limit below
+    other.execute("CREATE TABLE filler (x BLOB)")
+    other.execute("INSERT INTO filler VALUES (zeroblob(2000000))")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
+    try:
+        with pytest.raises(StoreError) as failed:
+            store.archive(10 * DAY, tmp_path / "archive.db", keep=1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert "\n" not in str(failed.value)
+    archived = rows(sqlite3.connect(tmp_path / "archive.db"))
+    assert rows(store.db) | archived == everything
+    assert rows(store.db) == everything  # the delete never ran
+    other.close()
+    # with room again, a second run moves them
+    assert store.archive(10 * DAY, tmp_path / "archive.db", keep=1)["decisions_left"] == 2
+    store.close()
+
+
+def test_an_archive_holding_another_stores_rows_under_the_same_ids_is_refused(tmp_path):
+    first = filled(tmp_path / "first.db")
+    first.archive(10 * DAY, tmp_path / "archive.db", keep=1)
+    first.close()
+    second = Store(tmp_path / "second.db")
+    for day in range(4):
+        cid = second.begin_cycle(day * DAY)
+        second.record_decisions(cid, [decision("C/USD", 100 + day, False)])
+    everything = rows(second.db)
+    with pytest.raises(StoreError, match="another store's archive"):
+        second.archive(10 * DAY, tmp_path / "archive.db", keep=1)
+    assert rows(second.db) == everything  # nothing left the store
+    second.close()

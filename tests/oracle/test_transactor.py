@@ -18,6 +18,7 @@ from oracle.chain import (
     Transactor,
     TxResult,
     deploy_contract,
+    node_knows,
     rpc_retry,
 )
 from oracle.devnet.accounts import dev_account
@@ -41,7 +42,9 @@ def test_stuck_transaction_is_replaced_with_higher_fees():
         worker = threading.Thread(target=send)
         worker.start()
         deadline = time.monotonic() + 20
-        while len(hashes) < 2 and time.monotonic() < deadline:  # wait for one replacement
+        # one replacement, at the node (its hash is recorded before it is sent)
+        while not (len(hashes) >= 2 and node_knows(w3, hashes[-1])):
+            assert time.monotonic() < deadline
             time.sleep(0.05)
         w3.provider.make_request("evm_mine", [])
         worker.join(20)
@@ -226,7 +229,8 @@ def test_a_stuck_transaction_is_replaced_with_every_one_sent_behind_it():
         )
         worker.start()
         deadline = time.monotonic() + 20
-        while min(len(h) for h in hashes) < 2 and time.monotonic() < deadline:
+        while not all(len(h) >= 2 and node_knows(w3, h[-1]) for h in hashes):
+            assert time.monotonic() < deadline
             time.sleep(0.05)
         replaced = [len(h) for h in hashes]
         w3.provider.make_request("evm_mine", [])
@@ -238,3 +242,81 @@ def test_a_stuck_transaction_is_replaced_with_every_one_sent_behind_it():
         for versions, outcome in zip(hashes, outcomes, strict=True):
             assert outcome.tx_hash in versions[1:]  # a replacement landed
         assert token.functions.balanceOf(key.address).call() == 7  # each applied exactly once
+
+
+def _mints(w3, key, amounts):
+    gov = w3.eth.accounts[0]
+    token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+    errors = ErrorDecoder(token.abi)
+    calls = [
+        RawCall(
+            token.address,
+            HexBytes(token.functions.mint(key.address, a)._encode_transaction_data()),
+            200_000,
+            errors,
+        )
+        for a in amounts
+    ]
+    return token, calls
+
+
+def test_a_transaction_mined_while_the_one_before_it_was_handled_is_not_replaced():
+    """Both land in one block; handling the first one's outcome (a store write, a revert replay)
+    outlasts the second's wait. Its receipt is looked for before any replacement: a replacement
+    first would be refused (nonce too low) and a mined transaction reported as failed."""
+    with AnvilNode() as w3:
+        key = dev_account(7)
+        token, calls = _mints(w3, key, (1, 2))
+        w3.provider.make_request("evm_setAutomine", [False])
+        outcomes: list = []
+
+        def on_outcome(i, _outcome):
+            if i == 0:
+                time.sleep(1.2)
+
+        sender = Transactor(w3, key, wait=1.0, replacements=3)
+        worker = threading.Thread(
+            target=lambda: outcomes.extend(sender.send_all(calls, None, on_outcome))
+        )
+        worker.start()
+        time.sleep(0.4)
+        w3.provider.make_request("evm_mine", [])  # both land, inside the first one's wait
+        worker.join(20)
+        w3.provider.make_request("evm_setAutomine", [True])
+        assert token.functions.balanceOf(key.address).call() == 3
+        assert all(isinstance(o, TxResult) for o in outcomes), outcomes
+
+
+def test_a_replacement_whose_answer_is_lost_is_still_recorded_and_found():
+    """The replacement of a transaction behind the stuck one reaches the node, but the answer is
+    lost and the retry is refused as already known: its hash was recorded before it was sent,
+    and is looked for, so the outcome is the replacement's receipt."""
+    with AnvilNode() as w3:
+        key = dev_account(8)
+        token, calls = _mints(w3, key, (1, 2))
+        w3.provider.make_request("evm_setAutomine", [False])
+        real = w3.eth.send_raw_transaction
+        count = [0]
+
+        def answer_lost(raw):
+            count[0] += 1
+            tx_hash = real(raw)
+            if count[0] == 4:  # sends: A, B, A's replacement, B's replacement <- answer lost
+                raise requests.Timeout("reply lost")
+            return tx_hash
+
+        w3.eth.send_raw_transaction = answer_lost
+        hashes: list[list[str]] = [[], []]
+        outcomes: list = []
+        sender = Transactor(w3, key, wait=1.0, replacements=3)
+        worker = threading.Thread(
+            target=lambda: outcomes.extend(sender.send_all(calls, [h.append for h in hashes]))
+        )
+        worker.start()
+        time.sleep(1.6)  # after the first replacements
+        w3.provider.make_request("evm_mine", [])
+        worker.join(30)
+        w3.provider.make_request("evm_setAutomine", [True])
+        assert token.functions.balanceOf(key.address).call() == 3
+        assert all(isinstance(o, TxResult) for o in outcomes), outcomes
+        assert all(o.tx_hash in h for o, h in zip(outcomes, hashes, strict=True))
