@@ -269,7 +269,7 @@ class RawCall:
 class _Flight:
     """A local key's transaction sent and not yet confirmed: the latest version the node took,
     every hash it went out under (same nonce; an earlier one may be the one that lands), the hook
-    that records them, when it was last sent and how many times it was replaced."""
+    that records them and when it was last sent."""
 
     tx: dict[str, Any]
     hashes: list[bytes]
@@ -277,7 +277,6 @@ class _Flight:
     current: bytes
     hook: Callable[[str], None] | None
     sent_at: float
-    bumps: int = 0
 
 
 class NotSent(ChainError):
@@ -367,8 +366,7 @@ class Transactor:
                 "maxFeePerGas": fee_cap,
             }
         )
-        tx, first = self._broadcast(tx, on_sent, renonce=True)
-        return self._await([self._flight(tx, first, on_sent)], 0)
+        return self._await([self._broadcast(tx, on_sent, renonce=True)], 0)
 
     def send_all(
         self,
@@ -419,11 +417,12 @@ class Transactor:
                         "maxFeePerGas": fee_cap,
                     }
                     trying = True
-                    tx, tx_hash = self._broadcast(tx, hooks[i], renonce=i == 0)
+                    flight = self._broadcast(tx, hooks[i], renonce=i == 0)
                     trying = False
-                    nonce = int(tx["nonce"]) - i  # the first may have taken a fresher nonce
-                    sent.append((call, tx_hash))
-                    flights.append(self._flight(tx, tx_hash, hooks[i]))
+                    # the first may have taken a fresher nonce
+                    nonce = int(flight.tx["nonce"]) - i
+                    sent.append((call, flight.current))
+                    flights.append(flight)
         except (Web3Exception, OSError, ValueError, requests.RequestException) as exc:
             failure = ChainError(f"transaction failed to send: {exc}")
         for call, tx_hash in sent:
@@ -464,38 +463,30 @@ class Transactor:
 
     def _broadcast(
         self, tx: dict[str, Any], hook: Callable[[str], None] | None, *, renonce: bool
-    ) -> tuple[dict[str, Any], bytes]:
-        """Signs `tx`, hands its hash to `hook`, sends it; returns it (with the nonce it went out
-        on) and its hash. A send the node refuses because it already has the transaction (a
-        retried send whose first attempt arrived) is a send. With `renonce`, a nonce another
-        transaction from this account took between our read and our send (a manual one, another
-        process) is replaced by the next one and sent again."""
+    ) -> _Flight:
+        """Signs `tx`, hands its hash to `hook`, sends it; returns it in flight (with the nonce it
+        went out on). A send the node refuses because it already has the transaction (a retried
+        send whose first attempt arrived) is a send. With `renonce`, a nonce another transaction
+        from this account took between our read and our send (a manual one, another process) is
+        replaced by the next one and sent again."""
         assert not isinstance(self.sender, str)
         signed = self.sender.sign_transaction(tx)
         self._sent(hook, signed.hash)
         try:
             rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
-            return tx, signed.hash
         except (Web3Exception, ValueError) as exc:
             refused = str(exc).lower()
-            if "already known" in refused or node_knows(self.w3, signed.hash):
-                return tx, signed.hash
-            if not renonce or "nonce too low" not in refused:
-                raise
-        fresh = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
-        tx = {**tx, "nonce": fresh}
-        signed = self.sender.sign_transaction(tx)
-        self._sent(hook, signed.hash)
-        rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
-        return tx, signed.hash
-
-    def _flight(
-        self, tx: dict[str, Any], first: bytes, hook: Callable[[str], None] | None
-    ) -> _Flight:
-        """`tx`, just sent as `first`, as a transaction in flight."""
-        assert not isinstance(self.sender, str)
-        raw = self.sender.sign_transaction(tx).raw_transaction
-        return _Flight(tx, [first], raw, first, hook, time.monotonic())
+            if not ("already known" in refused or node_knows(self.w3, signed.hash)):
+                if not renonce or "nonce too low" not in refused:
+                    raise
+                fresh = rpc_retry(self.w3.eth.get_transaction_count)(self.address, "pending")
+                tx = {**tx, "nonce": fresh}
+                signed = self.sender.sign_transaction(tx)
+                self._sent(hook, signed.hash)
+                rpc_retry(self.w3.eth.send_raw_transaction)(signed.raw_transaction)
+        return _Flight(
+            tx, [signed.hash], signed.raw_transaction, signed.hash, hook, time.monotonic()
+        )
 
     def _bump(self, flight: _Flight) -> None:
         """Replaces `flight`: same nonce, both fees raised by `bump`, its hash handed to the hook
@@ -574,11 +565,9 @@ class Transactor:
                         raise
                     return receipt
                 bumps += 1
-                flight.bumps += 1
                 for later in flights[i + 1 :]:
                     try:
                         self._bump(later)
-                        later.bumps += 1
                     except (Web3Exception, ValueError, OSError, requests.RequestException):
                         # Left at its fees: it is replaced again when its own wait runs out.
                         continue

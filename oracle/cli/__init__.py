@@ -501,7 +501,7 @@ def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum:
             "loosening streak (keeper.policy.loosen_after_cycles)",
         )
     stores = {"": cfg.keeper.store}
-    for name, chain in (cfg.chains or {}).items():
+    for name, chain in cfg.chains.items():
         stores[name] = chain.store
     before = int(time.time() - days * 86_400)
     for name, path in stores.items():

@@ -105,12 +105,13 @@ class KeeperService:
         return self.keeper if self.chains is None else self.chains.keepers[chain]
 
     def run_cycle(
-        self, why: str, seen: tuple[int, dict[str, list[SourceResult]]] | None = None
+        self, why: str, seen: dict[str, list[SourceResult]] | None = None
     ) -> CycleReport | None:
         """One cycle (of every chain); the primary chain's report, None when it has none.
-        `seen`: (when, feeds by market) a trigger check read just now for the markets that set
-        it off — the cycle decides those from these prices, not from a second read of them, and
-        reads every other market itself."""
+        `seen`: the feeds by market a trigger check read just now for the markets that set it off
+        — the cycle decides those from these prices, not from a second read of them, and reads
+        every other market itself, at its own moment (the markets it reads again are stamped
+        then; the check's readings are moments old, within every source's age)."""
         if not self._lock.acquire(blocking=False):
             self.skipped += 1
             log.warning("cycle skipped: the previous one is still running", extra={"why": why})
@@ -121,21 +122,17 @@ class KeeperService:
                 try:
                     reads = None
                     if seen is not None and k.feed_workers > 0:
-                        # at the cycle's own moment: the markets it reads again are stamped now,
-                        # and the check's readings are moments old (within every source's age)
-                        _, feeds = seen
                         now = k.clock()
-                        reads = read_markets(k.markets, now, k.feeds_timeout, k.feed_workers, feeds)
+                        reads = read_markets(k.markets, now, k.feeds_timeout, k.feed_workers, seen)
                     outcomes = {PRIMARY: ChainOutcome(PRIMARY, k.cycle(reads))}
                 except OracleError as exc:
                     outcomes = {PRIMARY: ChainOutcome(PRIMARY, error=exc, status="failed")}
             else:
                 shared = None
                 if seen is not None:
-                    _, feeds = seen
                     now = k.clock()
                     workers = max(1, k.feed_workers)
-                    shared = read_markets(self.chains.markets, now, k.feeds_timeout, workers, feeds)
+                    shared = read_markets(self.chains.markets, now, k.feeds_timeout, workers, seen)
                 outcomes = self.chains.cycle(shared)
         finally:
             self._lock.release()
@@ -205,7 +202,7 @@ class KeeperService:
             for (setup, _), r in zip(watched, reads, strict=True)
             if setup.market in reasons
         }
-        self.run_cycle(why, (now, feeds))
+        self.run_cycle(why, feeds)
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()

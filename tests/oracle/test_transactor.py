@@ -201,25 +201,30 @@ def test_a_retried_send_whose_first_attempt_arrived_is_not_sent_twice(monkeypatc
         assert token.functions.balanceOf(key.address).call() == 5  # minted once
 
 
+def _mints(w3, key, amounts):
+    gov = w3.eth.accounts[0]
+    token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
+    errors = ErrorDecoder(token.abi)
+    calls = [
+        RawCall(
+            token.address,
+            HexBytes(token.functions.mint(key.address, a)._encode_transaction_data()),
+            200_000,
+            errors,
+        )
+        for a in amounts
+    ]
+    return token, calls
+
+
 def test_a_stuck_transaction_is_replaced_with_every_one_sent_behind_it():
     """Fees too low for the first transaction of a back-to-back sequence are too low for the rest:
     when the first is replaced, so is every one behind it, at once — not each after the one before
     it is mined and its own wait has run out (k waits for the k-th). All land, once each, in the
     block that follows, each as a replacement."""
     with AnvilNode() as w3:
-        gov = w3.eth.accounts[0]
-        token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
         key = dev_account(6)
-        errors = ErrorDecoder(token.abi)
-        calls = [
-            RawCall(
-                token.address,
-                HexBytes(token.functions.mint(key.address, amount)._encode_transaction_data()),
-                200_000,
-                errors,
-            )
-            for amount in (1, 2, 4)
-        ]
+        token, calls = _mints(w3, key, (1, 2, 4))
         w3.provider.make_request("evm_setAutomine", [False])
         hashes: list[list[str]] = [[], [], []]
         outcomes: list = []
@@ -242,22 +247,6 @@ def test_a_stuck_transaction_is_replaced_with_every_one_sent_behind_it():
         for versions, outcome in zip(hashes, outcomes, strict=True):
             assert outcome.tx_hash in versions[1:]  # a replacement landed
         assert token.functions.balanceOf(key.address).call() == 7  # each applied exactly once
-
-
-def _mints(w3, key, amounts):
-    gov = w3.eth.accounts[0]
-    token, _ = deploy_contract(w3, gov, "MockERC20", "Test", "TST", 18)
-    errors = ErrorDecoder(token.abi)
-    calls = [
-        RawCall(
-            token.address,
-            HexBytes(token.functions.mint(key.address, a)._encode_transaction_data()),
-            200_000,
-            errors,
-        )
-        for a in amounts
-    ]
-    return token, calls
 
 
 def test_a_transaction_mined_while_the_one_before_it_was_handled_is_not_replaced():
