@@ -180,6 +180,7 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
         tightened: set[str] = set()
         kinds: dict[str, int] = {}
         blocks: list[int] = []
+        gas: list[int] = []  # each mined batch's gas used, as `blocks` lists their blocks
         missed: list[str] = []
         while len(tightened) < n and time.monotonic() - shock_at < 300:
             for _why, report in list(service.reports):
@@ -191,6 +192,7 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
                         kinds[p.kind] = kinds.get(p.kind, 0) + len(p.markets)
                         tightened.update(p.markets)
                         blocks.append(w3.eth.get_transaction_receipt(p.tx_hash)["blockNumber"])
+                        gas.append(p.gas_used or 0)
                     else:  # every batch that did not land, and why
                         missed.append(f"{p.kind} {p.status} ({len(p.markets)}): {p.error}")
             time.sleep(0.02)
@@ -198,6 +200,9 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
         service.stop()
         Transactor.send_all = send_all
         store.close()
+        by_block: dict[int, list[int]] = {}
+        for b, g in zip(blocks, gas, strict=True):
+            by_block.setdefault(b - block0, []).append(g)
         response = [t for t in cycles if t > shock_at][:1]
         sending = [t for t in sends if response and t > response[0]][:1]
         return {
@@ -207,6 +212,8 @@ def trial_many(w3, workdir: Path, n: int) -> dict[str, object]:
             "markets_answered": len(tightened),
             "markets_by_batch_kind": kinds,
             "batches": len(blocks),
+            # per block after the shock: [blocks after, batches in it, their gas used]
+            "by_block": [[b, len(g), sum(g)] for b, g in sorted(by_block.items())],
             "not_mined": missed,
             "first_cycle_seconds": round(first_seconds, 2),
             # shock → the cycle the trigger check started (the check's reads included)

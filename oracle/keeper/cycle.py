@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -556,8 +557,13 @@ class Keeper:
         if not chosen:
             return []
         chosen.sort(key=lambda c: market_id(c[0]))
-        size = self._batch_limit(kind)
-        chunks = [chosen[start : start + size] for start in range(0, len(chosen), size)]
+        # As few batches as the limit allows, of even sizes: a short last batch could fit a block
+        # its predecessors' declared gas left, where a node tries it out of nonce order (Anvil
+        # then drops it from its pool, and it waits for a re-broadcast).
+        count = -(-len(chosen) // self._batch_limit(kind))
+        size, longer = divmod(len(chosen), count)
+        bounds = [k * size + min(k, longer) for k in range(count + 1)]
+        chunks = [chosen[a:b] for a, b in pairwise(bounds)]
         pushes: list[Push] = []
         while chunks:
             sent, chunks = self._send_round(cycle_id, kind, chunks, now)
@@ -579,14 +585,18 @@ class Keeper:
 
         The first batch is estimated at the chain's state: a revert naming one market (a guardrail
         it broke, a profile it lost) drops that market before anything is sent, and the rest is
-        signed again. A later batch cannot be estimated before the earlier ones are mined (its
-        nonce is not yet the registry's): it goes with the larger of the pessimistic gas the
-        batches are sized by (`MARKET_GAS`) and the first batch's estimate per market (which, on
-        a rollup, carries the data fee). A later batch that reverts, and every one behind it
-        (reverted on its nonce), is left for the next round, less a market its revert names:
-        there it is estimated first, which names the market a revert in a shared block could
-        not (replayed on the block before, it sees only the nonce). Each round settles its first
-        batch (mined, or a market or the batch dropped), so the rounds end."""
+        signed again. A later batch is estimated at the chain's state with the registry's nonce
+        overridden to its own (`relay_call(ahead=True)`): it declares its own cost, not the
+        pessimistic `MARKET_GAS` (which put 500 proposals in three 30M blocks where their gas fits
+        in two). A later batch whose estimate reverts is not sent, nor any behind it: they are
+        left for the next round, less a market its revert names. Where the node refuses state
+        overrides, a later batch goes with the larger of the pessimistic gas and the first
+        batch's estimate per market (which, on a rollup, carries the data fee). A later batch
+        that reverts on chain, and every one behind it (reverted on its nonce), is left for the
+        next round, less a market its revert names: there it is estimated first, which names the
+        market a revert in a shared block could not (replayed on the block before, it sees only
+        the nonce). Each round settles its first batch (mined, or a market or the batch
+        dropped), so the rounds end."""
         pushes: list[Push] = []
         chunk = chunks[0]
         nonce = self.registry.nonce()
@@ -613,15 +623,26 @@ class Keeper:
             except ChainError as exc:  # not sent: the row stays signed until its deadline
                 return [*pushes, first.push("pending", error=str(exc))], []
         per_market = call.gas / len(chunk)
-        for later in chunks[1:]:
+        unsent: list[list[tuple[str, Params]]] = []  # left before sending: a revert foreseen
+        foreseen: Push | None = None
+        for k, later in enumerate(chunks[1:], start=1):
             s = self._sign(cycle_id, kind, later, nonce + len(signed), deadline, now)
-            gas = max(self._batch_gas(kind, len(later)), math.ceil(per_market * len(later)))
-            signed.append(s)
-            calls.append(
-                self.registry.relay_call(
+            try:
+                call = self.registry.relay_call(
+                    s.batch, s.signatures, self.sender, proposal=proposal, ahead=True
+                )
+            except ContractRevert as exc:  # this batch, and so every one behind it, waits
+                foreseen = self._reverted(s, exc)
+                rest = [c for c in later if c[0] != foreseen.blamed]
+                unsent = ([rest] if rest else []) + chunks[k + 1 :]
+                break
+            except ChainError:  # no state override here: the pessimistic limit
+                gas = max(self._batch_gas(kind, len(later)), math.ceil(per_market * len(later)))
+                call = self.registry.relay_call(
                     s.batch, s.signatures, self.sender, proposal=proposal, gas=gas
                 )
-            )
+            signed.append(s)
+            calls.append(call)
 
         def record(i: int, outcome: Outcome) -> None:
             """Each outcome in the store as soon as it is known (a crash loses none of them)."""
@@ -660,9 +681,11 @@ class Keeper:
                 pushes.append(s.push("mined", outcome.tx_hash, outcome.gas_used))
             else:  # not confirmed: it, and all behind it, may land
                 pushes.append(s.push("pending", error=str(outcome)))
+        if foreseen is not None:
+            pushes.append(foreseen)  # in nonce order, after the batches sent before it
         if any(p.status in ("pending", "unsent") for p in pushes):
             return pushes, []  # the next cycle settles the nonces and decides again
-        return pushes, left
+        return pushes, left + unsent
 
     def _deadline(self, now: int) -> int:
         """`batch_ttl` after `now`, but never more than the registry's `maxBatchLifetime` after the

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from oracle.audit.verify import verify
+from oracle.errors import ChainError
 from oracle.feeds.exchange import ExchangeSource
 from oracle.feeds.venue import Venue
 from oracle.keeper.cycle import Keeper, MarketSetup
@@ -283,11 +284,90 @@ def test_a_cycles_batches_go_out_back_to_back_into_one_block(rig_factory):
     assert all(rig.registry.market_state(market_id(n)).updated_at for n in names)
 
 
-def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(rig_factory):
-    """A batch sent behind the first is not estimated (its nonce is not yet the registry's): when
-    it reverts on chain naming a market, the batches behind it revert on their nonce, and the next
-    round sends them again — without the market named."""
+def _no_state_override(monkeypatch, registry):
+    """The node refuses `eth_estimateGas` state overrides: a batch behind another is sent with
+    the pessimistic limit, unestimated (the path before estimates ahead, and on such nodes)."""
+    relay_call = registry.relay_call
+
+    def refusing(*args, ahead=False, **kwargs):
+        if ahead:
+            raise ChainError("cannot estimate gas: state overrides are not supported")
+        return relay_call(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "relay_call", refusing)
+
+
+def test_a_batch_behind_another_that_would_revert_is_not_sent(rig_factory):
+    """A batch behind the first is estimated with the registry's nonce overridden to its own:
+    its revert (a market past the bounds governance narrowed after the read) is known before
+    anything is sent. It stays unsent, the batch behind it too, and the next round sends that
+    one, and the blamed market's batch is not sent at all."""
     rig = rig_factory("2020-03-11T00:00:00")
+    names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
+    gov = rig.governance.address
+    blamed = names[1]
+    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    _stale_bounds(rig, keeper, blamed)
+    sent_before = rig.registry.w3.eth.get_transaction_count(gov)
+    report = keeper.cycle()
+    assert [(p.status, p.markets, p.blamed) for p in report.pushes] == [
+        ("mined", (names[0],), None),
+        ("reverted", (blamed,), blamed),
+        ("mined", (names[2],), None),
+    ]
+    assert report.pushes[1].tx_hash is None and "OutOfBounds" in report.pushes[1].error
+    assert rig.registry.w3.eth.get_transaction_count(gov) == sent_before + 2  # no revert paid
+    assert rig.registry.nonce() == 2
+    assert rig.registry.market_state(market_id(blamed)).updated_at == 0
+    stored = [(p["status"], p["nonce"]) for p in reversed(rig.store.pushes())]  # oldest first
+    assert stored == [("mined", 0), ("reverted", 1), ("mined", 1)]
+
+
+def test_a_cycles_later_batches_declare_their_own_gas(rig_factory):
+    """Each batch behind the first goes with its own estimate (× GAS_MARGIN), not the pessimistic
+    limit the batches are sized by: 500 proposals in two 30M blocks where that took three."""
+    from oracle.chain import GAS_MARGIN
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"] * 3
+    w3 = rig.registry.w3
+    for p in report.pushes[1:]:
+        limit = w3.eth.get_transaction(p.tx_hash)["gas"]
+        assert p.gas_used <= limit <= GAS_MARGIN * p.gas_used * 1.05, (limit, p.gas_used)
+        assert limit < keeper._batch_gas("update", 1)
+
+
+def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
+    rig_factory, monkeypatch
+):
+    """On a node without state overrides a batch sent behind the first is not estimated (its
+    nonce is not yet the registry's): when it reverts on chain naming a market, the batches
+    behind it revert on their nonce, and the next round sends them again — without the market
+    named."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    _no_state_override(monkeypatch, rig.registry)
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
     gov = rig.governance.address
     blamed = names[1]
@@ -341,11 +421,15 @@ def _stale_bounds(rig, keeper, blamed):
     keeper._on_chain = lambda market: before if market == blamed else read(market)
 
 
-def test_a_batch_that_reverts_in_the_block_of_the_one_before_is_estimated_next_round(rig_factory):
-    """Two batches in one block, the second breaking a guardrail: replayed on the block before,
-    its revert names only the nonce (the first batch is not applied there). Its whole chunk goes
-    to the next round, where the estimate names the market and the other market is applied."""
+def test_a_batch_that_reverts_in_the_block_of_the_one_before_is_estimated_next_round(
+    rig_factory, monkeypatch
+):
+    """Two batches in one block, the second breaking a guardrail (unestimated: a node without
+    state overrides): replayed on the block before, its revert names only the nonce (the first
+    batch is not applied there). Its whole chunk goes to the next round, where the estimate
+    names the market and the other market is applied."""
     rig = rig_factory("2020-03-11T00:00:00")
+    _no_state_override(monkeypatch, rig.registry)
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT", "ETH4/USDT"], key=market_id)
     gov = rig.governance.address
     blamed = names[2]
@@ -413,6 +497,7 @@ def test_a_crash_after_a_batch_reverted_on_chain_does_not_hold_the_nonce(rig_fac
     from oracle.chain import Transactor
 
     rig = rig_factory("2020-03-11T00:00:00")
+    _no_state_override(monkeypatch, rig.registry)  # the revert reaches the chain
     names = sorted([MARKET, "ETH2/USDT"], key=market_id)
     gov = rig.governance.address
     blamed = names[1]

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from oracle.chain import RegistryClient
+from oracle.chain import GAS_MARGIN, NONCE_BITS, NONCE_SLOT, RegistryClient
 from oracle.errors import ContractRevert
 from oracle.signing import Batch, MarketUpdate, model_version_bytes, sign_batch
 from oracle.types import Params
@@ -166,3 +166,28 @@ def test_the_registry_reports_its_release(client):
     source = (ROOT / "contracts" / "libraries" / "ConstantsLib.sol").read_text()
     [release] = re.findall(r'REGISTRY_VERSION = "([0-9.]+)"', source)
     assert client.version() == release == "1.1.0"
+
+
+def test_the_nonce_word_mirrored_for_estimates_ahead_is_the_registrys(
+    client, chain, signer_keys, relayer
+):
+    """`NONCE_SLOT`/`NONCE_BITS` (the state override of `relay_call(ahead=True)`) read the nonce
+    the registry reports, and the override estimates a batch two nonces ahead of it."""
+    w3 = client.w3
+    b = batch(client, chain, 7_000, 8000, 500)
+    client.submit(b, sign_batch(b, client.address, signer_keys[:1]), relayer.address)
+    w3.provider.make_request("evm_increaseTime", [3_600])  # past the market's update interval
+    w3.provider.make_request("evm_mine", [])
+    word = int.from_bytes(w3.eth.get_storage_at(client.address, NONCE_SLOT))
+    assert word & ((1 << NONCE_BITS) - 1) == client.nonce() == 1
+    assert word >> NONCE_BITS  # the threshold and the lifetime share the slot: kept by the override
+    ahead = dataclasses.replace(batch(client, chain, 6_900, 8000, 500), nonce=3)
+    sigs = sign_batch(ahead, client.address, signer_keys[:1])
+    call = client.relay_call(ahead, sigs, relayer.address, proposal=False, ahead=True)
+    same = dataclasses.replace(ahead, nonce=1)
+    now = client.relay_call(
+        same, sign_batch(same, client.address, signer_keys[:1]), relayer.address, proposal=False
+    )
+    assert abs(call.gas - now.gas) <= GAS_MARGIN * 64  # the same work: only the nonce differs
+    with pytest.raises(ContractRevert, match="NonceOutOfOrder"):  # without the override
+        client.relay_call(ahead, sigs, relayer.address, proposal=False)
