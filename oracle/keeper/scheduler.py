@@ -34,7 +34,7 @@ from oracle.keeper.chains import ChainOutcome, ChainSet
 from oracle.keeper.cycle import CycleReport, Keeper, read_markets
 from oracle.keeper.metrics import FIELDS, HEALTH_VALUE, Metrics
 from oracle.markets import market_id
-from oracle.snapshot import aggregate
+from oracle.snapshot import Health, aggregate
 
 log = logging.getLogger("oracle.keeper.scheduler")
 
@@ -157,11 +157,11 @@ class KeeperService:
     def check_trigger(self) -> None:
         """Reads every watched market's feeds (one collection) and runs a cycle when any moved
         more than `price_move` or its volatility jumped. The cycle decides the markets that set
-        it off from the prices this check read, and reads the others again: a check's reads are
-        not one instant (a venue's tickers come in chunks, its books one by one), and a move that
-        lands while the check is reading shows in some markets and not yet in the rest — decided
-        from this check's prices, those would wait for a second cycle, which starts only when
-        this one has sent and mined everything."""
+        it off from the prices this check read (when that read is healthy), and reads the others
+        again: a check's reads are not one instant (a venue's tickers come in chunks, its books
+        one by one), and a move that lands while the check is reading shows in some markets and
+        not yet in the rest — decided from this check's prices, those would wait for a second
+        cycle, which starts only when this one has sent and mined everything."""
         k = self.keeper
         watched = [
             (setup, before.price)
@@ -175,6 +175,7 @@ class KeeperService:
         else:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
         reasons: dict[str, str] = {}  # the markets that set the cycle off, and why
+        whole: set[str] = set()  # ...of which the check's read is healthy: decided from it
         for (setup, last_price), results in zip(watched, reads, strict=True):
             snap = aggregate(setup.market, results, now, k.health)
             if snap.price is None:
@@ -182,6 +183,8 @@ class KeeperService:
             move = snap.price / last_price - 1
             if abs(move) > self.price_move:
                 reasons[setup.market] = f"{setup.market} moved {move:+.2%} since the last cycle"
+                if snap.health == Health.OK:
+                    whole.add(setup.market)
                 continue
             seen_prices = self._seen.setdefault(setup.market, deque(maxlen=60))
             seen_prices.append(snap.price)
@@ -193,14 +196,20 @@ class KeeperService:
                 if ratio is not None:
                     seen_prices.clear()
                     reasons[setup.market] = f"{setup.market} volatility {ratio:.1f}x the model's"
+                    if snap.health == Health.OK:
+                        whole.add(setup.market)
         if not reasons:
             return
         first, *more = reasons.values()
         why = f"trigger: {first}" + (f" (and {len(more)} more markets)" if more else "")
+        # A market the move reached on some venues only (the others dropped as diverging) is read
+        # again too: decided from this read it would be DEGRADED (tightening only), its history
+        # (one venue's, the bar in progress closed at that venue's last trade) possibly without
+        # the move, and the next check would compare against the moved price and not see it.
         feeds = {
             setup.market: list(r)
             for (setup, _), r in zip(watched, reads, strict=True)
-            if setup.market in reasons
+            if setup.market in whole
         }
         self.run_cycle(why, feeds)
 

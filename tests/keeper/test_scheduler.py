@@ -119,6 +119,45 @@ def test_volatility_jump_detection():
     assert volatility_jumped(wild[:5], sigma_hour, 3_600, 15, 3.0) is None  # too few checks
 
 
+def _service(chain, governance, signer_keys, venues, store_path, clock):
+    """A triggered keeper over `venues` (market → its three emulated venues, each replaying ETH),
+    on a registry of its own, its clock `clock[0]`."""
+    from oracle.devnet.registry import deploy_registry
+    from oracle.feeds.exchange import ExchangeSource
+    from oracle.feeds.venue import Venue
+    from oracle.keeper.cycle import Keeper, MarketSetup
+    from oracle.keeper.store import Store
+    from oracle.policy import PolicySettings
+    from tests.helpers.guardrails import KEEPER_GUARDRAILS
+
+    registry = deploy_registry(
+        chain.provider.web3,
+        governance.address,
+        signers=[signer_keys[0].address],
+        markets=list(venues),
+        guardrails=KEEPER_GUARDRAILS,
+    )
+    setups = []
+    for market, market_venues in venues.items():
+        sources = [
+            ExchangeSource(f"{market}{i}", market, Venue("binance", v.url), MARKET, max_age=7_200)
+            for i, v in enumerate(market_venues)
+        ]
+        setups.append(
+            MarketSetup(market, sources, partial(sources[0].history, "1h", 1_000), 1_000.0)
+        )
+    keeper = Keeper(
+        registry,
+        [signer_keys[0]],
+        governance.address,
+        Store(store_path),
+        setups,
+        policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
+        clock=lambda: clock[0],
+    )
+    return KeeperService(keeper, interval=3_600, price_move=0.03, check_every=60)
+
+
 def test_a_trigger_reads_again_the_markets_it_did_not_see_move(
     chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
 ):
@@ -128,48 +167,13 @@ def test_a_trigger_reads_again_the_markets_it_did_not_see_move(
     that reached a market after the check had read it (before: that market waited for a second
     cycle, which starts only after the first has mined everything). Two markets replaying ETH on
     venues of their own; the second's venues reach the crash only after the check has read them."""
-    from oracle.devnet.registry import deploy_registry
-    from oracle.feeds.exchange import ExchangeSource
-    from oracle.feeds.venue import Venue
-    from oracle.keeper.cycle import Keeper, MarketSetup
-    from oracle.keeper.store import Store
-    from oracle.policy import PolicySettings
-    from tests.helpers.guardrails import KEEPER_GUARDRAILS
-
     from .conftest import replay_venues
 
     late = "LATE/USDT"
     clock = [chain.pending_timestamp + 10]
     venues = {m: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00") for m in (MARKET, late)}
     try:
-        registry = deploy_registry(
-            chain.provider.web3,
-            governance.address,
-            signers=[signer_keys[0].address],
-            markets=[MARKET, late],
-            guardrails=KEEPER_GUARDRAILS,
-        )
-        setups = []
-        for market, market_venues in venues.items():
-            sources = [
-                ExchangeSource(
-                    f"{market}{i}", market, Venue("binance", v.url), MARKET, max_age=7_200
-                )
-                for i, v in enumerate(market_venues)
-            ]
-            setups.append(
-                MarketSetup(market, sources, partial(sources[0].history, "1h", 1_000), 1_000.0)
-            )
-        keeper = Keeper(
-            registry,
-            [signer_keys[0]],
-            governance.address,
-            Store(tmp_path / "two.db"),
-            setups,
-            policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
-            clock=lambda: clock[0],
-        )
-        service = KeeperService(keeper, interval=3_600, price_move=0.03, check_every=60)
+        service = _service(chain, governance, signer_keys, venues, tmp_path / "two.db", clock)
         before = service.run_cycle("start").snapshots[late].price
         clock[0] += 12 * 3_600
         chain.mine(timestamp=clock[0])
@@ -199,3 +203,49 @@ def test_a_trigger_reads_again_the_markets_it_did_not_see_move(
         for market_venues in venues.values():
             for v in market_venues:
                 v.stop()
+
+
+def test_a_move_the_check_read_from_some_venues_only_is_read_again(
+    chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
+):
+    """The move reaches two of a market's three venues before the check reads them and the third
+    after: the check sees the market move (the median moved) with the lagging venue dropped as
+    diverging. Decided from that read, the market was DEGRADED (tightening only), and its history
+    (the lagging venue's, its bar in progress closed at that venue's last trade) did not show the
+    crash: in `make bench-reaction` 15 of 500 markets were held `no_change` at the crashed price,
+    which then stopped the trigger from seeing them move until the hourly cycle. The cycle reads
+    such a market again, once every venue has the move."""
+    from oracle.snapshot import Health
+
+    from .conftest import replay_venues
+
+    clock = [chain.pending_timestamp + 10]
+    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
+    try:
+        service = _service(chain, governance, signer_keys, venues, tmp_path / "one.db", clock)
+        service.run_cycle("start")
+        clock[0] += 12 * 3_600
+        chain.mine(timestamp=clock[0])
+        lagging, *crashed = venues[MARKET]
+        for v in crashed:  # two venues print 12 March, 12:00 (down about 20 %)
+            v.now = clock[0]
+        lagging.now, lagging.offset = clock[0], lagging.offset + 12 * 3_600  # still midnight...
+        import oracle.keeper.scheduler as scheduler
+
+        real_read = scheduler.read_markets
+
+        def read_markets(*args, **kwargs):
+            lagging.offset -= 12 * 3_600  # ...until the cycle reads
+            return real_read(*args, **kwargs)
+
+        monkeypatch.setattr(scheduler, "read_markets", read_markets)
+        service.check_trigger()
+        why, report = service.reports[-1]
+        assert why.startswith(f"trigger: {MARKET} moved -")
+        snap = report.snapshots[MARKET]
+        assert snap.health == Health.OK, snap.reasons  # every venue, crashed
+        decision = report.decision(MARKET)
+        assert "DEGRADED" not in decision.reason
+    finally:
+        for v in venues[MARKET]:
+            v.stop()
