@@ -110,25 +110,46 @@ def aggregate(
     send = w3.eth.call if retry is None else retry(w3.eth.call)
     results: list[bytes | None] = []
     for i in range(0, len(calls), chunk):
-        part = calls[i : i + chunk]
-        data = _AGGREGATE3 + abi_encode(
-            ["(address,bool,bytes)[]"], [[(c.target, True, c.data) for c in part]]
-        )
-        try:
-            raw = bytes(send({"to": target, "data": data}, block))
-        except ContractLogicError as exc:  # not Multicall3, or a call took all the gas: one by one
-            raise NoMulticall(f"Multicall3 at {target} reverted: {exc}") from None
-        except (Web3Exception, OSError, requests.RequestException) as exc:
-            raise ChainError(f"Multicall3 at {target}: {exc}") from None
-        if not raw:
-            raise NoMulticall(f"no Multicall3 at {target} on this chain (set chain.multicall)")
-        try:
-            (answers,) = abi_decode(["(bool,bytes)[]"], raw)
-        except Exception as exc:  # eth_abi raises several kinds for a short or odd answer
-            raise NoMulticall(f"Multicall3 at {target} answered something else: {exc}") from None
-        if len(answers) != len(part):
-            raise NoMulticall(
-                f"Multicall3 at {target}: {len(answers)} answers to {len(part)} calls"
-            )
-        results += [bytes(r) if ok else None for ok, r in answers]
+        results += _answers(send, target, calls[i : i + chunk], block)
     return results
+
+
+def _answers(
+    send: Callable[..., Any], target: str, part: Sequence[Call], block: BlockIdentifier
+) -> list[bytes | None]:
+    """`part`'s answers from one `aggregate3` request. A call that burns all the gas it gets
+    (Multicall3 forwards 63/64 of what is left to each call) can leave too little for the calls
+    after it, and the node then fails the whole request out of gas: one broken or hostile
+    target (a feed's aggregator, a pool) would blind every read beside it. The request is then
+    split in halves until such a call is alone, and it reads as failed (None)."""
+    data = _AGGREGATE3 + abi_encode(
+        ["(address,bool,bytes)[]"], [[(c.target, True, c.data) for c in part]]
+    )
+    try:
+        raw = bytes(send({"to": target, "data": data}, block))
+    except ContractLogicError as exc:  # not Multicall3: one by one
+        raise NoMulticall(f"Multicall3 at {target} reverted: {exc}") from None
+    except (Web3Exception, OSError, requests.RequestException) as exc:
+        if not _out_of_gas(exc):
+            raise ChainError(f"Multicall3 at {target}: {exc}") from None
+        if len(part) == 1:
+            return [None]
+        half = len(part) // 2
+        return _answers(send, target, part[:half], block) + _answers(
+            send, target, part[half:], block
+        )
+    if not raw:
+        raise NoMulticall(f"no Multicall3 at {target} on this chain (set chain.multicall)")
+    try:
+        (answers,) = abi_decode(["(bool,bytes)[]"], raw)
+    except Exception as exc:  # eth_abi raises several kinds for a short or odd answer
+        raise NoMulticall(f"Multicall3 at {target} answered something else: {exc}") from None
+    if len(answers) != len(part):
+        raise NoMulticall(f"Multicall3 at {target}: {len(answers)} answers to {len(part)} calls")
+    return [bytes(r) if ok else None for ok, r in answers]
+
+
+def _out_of_gas(exc: BaseException) -> bool:
+    """The node's "out of gas" for a call (Anvil: "EVM error OutOfGas"; Geth, Erigon, Nethermind:
+    "out of gas"), which has no revert data for web3.py to raise as a revert."""
+    return "outofgas" in str(exc).replace(" ", "").replace("_", "").lower()

@@ -12,6 +12,9 @@ from oracle.types import Params
 
 MARKETS = tuple(f"M{i}/USDT" for i in range(5))
 NO_CODE = "0x000000000000000000000000000000000000dEaD"
+BURNER = "0x00000000000000000000000000000000000000bE"
+#: runtime code that loops until its gas runs out (JUMPDEST, PUSH1 0, JUMP)
+LOOP = "0x5b600056"
 
 
 def views_one_by_one(registry, ids, block, when):
@@ -64,3 +67,21 @@ def test_without_multicall3_the_keeper_reads_market_by_market(node_rig):
     assert [n for n in report.notes if n.startswith("markets read one by one: no Multicall3")]
     assert report.pushes and all(p.status == "mined" for p in report.pushes)
     rig.assert_agreement()
+
+
+def test_calls_that_burn_their_gas_fail_alone(node_rig):
+    """Three calls to a contract that loops until its gas runs out, ahead of the registry reads:
+    Multicall3 forwards 63/64 of what is left to each, the reads behind them get too little, and
+    the node fails the whole request out of gas (before: a `ChainError`, every read of the
+    request lost). The request is split until each burner is alone: the burners read as failed,
+    every other call as it reads without them."""
+    rig = node_rig("2020-03-12T00:00:00", markets=MARKETS[:2], multicall=MULTICALL3_ADDRESS)
+    rig.w3.provider.make_request("anvil_setCode", [BURNER, LOOP])
+    fn = AbiFunction(rig.registry.contract.abi, "marketState")
+    reads = [Call(rig.registry.address, fn.encode(market_id(m))) for m in MARKETS[:2]]
+    burn = Call(BURNER, b"")
+    number = rig.w3.eth.block_number
+    answers = aggregate(rig.w3, [burn, burn, burn, *reads * 20], number)
+    assert answers[:3] == [None, None, None]
+    alone = aggregate(rig.w3, reads, number)
+    assert None not in alone and answers[3:] == alone * 20
