@@ -19,7 +19,8 @@ store); the triggered keeper, whose cycle decides from the prices its trigger ch
 its batches back to back; measured until every market's response is mined (seconds, and blocks
 from the last block before the shock to the block of the last batch; the phases of the response
 from the keeper's log: the check that saw the move, the cycle's reads, its evaluations, its
-sending). As in the one-market trials (which wait for the
+sending; `by_block`: for each block after the shock that holds a batch, how many and their gas
+used). As in the one-market trials (which wait for the
 registry's next batch nonce), a response is a signed batch of either kind: an update, or, for a
 cut beyond the guardrails, a proposal to governance.
 Run with `make bench-reaction`.
