@@ -587,8 +587,9 @@ class Keeper:
         it broke, a profile it lost) drops that market before anything is sent, and the rest is
         signed again. A later batch is estimated at the chain's state with the registry's nonce
         overridden to its own (`relay_call(ahead=True)`): it declares its own cost, not the
-        pessimistic `MARKET_GAS` (which put 500 proposals in three 30M blocks where their gas fits
-        in two). A later batch whose estimate reverts is not sent, nor any behind it: they are
+        pessimistic `MARKET_GAS` (a node fills a block by the gas used so far plus the next
+        transaction's declared limit: a 30M block takes 12 batches of 32 proposals, not 11). A
+        later batch whose estimate reverts is not sent, nor any behind it: they are
         left for the next round, less a market its revert names. Where the node refuses state
         overrides, a later batch goes with the larger of the pessimistic gas and the first
         batch's estimate per market (which, on a rollup, carries the data fee). A later batch

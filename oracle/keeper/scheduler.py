@@ -175,16 +175,16 @@ class KeeperService:
         else:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
         reasons: dict[str, str] = {}  # the markets that set the cycle off, and why
-        whole: set[str] = set()  # ...of which the check's read is healthy: decided from it
+        whole: set[str] = set()  # the markets this check read healthy: decided from its read
         for (setup, last_price), results in zip(watched, reads, strict=True):
             snap = aggregate(setup.market, results, now, k.health)
             if snap.price is None:
                 continue
+            if snap.health == Health.OK:
+                whole.add(setup.market)
             move = snap.price / last_price - 1
             if abs(move) > self.price_move:
                 reasons[setup.market] = f"{setup.market} moved {move:+.2%} since the last cycle"
-                if snap.health == Health.OK:
-                    whole.add(setup.market)
                 continue
             seen_prices = self._seen.setdefault(setup.market, deque(maxlen=60))
             seen_prices.append(snap.price)
@@ -196,8 +196,6 @@ class KeeperService:
                 if ratio is not None:
                     seen_prices.clear()
                     reasons[setup.market] = f"{setup.market} volatility {ratio:.1f}x the model's"
-                    if snap.health == Health.OK:
-                        whole.add(setup.market)
         if not reasons:
             return
         first, *more = reasons.values()
@@ -209,7 +207,7 @@ class KeeperService:
         feeds = {
             setup.market: list(r)
             for (setup, _), r in zip(watched, reads, strict=True)
-            if setup.market in whole
+            if setup.market in reasons and setup.market in whole
         }
         self.run_cycle(why, feeds)
 

@@ -306,17 +306,7 @@ def test_a_batch_behind_another_that_would_revert_is_not_sent(rig_factory):
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
     gov = rig.governance.address
     blamed = names[1]
-    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
-    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        gov,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
     _stale_bounds(rig, keeper, blamed)
     sent_before = rig.registry.w3.eth.get_transaction_count(gov)
     report = keeper.cycle()
@@ -371,17 +361,7 @@ def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
     gov = rig.governance.address
     blamed = names[1]
-    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
-    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        gov,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
     read = keeper._on_chain
 
     def stale_read(market):  # governance narrows the blamed market's bounds after the read
@@ -410,6 +390,23 @@ def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
     assert stored == [("mined", 0), ("reverted", 1), ("reverted", 2), ("mined", 1)]
 
 
+def _keeper_blaming(rig, names, blamed, max_batch):
+    """A keeper over `names` in batches of `max_batch`, `blamed` alone on guardrail profile 2 (for
+    `_stale_bounds` or a test's own read to narrow), the others on profile 1."""
+    gov = rig.governance.address
+    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
+    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    return Keeper(
+        rig.registry,
+        [rig.signer],
+        gov,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=max_batch,
+    )
+
+
 def _stale_bounds(rig, keeper, blamed):
     """Governance narrows `blamed`'s bounds after the keeper's read of them: its update breaks
     them on chain. (Read first, then narrowed: nothing waits on a block inside the cycle.)"""
@@ -431,19 +428,8 @@ def test_a_batch_that_reverts_in_the_block_of_the_one_before_is_estimated_next_r
     rig = rig_factory("2020-03-11T00:00:00")
     _no_state_override(monkeypatch, rig.registry)
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT", "ETH4/USDT"], key=market_id)
-    gov = rig.governance.address
     blamed = names[2]
-    rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
-    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        gov,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=2,
-    )
+    keeper = _keeper_blaming(rig, names, blamed, max_batch=2)
     _stale_bounds(rig, keeper, blamed)
     w3 = rig.registry.w3
     w3.provider.make_request("evm_setAutomine", [False])
@@ -501,17 +487,7 @@ def test_a_crash_after_a_batch_reverted_on_chain_does_not_hold_the_nonce(rig_fac
     names = sorted([MARKET, "ETH2/USDT"], key=market_id)
     gov = rig.governance.address
     blamed = names[1]
-    rig.registry.assign_profile([market_id(names[0])], 1, gov)
-    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        gov,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
     _stale_bounds(rig, keeper, blamed)
     real_send_all = Transactor.send_all
 

@@ -180,7 +180,7 @@ def test_the_nonce_word_mirrored_for_estimates_ahead_is_the_registrys(
     w3.provider.make_request("evm_mine", [])
     word = int.from_bytes(w3.eth.get_storage_at(client.address, NONCE_SLOT))
     assert word & ((1 << NONCE_BITS) - 1) == client.nonce() == 1
-    assert word >> NONCE_BITS  # the threshold and the lifetime share the slot: kept by the override
+    assert (word >> NONCE_BITS) & 0xFF == client.threshold() == 1  # the next field: the threshold
     ahead = dataclasses.replace(batch(client, chain, 6_900, 8000, 500), nonce=3)
     sigs = sign_batch(ahead, client.address, signer_keys[:1])
     call = client.relay_call(ahead, sigs, relayer.address, proposal=False, ahead=True)
