@@ -43,6 +43,8 @@ GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access mak
 #: `tests/oracle/test_chain_client.py` reads it off the chain.
 NONCE_SLOT = 2
 NONCE_BITS = 64
+#: The registry's reverts on a batch's nonce: from an estimate ahead, the node ignored the override.
+NONCE_ERRORS = ("NonceAlreadyUsed", "NonceOutOfOrder")
 
 
 @dataclass(frozen=True)
@@ -685,6 +687,9 @@ class RegistryClient(ContractClient):
     """The registry at `address`, read and written through web3.py."""
 
     NAME = "MarginParameterRegistry"
+    #: Why estimates ahead are not asked of this node any more: it accepted a state override and
+    #: did not apply it. None until then.
+    overrides_ignored: str | None = None
 
     @classmethod
     def deploy(
@@ -1052,33 +1057,44 @@ class RegistryClient(ContractClient):
         (an `eth_estimateGas` state override), so its limit is its own cost and a revert it would
         meet on its markets is known before it is sent. Only the nonce differs from the state it
         will meet: the batches before it write other markets. A node that refuses state overrides
-        raises `ChainError`."""
+        raises `ChainError`; so does one that accepts them and does not apply them (the estimate
+        reverts on the batch's nonce, which the override set): that is remembered
+        (`overrides_ignored`), and this client does not ask such a node again."""
         fn = self._writes["proposeUpdates" if proposal else "submitUpdates"]
         data = fn.encode(batch.as_tuple(), signatures)
         if gas is None:
+            if ahead and self.overrides_ignored is not None:
+                raise ChainError(f"cannot estimate gas ahead: {self.overrides_ignored}")
             frm = Transactor(self.w3, sender).address
             try:
                 tx: Any = {"from": frm, "to": self.address, "data": HexBytes(data)}
                 if ahead:
-                    block = rpc_retry(lambda: self.w3.eth.block_number)()
-                    word = int.from_bytes(
-                        rpc_retry(self.w3.eth.get_storage_at)(self.address, NONCE_SLOT, block)
-                    )
-                    mask = (1 << NONCE_BITS) - 1
-                    word = word & ~mask | batch.nonce
-                    slot = "0x" + NONCE_SLOT.to_bytes(32).hex()
-                    override: Any = {
-                        self.address: {"stateDiff": {slot: "0x" + word.to_bytes(32).hex()}}
-                    }
-                    estimate = rpc_retry(self.w3.eth.estimate_gas)(tx, block, override)
+                    estimate = self._estimate_ahead(tx, batch.nonce)
                 else:
                     estimate = rpc_retry(self.w3.eth.estimate_gas)(tx)
                 gas = int(estimate * GAS_MARGIN)
             except ContractLogicError as exc:
-                raise self.errors.decode(_revert_data(exc)) from None
+                revert = self.errors.decode(_revert_data(exc))
+                if ahead and revert.name in NONCE_ERRORS:  # the override was not applied
+                    self.overrides_ignored = f"the node ignored the state override ({revert})"
+                    raise ChainError(
+                        f"cannot estimate gas ahead: {self.overrides_ignored}"
+                    ) from None
+                raise revert from None
             except (Web3Exception, OSError, requests.RequestException) as exc:
                 raise ChainError(f"cannot estimate gas: {exc}") from None
         return RawCall(self.address, data, gas, self.errors)
+
+    def _estimate_ahead(self, tx: Any, nonce: int) -> int:
+        """`tx`'s gas at the latest block with the registry's nonce word set to `nonce`."""
+        block = rpc_retry(lambda: self.w3.eth.block_number)()
+        word = int.from_bytes(
+            rpc_retry(self.w3.eth.get_storage_at)(self.address, NONCE_SLOT, block)
+        )
+        word = word & ~((1 << NONCE_BITS) - 1) | nonce
+        slot = "0x" + NONCE_SLOT.to_bytes(32).hex()
+        override: Any = {self.address: {"stateDiff": {slot: "0x" + word.to_bytes(32).hex()}}}
+        return int(rpc_retry(self.w3.eth.estimate_gas)(tx, block, override))
 
     def queued_ids(self, result: TxResult) -> dict[bytes, int]:
         """The proposals a mined `proposeUpdates` queued, by market: read from its

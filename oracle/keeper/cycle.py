@@ -108,12 +108,25 @@ class Push:
 
 
 #: Gas a market may cost in a batch, pessimistically (first writes, ramps and a proposal's record
-#: included; typical: 11,700 an update, 78,000 a proposal): batches are sized
-#: to half a block at these rates, and a batch sent behind another in the same block goes with
-#: this limit, since its estimate would run before the registry's nonce reached it.
+#: included; typical: 11,700 an update, 78,000 a proposal): batches are sized to half a block at
+#: these rates, and a batch sent behind another in the same block goes with this limit where the
+#: node cannot estimate it ahead (`RegistryClient.relay_call(ahead=True)`).
 MARKET_GAS = {"update": 30_000, "proposal": 120_000}
 BATCH_GAS = 60_000  # a batch's own cost: calldata, the nonce, the event
 SIGNATURE_GAS = 10_000  # recovering and checking one signature
+
+
+def batch_bounds(count: int, limit: int) -> list[int]:
+    """Where `count` markets are cut into as few batches of at most `limit` as there can be, of
+    even sizes, the longer ones last: [0, …, count]. Sent back to back, the batches must never
+    let a node fit a later one into a block the one before it did not fit: it would try it out of
+    nonce order (Anvil then drops it from its pool, and it waits for a re-broadcast). A short
+    last batch (500 as 15 × 32 + 20) did that; a 31 behind a 32 could too, so sizes only grow,
+    and `Keeper._send_round` makes the declared gas only grow along the batches as well."""
+    batches = -(-count // limit)
+    size, longer = divmod(count, batches)
+    shorter = batches - longer
+    return [k * size + max(0, k - shorter) for k in range(batches + 1)]
 
 
 @dataclass(frozen=True)
@@ -557,13 +570,9 @@ class Keeper:
         if not chosen:
             return []
         chosen.sort(key=lambda c: market_id(c[0]))
-        # As few batches as the limit allows, of even sizes: a short last batch could fit a block
-        # its predecessors' declared gas left, where a node tries it out of nonce order (Anvil
-        # then drops it from its pool, and it waits for a re-broadcast).
-        count = -(-len(chosen) // self._batch_limit(kind))
-        size, longer = divmod(len(chosen), count)
-        bounds = [k * size + min(k, longer) for k in range(count + 1)]
-        chunks = [chosen[a:b] for a, b in pairwise(bounds)]
+        chunks = [
+            chosen[a:b] for a, b in pairwise(batch_bounds(len(chosen), self._batch_limit(kind)))
+        ]
         pushes: list[Push] = []
         while chunks:
             sent, chunks = self._send_round(cycle_id, kind, chunks, now)
@@ -588,16 +597,17 @@ class Keeper:
         signed again. A later batch is estimated at the chain's state with the registry's nonce
         overridden to its own (`relay_call(ahead=True)`): it declares its own cost, not the
         pessimistic `MARKET_GAS` (a node fills a block by the gas used so far plus the next
-        transaction's declared limit: a 30M block takes 12 batches of 32 proposals, not 11). A
+        transaction's declared limit: a 30M block takes 12 batches of 32 proposals, not 11), raised
+        to its predecessor's where lower (`batch_bounds`: it must not fit where that one did not). A
         later batch whose estimate reverts is not sent, nor any behind it: they are
         left for the next round, less a market its revert names. Where the node refuses state
-        overrides, a later batch goes with the larger of the pessimistic gas and the first
-        batch's estimate per market (which, on a rollup, carries the data fee). A later batch
-        that reverts on chain, and every one behind it (reverted on its nonce), is left for the
-        next round, less a market its revert names: there it is estimated first, which names the
-        market a revert in a shared block could not (replayed on the block before, it sees only
-        the nonce). Each round settles its first batch (mined, or a market or the batch
-        dropped), so the rounds end."""
+        overrides (or ignores them), this round's later batches go with the larger of the
+        pessimistic gas and the first batch's estimate per market (which, on a rollup, carries the
+        data fee). A later batch that reverts on chain, and every one behind it (reverted on its
+        nonce), is left for the next round, less a market its revert names: there it is estimated
+        first, which names the market a revert in a shared block could not (replayed on the block
+        before, it sees only the nonce). Each round settles its first batch (mined, or a market or
+        the batch dropped), so the rounds end."""
         pushes: list[Push] = []
         chunk = chunks[0]
         nonce = self.registry.nonce()
@@ -626,9 +636,12 @@ class Keeper:
         per_market = call.gas / len(chunk)
         unsent: list[list[tuple[str, Params]]] = []  # left before sending: a revert foreseen
         foreseen: Push | None = None
+        estimates = True  # until a node refuses an estimate ahead: then not asked again this round
         for k, later in enumerate(chunks[1:], start=1):
             s = self._sign(cycle_id, kind, later, nonce + len(signed), deadline, now)
             try:
+                if not estimates:
+                    raise ChainError("the node refused an estimate ahead this round")
                 call = self.registry.relay_call(
                     s.batch, s.signatures, self.sender, proposal=proposal, ahead=True
                 )
@@ -638,10 +651,13 @@ class Keeper:
                 unsent = ([rest] if rest else []) + chunks[k + 1 :]
                 break
             except ChainError:  # no state override here: the pessimistic limit
+                estimates = False
                 gas = max(self._batch_gas(kind, len(later)), math.ceil(per_market * len(later)))
                 call = self.registry.relay_call(
                     s.batch, s.signatures, self.sender, proposal=proposal, gas=gas
                 )
+            if call.gas < calls[-1].gas:  # never fits a gap its predecessor did not
+                call = replace(call, gas=calls[-1].gas)
             signed.append(s)
             calls.append(call)
 

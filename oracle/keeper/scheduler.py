@@ -77,6 +77,7 @@ class KeeperService:
         self.chains = chains
         self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
         self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
+        self._recovering: set[str] = set()  # read healthy again after unhealthy cycles: re-decided
         self.metrics = metrics or Metrics()
         self.chain_metrics = {PRIMARY: self.metrics}
         if chains is not None:
@@ -156,17 +157,24 @@ class KeeperService:
 
     def check_trigger(self) -> None:
         """Reads every watched market's feeds (one collection) and runs a cycle when any moved
-        more than `price_move` or its volatility jumped. The cycle decides the markets that set
-        it off from the prices this check read (when that read is healthy), and reads the others
-        again: a check's reads are not one instant (a venue's tickers come in chunks, its books
-        one by one), and a move that lands while the check is reading shows in some markets and
-        not yet in the rest — decided from this check's prices, those would wait for a second
-        cycle, which starts only when this one has sent and mined everything."""
+        more than `price_move` or its volatility jumped, or read healthy where the last cycle read
+        it degraded or failed. The cycle decides the markets that set it off from the prices this
+        check read (when that read is healthy), and reads the others again: a check's reads are
+        not one instant (a venue's tickers come in chunks, its books one by one), and a move that
+        lands while the check is reading shows in some markets and not yet in the rest — decided
+        from this check's prices, those would wait for a second cycle, which starts only when
+        this one has sent and mined everything.
+
+        A market decided from a degraded read (a venue lagging a move, dropped as diverging) may
+        only tighten, from a history that may not show the move; its snapshot then holds the moved
+        price, so no later check sees a move, and it would wait for the schedule. Read healthy
+        again, it is decided again: once per spell of unhealthy cycles (`_recovering`), so a venue
+        that flaps between checks and cycles costs one extra cycle, not one per check."""
         k = self.keeper
         watched = [
-            (setup, before.price)
+            (setup, before)
             for setup in k.markets
-            if (before := k.last_snapshot(setup.market)) is not None and before.price is not None
+            if (before := k.last_snapshot(setup.market)) is not None
         ]
         now = k.clock()
         if k.feed_workers > 0:  # one collection: a ticker request per venue, not per market
@@ -176,26 +184,37 @@ class KeeperService:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
         reasons: dict[str, str] = {}  # the markets that set the cycle off, and why
         whole: set[str] = set()  # the markets this check read healthy: decided from its read
-        for (setup, last_price), results in zip(watched, reads, strict=True):
-            snap = aggregate(setup.market, results, now, k.health)
+        for (setup, before), results in zip(watched, reads, strict=True):
+            market = setup.market
+            if before.health == Health.OK:
+                self._recovering.discard(market)  # its last cycle read it healthy
+            snap = aggregate(market, results, now, k.health)
             if snap.price is None:
                 continue
             if snap.health == Health.OK:
-                whole.add(setup.market)
-            move = snap.price / last_price - 1
-            if abs(move) > self.price_move:
-                reasons[setup.market] = f"{setup.market} moved {move:+.2%} since the last cycle"
+                whole.add(market)
+                if before.health != Health.OK and market not in self._recovering:
+                    self._recovering.add(market)
+                    reasons[market] = (
+                        f"{market} read healthy again ({before.health} at the last cycle)"
+                    )
+                    continue
+            if before.price is None:
                 continue
-            seen_prices = self._seen.setdefault(setup.market, deque(maxlen=60))
+            move = snap.price / before.price - 1
+            if abs(move) > self.price_move:
+                reasons[market] = f"{market} moved {move:+.2%} since the last cycle"
+                continue
+            seen_prices = self._seen.setdefault(market, deque(maxlen=60))
             seen_prices.append(snap.price)
-            sigma = self.keeper.last_sigma(setup.market)
+            sigma = self.keeper.last_sigma(market)
             if sigma is not None:
                 ratio = volatility_jumped(
                     seen_prices, sigma[0], sigma[1], self.check_every, self.vol_jump
                 )
                 if ratio is not None:
                     seen_prices.clear()
-                    reasons[setup.market] = f"{setup.market} volatility {ratio:.1f}x the model's"
+                    reasons[market] = f"{market} volatility {ratio:.1f}x the model's"
         if not reasons:
             return
         first, *more = reasons.values()

@@ -140,7 +140,7 @@ def test_batches_are_split_to_fit_the_limit(rig_factory):
         max_batch=2,
     )
     report = keeper.cycle()
-    assert [(p.status, len(p.markets)) for p in report.pushes] == [("mined", 2), ("mined", 1)]
+    assert [(p.status, len(p.markets)) for p in report.pushes] == [("mined", 1), ("mined", 2)]
     assert rig.registry.nonce() == 2
     assert all(rig.registry.market_state(market_id(n)).updated_at for n in names)
     assert keeper._batch_limit() == 2
@@ -347,6 +347,55 @@ def test_a_cycles_later_batches_declare_their_own_gas(rig_factory):
         limit = w3.eth.get_transaction(p.tx_hash)["gas"]
         assert p.gas_used <= limit <= GAS_MARGIN * p.gas_used * 1.05, (limit, p.gas_used)
         assert limit < keeper._batch_gas("update", 1)
+
+
+def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factory, monkeypatch):
+    """A node that takes `eth_estimateGas` state overrides and does not apply them estimates a
+    batch ahead at the registry's own nonce, and it reverts `NonceOutOfOrder`: not a revert to
+    leave the batch for the next round by (before: every later batch waited a round, each round
+    sending one). Here the override lands on a slot the registry does not use. The batches go at
+    in one round with the pessimistic limit, as on a node that refuses overrides, with limits that
+    never fall along the nonces, and the client does not ask that node again."""
+    import oracle.chain
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 40)
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    asked = []
+    estimate_ahead = rig.registry._estimate_ahead
+
+    def counting(tx, nonce):
+        asked.append(nonce)
+        return estimate_ahead(tx, nonce)
+
+    monkeypatch.setattr(rig.registry, "_estimate_ahead", counting)
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"] * 3
+    w3 = rig.registry.w3
+    limits = [w3.eth.get_transaction(p.tx_hash)["gas"] for p in report.pushes]
+    assert limits[1] >= keeper._batch_gas("update", 1)
+    assert limits == sorted(limits)
+    assert len(asked) == 1
+    assert "NonceOutOfOrder" in rig.registry.overrides_ignored
+    chunk = [(MARKET, report.decision(MARKET).update)]
+    batch = keeper._sign(
+        report.cycle_id, "update", chunk, rig.registry.nonce() + 1, rig.now, rig.now
+    )
+    with pytest.raises(ChainError, match="ignored the state override"):
+        rig.registry.relay_call(
+            batch.batch, batch.signatures, keeper.sender, proposal=False, ahead=True
+        )
+    assert len(asked) == 1
 
 
 def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(

@@ -94,3 +94,30 @@ def test_any_config_document_fails_only_with_a_config_error(doc):
         parse_config(doc)
     except ConfigError as exc:
         assert exc.key and exc.problem  # names the key and the problem
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5_000), st.integers(1, 64))
+def test_batches_are_as_few_as_the_limit_allows_even_and_never_shrink(count, limit):
+    """`batch_bounds`: every market in exactly one batch, in order; no batch over the limit; as
+    few batches as the limit allows; sizes within one of each other and never smaller than the
+    batch before (a later batch must not fit a block's gap that the one before it did not)."""
+    from itertools import pairwise
+
+    from oracle.keeper.cycle import batch_bounds
+
+    bounds = batch_bounds(count, limit)
+    sizes = [b - a for a, b in pairwise(bounds)]
+    assert bounds[0] == 0 and bounds[-1] == count
+    assert len(sizes) == math.ceil(count / limit)
+    assert all(0 < size <= limit for size in sizes)
+    assert max(sizes) - min(sizes) <= 1
+    assert sizes == sorted(sizes)
+
+
+def test_five_hundred_markets_go_as_twelve_batches_of_31_then_four_of_32():
+    from itertools import pairwise
+
+    from oracle.keeper.cycle import batch_bounds
+
+    assert [b - a for a, b in pairwise(batch_bounds(500, 32))] == [31] * 12 + [32] * 4

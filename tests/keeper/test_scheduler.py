@@ -119,9 +119,9 @@ def test_volatility_jump_detection():
     assert volatility_jumped(wild[:5], sigma_hour, 3_600, 15, 3.0) is None  # too few checks
 
 
-def _service(chain, governance, signer_keys, venues, store_path, clock):
+def _service(chain, governance, signer_keys, venues, store_path, clock, **keeper_options):
     """A triggered keeper over `venues` (market → its three emulated venues, each replaying ETH),
-    on a registry of its own, its clock `clock[0]`."""
+    on a registry of its own, its clock `clock[0]`; `keeper_options` go to its `Keeper`."""
     from oracle.devnet.registry import deploy_registry
     from oracle.feeds.exchange import ExchangeSource
     from oracle.feeds.venue import Venue
@@ -154,6 +154,7 @@ def _service(chain, governance, signer_keys, venues, store_path, clock):
         setups,
         policy=PolicySettings(deadband_bps=25, heartbeat_after=6 * 3_600),
         clock=lambda: clock[0],
+        **keeper_options,
     )
     return KeeperService(keeper, interval=3_600, price_move=0.03, check_every=60)
 
@@ -246,6 +247,102 @@ def test_a_move_the_check_read_from_some_venues_only_is_read_again(
         assert snap.health == Health.OK, snap.reasons  # every venue, crashed
         decision = report.decision(MARKET)
         assert "DEGRADED" not in decision.reason
+    finally:
+        for v in venues[MARKET]:
+            v.stop()
+
+
+def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
+    chain, governance, signer_keys, eth_bars, tmp_path
+):
+    """The move reaches two of a market's three venues; the third still lags when the cycle reads,
+    so the market is decided DEGRADED (tightening only) at the moved price. Its snapshot then
+    holds that price: no later check sees a move, and before, the market waited for the schedule
+    with the lagging venue long caught up. The first check that reads it healthy starts a cycle
+    that decides it again, from that read; a check while it still lags starts none, nor does the
+    check after the new cycle (which read it healthy)."""
+    from oracle.snapshot import Health
+
+    from .conftest import replay_venues
+
+    clock = [chain.pending_timestamp + 10]
+    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
+    try:
+        service = _service(chain, governance, signer_keys, venues, tmp_path / "one.db", clock)
+        service.run_cycle("start")
+        clock[0] += 12 * 3_600
+        chain.mine(timestamp=clock[0])
+        lagging, *crashed = venues[MARKET]
+        for v in crashed:  # two venues print 12 March, 12:00 (down about 20 %)
+            v.now = clock[0]
+        lagging.now, lagging.offset = clock[0], lagging.offset + 12 * 3_600  # still midnight
+        degraded = service.run_cycle("schedule")
+        assert degraded.snapshots[MARKET].health == Health.DEGRADED
+        assert "DEGRADED" in degraded.decision(MARKET).reason
+        clock[0] += 60
+        for v in venues[MARKET]:
+            v.now = clock[0]
+        service.check_trigger()  # still lagging: nothing new to decide
+        assert len(service.reports) == 2
+        lagging.offset -= 12 * 3_600  # caught up
+        service.check_trigger()
+        why, report = service.reports[-1]
+        assert why == f"trigger: {MARKET} read healthy again (degraded at the last cycle)"
+        assert report.snapshots[MARKET].health == Health.OK
+        assert "DEGRADED" not in report.decision(MARKET).reason
+        service.check_trigger()
+        assert len(service.reports) == 3
+    finally:
+        for v in venues[MARKET]:
+            v.stop()
+
+
+def test_a_venue_that_lags_at_every_cycle_costs_one_extra_cycle(
+    chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
+):
+    """A keeper reading its markets itself at each cycle (`feed_workers=0`), and a venue that has
+    the move whenever a check reads it and lags whenever a cycle does: the first check that reads
+    the degraded market healthy starts a cycle, which reads it degraded again; the checks after
+    start none until a cycle has read it healthy (one extra cycle per spell, not one per check)."""
+    import oracle.keeper.cycle as cycle
+    from oracle.snapshot import Health
+
+    from .conftest import replay_venues
+
+    clock = [chain.pending_timestamp + 10]
+    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
+    try:
+        service = _service(
+            chain, governance, signer_keys, venues, tmp_path / "one.db", clock, feed_workers=0
+        )
+        service.run_cycle("start")
+        clock[0] += 12 * 3_600
+        chain.mine(timestamp=clock[0])
+        lagging = venues[MARKET][0]
+        for v in venues[MARKET]:  # every venue prints 12 March, 12:00 (down about 20 %)...
+            v.now = clock[0]
+        real_collect = cycle.collect
+
+        def lagging_collect(*args, **kwargs):  # ...but the first lags 12 h when a cycle reads
+            lagging.offset += 12 * 3_600
+            try:
+                return real_collect(*args, **kwargs)
+            finally:
+                lagging.offset -= 12 * 3_600
+
+        monkeypatch.setattr(cycle, "collect", lagging_collect)
+        assert service.run_cycle("schedule").snapshots[MARKET].health == Health.DEGRADED
+        service.check_trigger()
+        why, report = service.reports[-1]
+        assert why.startswith(f"trigger: {MARKET} read healthy again")
+        assert report.snapshots[MARKET].health == Health.DEGRADED
+        for _ in range(3):
+            service.check_trigger()
+        assert len(service.reports) == 3
+        monkeypatch.setattr(cycle, "collect", real_collect)
+        assert service.run_cycle("schedule").snapshots[MARKET].health == Health.OK
+        service.check_trigger()  # healthy at the cycle and at the check: nothing to do
+        assert len(service.reports) == 4
     finally:
         for v in venues[MARKET]:
             v.stop()
