@@ -445,13 +445,14 @@ def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -
     _show_table(pushes, ["id", "created_at", "kind", "nonce", "status", "tx_hash", "gas_used"])
 
 
-def _read_store(path: Path) -> Any:
-    """The keeper's store for a read-only command: a missing file is an error, not a new store."""
+def _read_store(path: Path, holder: str | None = None) -> Any:
+    """The keeper's store for a command beside the keeper: a missing file is an error, not a new
+    store. `holder`: a command that must be alone with it (`StoreLock`)."""
     from oracle.keeper.store import Store
 
     if not Path(path).exists():
         raise ConfigError("keeper.store", f"{path} does not exist: no keeper has run with it yet")
-    return Store(path)
+    return Store(path, holder=holder)
 
 
 @main.command()
@@ -479,7 +480,7 @@ def _read_store(path: Path) -> Any:
 @click.option(
     "--vacuum",
     is_flag=True,
-    help="Also shrink the file (stop the keeper first: it rewrites the file).",
+    help="Also shrink the file (it rewrites the file: refused while a keeper holds the store).",
 )
 @click.pass_context
 def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum: bool) -> None:
@@ -506,7 +507,7 @@ def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum:
     before = int(time.time() - days * 86_400)
     for name, path in stores.items():
         target = to if not name else to.with_name(f"{to.stem}-{name}{to.suffix}")
-        store = _read_store(path)
+        store = _read_store(path, "oracle archive --vacuum" if vacuum else None)
         try:
             moved = store.archive(before, target, keep or KEEP_DECISIONS, vacuum)
         finally:

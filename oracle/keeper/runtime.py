@@ -125,7 +125,8 @@ def build_keeper(
         markets.append((market, sources, history, km, settings, positions))
     keys = signers(cfg) if signing else []
     who = sender(cfg.chain) if signing else cfg.registry.governance
-    store = Store(cfg.keeper.store)  # opened once the configuration has passed every check
+    # Opened once the configuration has passed every check; a keeper that signs holds it alone.
+    store = Store(cfg.keeper.store, holder="a keeper" if signing else None)
     tick = clock or (lambda: int(time.time()))
 
     def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
@@ -206,7 +207,7 @@ def build_chains(
             RegistryClient(w3, other.registry.address),
             keys,
             sender(other.chain) if signing else other.registry.governance,
-            Store(other.store),
+            Store(other.store, holder=f"a keeper of chain {name}" if signing else None),
             [replace(s, positions=None) for s in primary.markets if s.market in served],
             health=primary.health,
             policy=primary.policy,

@@ -9,6 +9,7 @@ against the chain's nonce (see `Keeper.reconcile`): nothing is lost and nothing 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -144,11 +145,57 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
+class StoreLock:
+    """One writer that must be alone with a store: the keeper (`oracle once`, `oracle run`) or
+    `oracle archive --vacuum`. Two keepers on one store would each settle and sign the registry's
+    nonces from their own view of the pending pushes; a vacuum rewrites the file under a keeper's
+    writes. An exclusive `flock` on `<store>.lock`, which names its holder: the kernel drops it
+    when the holding process ends however it ends, so a killed keeper leaves nothing to clean up
+    (a lock file that merely exists locks nothing). Readers (the dashboard, `oracle status`,
+    `history`, an archive without `--vacuum`) do not take it: WAL lets them read beside the
+    keeper."""
+
+    def __init__(self, store: Path | str, holder: str) -> None:
+        path = Path(f"{store}.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            cause = _unwritable(Path(store))
+            raise StoreError(
+                f"cannot open the store at {store}: its lock {path.name}: {exc}"
+                + (f" ({cause})" if cause else "")
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreError(
+                f"the store at {store} is in use by {who}: one keeper per store, and "
+                "archive --vacuum only with the keeper stopped"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
 class Store:
-    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, read_only: bool = False, holder: str | None = None
+    ) -> None:
         """`read_only`: for readers beside a running keeper (the dashboard): the file must exist,
-        nothing is created or written, and the keeper's writes stay visible (WAL)."""
+        nothing is created or written, and the keeper's writes stay visible (WAL). `holder`: the
+        writer that must be alone with the store (`StoreLock`), named in the error another one
+        gets; held until `close`."""
         self._lock = threading.RLock()
+        writer = holder is not None and not read_only and str(path) != ":memory:"
+        self._held = StoreLock(path, holder) if writer and holder else None
         if read_only:
             if not Path(path).exists():
                 raise StoreError(f"cannot open the store at {path}: no such file")
@@ -167,6 +214,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
             self.db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
+            if self._held is not None:
+                self._held.release()
             cause = _unwritable(Path(path)) if str(path) != ":memory:" else None
             raise StoreError(
                 f"cannot open the store at {path}: {exc}" + (f" ({cause})" if cause else "")
@@ -174,6 +223,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._held is not None:
+            self._held.release()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -331,8 +382,8 @@ class Store:
         deleted once the archive holds them: a row is in one file or both, never neither, and a
         keeper may keep running beside it (it waits for one chunk at most). The file stops
         growing as new rows fill the freed pages; `vacuum` also gives them back to the disk (it
-        rewrites the file: stop the keeper first, whose writes give up after 5 s). Returns what
-        moved."""
+        rewrites the file: `oracle archive --vacuum` holds the `StoreLock`, so no keeper runs
+        beside it). Returns what moved."""
         target = Path(to).resolve()
         if str(target) == str(Path(self.db.execute("PRAGMA database_list").fetchone()[2])):
             raise StoreError(f"cannot archive the store into itself ({target})")

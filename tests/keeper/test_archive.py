@@ -138,3 +138,43 @@ def test_an_archive_holding_another_stores_rows_under_the_same_ids_is_refused(tm
         second.archive(10 * DAY, tmp_path / "archive.db", keep=1)
     assert rows(second.db) == everything  # nothing left the store
     second.close()
+
+
+def test_a_store_has_one_keeper_and_its_lock_dies_with_it(tmp_path):
+    """`StoreLock`: while a keeper process holds the store, a second writer that must be alone
+    with it (another keeper, a vacuum) is refused in one line naming the holder and its PID;
+    readers are not held back; a keeper killed with SIGKILL leaves no lock behind (the kernel
+    drops a dead process's flock: the lock file still exists and locks nothing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "oracle.db"
+    filled(path).close()
+    hold = (
+        "import sys, time; from oracle.keeper.store import Store; "
+        f"s = Store({str(path)!r}, holder='a keeper'); print('held', flush=True); time.sleep(120)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError) as refused:
+            Store(path, holder="oracle archive --vacuum")
+        assert f"in use by a keeper (pid {proc.pid})" in str(refused.value)
+        assert "\n" not in str(refused.value)
+        for reader in (Store(path), Store(path, read_only=True)):
+            assert reader.db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 20
+            reader.close()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (tmp_path / "oracle.db.lock").exists()
+    mine = Store(path, holder="a keeper")
+    with pytest.raises(StoreError, match=rf"in use by a keeper \(pid {os.getpid()}\)"):
+        Store(path, holder="a keeper")  # a second keeper in the same process, too
+    mine.close()
+    Store(path, holder="a keeper").close()  # closed: free again

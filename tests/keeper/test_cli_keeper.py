@@ -135,6 +135,17 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
         assert (
             f'oracle_recommended_bps{{field="liquidation_threshold",market="{MARKET}"}}' in metrics
         )
+        # One keeper per store: a second keeper, or a vacuum, is refused while this one runs.
+        held = f"in use by a keeper (pid {proc.pid})"
+        second = oracle(cfg_path, "once", check=False, env=env)
+        assert second.returncode == 1 and held in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        archive = cfg_path.parent / "archive.db"
+        vacuum = ("archive", "--older-than", "0", "--to", str(archive), "--vacuum")
+        refused = oracle(cfg_path, *vacuum, check=False)
+        assert refused.returncode == 1 and held in refused.stderr, refused.stderr
+        assert not archive.exists()
+        assert client.nonce() == 1  # the refused keeper sent nothing
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -142,6 +153,7 @@ def test_run_serves_metrics_and_stops_cleanly_on_sigterm(deployment):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, stderr
+    assert json.loads(oracle(cfg_path, *vacuum).stdout)["decisions_left"] == 1  # stopped: it runs
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["msg"] == "keeper stopped" for line in lines)  # JSON logs off a terminal
     assert env["TEST_SIGNER_KEY"].removeprefix("0x") not in stderr
