@@ -82,7 +82,7 @@ bench-onchain-feeds: install
 
 # memory of the batched keeper over 500 markets and 1,000 cycles (about 40 minutes)
 soak-cycle: install
-	$(PY) scripts/bench_cycle.py --sizes 500 --cycles 0 --soak 1000
+	$(PY) scripts/bench_cycle.py --sizes 500 --cycles 0 --soak 1000 --rss-every 100
 
 bench-risk: install
 	$(PY) scripts/bench_risk.py

@@ -29,7 +29,9 @@ Run with `make bench-cycle`.
 
 `--soak N` then runs the batched keeper over the largest size for N more cycles and prints its
 resident memory after the first tenth and at the end (`make soak-cycle`: 500 markets, 1,000
-cycles): the shared venues' books, the held histories and the store's bars must not grow.
+cycles, a memory line every 100): the shared venues' books, the held histories and the store's
+bars must not grow. `--rss-every K` prints the memory, the store's size and the median cycle
+every K cycles as it goes.
 """
 
 from __future__ import annotations
@@ -185,11 +187,16 @@ def rss_mib() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def soak(k: Keeper, clock: Clock, cycles: int, interval: int, n: int) -> dict[str, object]:
-    """`cycles` cycles `interval` apart; memory after the first tenth and at the end."""
+def soak(
+    k: Keeper, clock: Clock, cycles: int, interval: int, n: int, every: int = 0
+) -> dict[str, object]:
+    """`cycles` cycles `interval` apart; memory after the first tenth and at the end, and with
+    `every`, a line every `every` cycles as it goes (`{"soak_cycle", "rss_mib", "peak_rss_mib",
+    "store_mib", "median_seconds"}`): a run stopped early still shows its memory's course."""
     warmup = max(10, cycles // 10)
     started, at_warmup, seconds = time.perf_counter(), (0.0, 0.0), []
     unhealthy = 0
+    store_file = Path(k.store.db.execute("PRAGMA database_list").fetchone()[2])
     for i in range(cycles):
         clock.advance(interval)
         t = time.perf_counter()
@@ -198,6 +205,17 @@ def soak(k: Keeper, clock: Clock, cycles: int, interval: int, n: int) -> dict[st
         unhealthy += sum(s.health != Health.OK for s in report.snapshots.values())
         if i + 1 == warmup:
             at_warmup = rss_mib()
+        if every and (i + 1) % every == 0:
+            rss, peak = rss_mib()
+            line = {
+                "soak_cycle": i + 1,
+                "rss_mib": round(rss, 1),
+                "peak_rss_mib": round(peak, 1),
+                "store_mib": round(store_file.stat().st_size / 2**20, 1),
+                "median_seconds": round(statistics.median(seconds[-every:]), 3),
+                "unhealthy": unhealthy,
+            }
+            print(json.dumps(line), flush=True)
     at_end = rss_mib()
     done = k.store.db.execute("SELECT COUNT(*) FROM cycles WHERE status = 'done'").fetchone()[0]
     bars = k.store.db.execute("SELECT COUNT(*) FROM bars").fetchone()[0]
@@ -221,6 +239,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--cycles", type=int, default=12)
     parser.add_argument("--soak", type=int, default=0, help="cycles of the memory run (0: none)")
+    parser.add_argument(
+        "--rss-every", type=int, default=0, help="a memory line every N soak cycles (0: none)"
+    )
     parser.add_argument(
         "--interval", type=int, default=int(KeeperConfig.model_fields["interval"].default)
     )
@@ -274,7 +295,8 @@ def main() -> None:
                 n = max(args.sizes)
                 k = keeper(w3, clock, urls, loaded.exchange.markets, n, True, Path(tmp) / "soak")
                 try:
-                    print(json.dumps(soak(k, clock, args.soak, args.interval, n)), flush=True)
+                    out = soak(k, clock, args.soak, args.interval, n, args.rss_every)
+                    print(json.dumps(out), flush=True)
                 finally:
                     k.store.close()
     finally:
