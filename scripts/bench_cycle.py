@@ -191,8 +191,8 @@ def soak(
     k: Keeper, clock: Clock, cycles: int, interval: int, n: int, every: int = 0
 ) -> dict[str, object]:
     """`cycles` cycles `interval` apart; memory after the first tenth and at the end, and with
-    `every`, a line every `every` cycles as it goes (`{"soak_cycle", "rss_mib", "peak_rss_mib",
-    "store_mib", "median_seconds"}`): a run stopped early still shows its memory's course."""
+    `every`, a line every `every` cycles as it goes (the store's size is its database file's,
+    the WAL aside): a run stopped early still shows its memory's course."""
     warmup = max(10, cycles // 10)
     started, at_warmup, seconds = time.perf_counter(), (0.0, 0.0), []
     unhealthy = 0

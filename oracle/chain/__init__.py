@@ -8,6 +8,7 @@ transaction manager (a later layer), not here.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ from oracle.policy import OnChain
 from oracle.policy.rules import MarketState
 from oracle.signing import Batch, MarketUpdate
 from oracle.types import Guardrails, Params
+
+LOG = logging.getLogger(__name__)
 
 GAS_MARGIN = 1.2  # estimate × margin: storage refunds and warm/cold access make estimates tight
 #: Where MarginParameterRegistry keeps its batch nonce: the low 64 bits of storage slot 2 (`_nonce`,
@@ -1077,6 +1080,12 @@ class RegistryClient(ContractClient):
                 revert = self.errors.decode(_revert_data(exc))
                 if ahead and revert.name in NONCE_ERRORS:  # the override was not applied
                     self.overrides_ignored = f"the node ignored the state override ({revert})"
+                    LOG.warning(
+                        "registry %s: %s; batches behind the first now go with the pessimistic "
+                        "gas limit until the keeper restarts",
+                        self.address,
+                        self.overrides_ignored,
+                    )
                     raise ChainError(
                         f"cannot estimate gas ahead: {self.overrides_ignored}"
                     ) from None

@@ -505,15 +505,18 @@ def archive(ctx: click.Context, days: float, to: Path, keep: int | None, vacuum:
     for name, chain in cfg.chains.items():
         stores[name] = chain.store
     before = int(time.time() - days * 86_400)
-    for name, path in stores.items():
-        target = to if not name else to.with_name(f"{to.stem}-{name}{to.suffix}")
-        store = _read_store(path, "oracle archive --vacuum" if vacuum else None)
-        try:
+    opened: dict[str, Any] = {}
+    try:  # every store opened (with --vacuum: every lock taken) before any is touched
+        for name, path in stores.items():
+            opened[name] = _read_store(path, "oracle archive --vacuum" if vacuum else None)
+        for name, store in opened.items():
+            target = to if not name else to.with_name(f"{to.stem}-{name}{to.suffix}")
             moved = store.archive(before, target, keep or KEEP_DECISIONS, vacuum)
-        finally:
+            out = {"store": str(stores[name]), "archive": str(target), "before": iso(before)}
+            click.echo(json.dumps(out | moved))
+    finally:
+        for store in opened.values():
             store.close()
-        out = {"store": str(path), "archive": str(target), "before": iso(before), **moved}
-        click.echo(json.dumps(out))
 
 
 @main.command()

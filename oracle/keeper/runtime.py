@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 
 from eth_account.signers.local import LocalAccount
@@ -127,57 +128,63 @@ def build_keeper(
     who = sender(cfg.chain) if signing else cfg.registry.governance
     # Opened once the configuration has passed every check; a keeper that signs holds it alone.
     store = Store(cfg.keeper.store, holder="a keeper" if signing else None)
-    tick = clock or (lambda: int(time.time()))
+    with ExitStack() as undo:  # a build that fails after this does not keep the store's lock
+        undo.callback(store.close)
+        tick = clock or (lambda: int(time.time()))
 
-    def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
-        # A keeper that only decides (`oracle compute`, reviews) writes nothing to the store.
-        return IncrementalHistory(source, timeframe, bars, store if signing else None, tick)
+        def incremental(source: ExchangeSource, timeframe: str, bars: int) -> IncrementalHistory:
+            # A keeper that only decides (`oracle compute`, reviews) writes nothing to the store.
+            return IncrementalHistory(source, timeframe, bars, store if signing else None, tick)
 
-    setups = [
-        MarketSetup(
-            market,
-            sources,
-            incremental(history, km.history.timeframe, km.history.bars),
-            km.size,
-            settings,
-            memory=incremental(history, "1d", settings.memory_days) if km.history.memory else None,
-            positions=positions,
+        setups = [
+            MarketSetup(
+                market,
+                sources,
+                incremental(history, km.history.timeframe, km.history.bars),
+                km.size,
+                settings,
+                memory=(
+                    incremental(history, "1d", settings.memory_days) if km.history.memory else None
+                ),
+                positions=positions,
+            )
+            for market, sources, history, km, settings, positions in markets
+        ]
+        arrays = None
+        if cfg.keeper.risk_arrays is not None:
+            ra = cfg.keeper.risk_arrays
+            setup = ArraysSetup(
+                RiskArrayClient(w3, ra.address),
+                ra.scenario_set,
+                tuple(ra.markets or cfg.keeper.markets),
+                refresh=ra.refresh,
+                min_change_units=ra.min_change_units,
+            )
+            arrays = ArrayPublisher(
+                setup, keys, who, store, tick, version, cfg.keeper.batch_ttl, cfg.keeper.reviews
+            )
+        keeper = Keeper(
+            registry(cfg, w3),
+            keys,
+            who,
+            store,
+            setups,
+            health=health_policy(cfg.feeds),
+            policy=policy,
+            model_version=version,
+            feeds_timeout=cfg.feeds.timeout,
+            feed_workers=cfg.feeds.workers,
+            batch_ttl=cfg.keeper.batch_ttl,
+            clock=clock,
+            on_proposal=ReviewWriter(cfg.keeper.reviews),
+            adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
+            bundles=BundleStore(cfg.keeper.bundles),
+            settings_file=settings_text,
+            arrays=arrays,
+            multicall=cfg.chain.multicall,
         )
-        for market, sources, history, km, settings, positions in markets
-    ]
-    arrays = None
-    if cfg.keeper.risk_arrays is not None:
-        ra = cfg.keeper.risk_arrays
-        setup = ArraysSetup(
-            RiskArrayClient(w3, ra.address),
-            ra.scenario_set,
-            tuple(ra.markets or cfg.keeper.markets),
-            refresh=ra.refresh,
-            min_change_units=ra.min_change_units,
-        )
-        arrays = ArrayPublisher(
-            setup, keys, who, store, tick, version, cfg.keeper.batch_ttl, cfg.keeper.reviews
-        )
-    return Keeper(
-        registry(cfg, w3),
-        keys,
-        who,
-        store,
-        setups,
-        health=health_policy(cfg.feeds),
-        policy=policy,
-        model_version=version,
-        feeds_timeout=cfg.feeds.timeout,
-        feed_workers=cfg.feeds.workers,
-        batch_ttl=cfg.keeper.batch_ttl,
-        clock=clock,
-        on_proposal=ReviewWriter(cfg.keeper.reviews),
-        adapters=[AdapterLink(adapters[a], tuple(m)) for a, m in aave_markets.items()],
-        bundles=BundleStore(cfg.keeper.bundles),
-        settings_file=settings_text,
-        arrays=arrays,
-        multicall=cfg.chain.multicall,
-    )
+        undo.pop_all()
+    return keeper
 
 
 def build_chains(
@@ -190,37 +197,49 @@ def build_chains(
     (Aave, the example pool) and risk arrays are the primary chain's."""
     primary = build_keeper(cfg, clock, signing)
     keepers = {PRIMARY_CHAIN: primary}
-    assert cfg.keeper is not None
-    for name, other in cfg.chains.items():
-        key = f"chains.{name}"
-        w3 = connect(other.chain)
-        if other.registry.address is None:
-            raise ConfigError(f"{key}.registry.address", "not set: deploy first (oracle deploy)")
-        keys = primary.signers
-        stranger = [k.address for k in keys if k.address not in other.registry.signers]
-        if stranger:
-            raise ConfigError(
-                f"{key}.registry.signers", f"the keeper's signer {stranger[0]} is not among them"
+    stores = [primary.store]
+    try:  # a chain that fails to build leaves no store of this process locked
+        assert cfg.keeper is not None
+        for name, other in cfg.chains.items():
+            key = f"chains.{name}"
+            w3 = connect(other.chain)
+            if other.registry.address is None:
+                raise ConfigError(
+                    f"{key}.registry.address", "not set: deploy first (oracle deploy)"
+                )
+            keys = primary.signers
+            stranger = [k.address for k in keys if k.address not in other.registry.signers]
+            if stranger:
+                raise ConfigError(
+                    f"{key}.registry.signers",
+                    f"the keeper's signer {stranger[0]} is not among them",
+                )
+            served = set(other.markets or cfg.keeper.markets)
+            stores.append(
+                Store(other.store, holder=f"a keeper of chain {name}" if signing else None)
             )
-        served = set(other.markets or cfg.keeper.markets)
-        keepers[name] = Keeper(
-            RegistryClient(w3, other.registry.address),
-            keys,
-            sender(other.chain) if signing else other.registry.governance,
-            Store(other.store, holder=f"a keeper of chain {name}" if signing else None),
-            [replace(s, positions=None) for s in primary.markets if s.market in served],
-            health=primary.health,
-            policy=primary.policy,
-            model_version=primary.model_version,
-            feeds_timeout=primary.feeds_timeout,
-            feed_workers=primary.feed_workers,
-            batch_ttl=primary.batch_ttl,
-            clock=clock,
-            on_proposal=ReviewWriter(cfg.keeper.reviews / name),
-            bundles=primary.bundles,
-            settings_file=primary.settings_file,
-            multicall=other.chain.multicall,
-        )
+            keepers[name] = Keeper(
+                RegistryClient(w3, other.registry.address),
+                keys,
+                sender(other.chain) if signing else other.registry.governance,
+                stores[-1],
+                [replace(s, positions=None) for s in primary.markets if s.market in served],
+                health=primary.health,
+                policy=primary.policy,
+                model_version=primary.model_version,
+                feeds_timeout=primary.feeds_timeout,
+                feed_workers=primary.feed_workers,
+                batch_ttl=primary.batch_ttl,
+                clock=clock,
+                on_proposal=ReviewWriter(cfg.keeper.reviews / name),
+                bundles=primary.bundles,
+                settings_file=primary.settings_file,
+                multicall=other.chain.multicall,
+            )
+    except BaseException:
+        for store in stores:
+            store.close()
+        raise
     return ChainSet(keepers, wait=cfg.keeper.interval / 2)
 
 

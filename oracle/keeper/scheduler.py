@@ -78,6 +78,7 @@ class KeeperService:
         self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
         self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
         self._recovering: set[str] = set()  # read healthy again after unhealthy cycles: re-decided
+        self._healthy: dict[str, float] = {}  # each market's price at its last healthy cycle
         self.metrics = metrics or Metrics()
         self.chain_metrics = {PRIMARY: self.metrics}
         if chains is not None:
@@ -140,6 +141,10 @@ class KeeperService:
         # Every market was just judged afresh: the prices the checks saw before it say nothing
         # about the new σ (kept, 500 markets would each trigger the same storm in turn).
         self._seen.clear()
+        report = outcomes[PRIMARY].report if PRIMARY in outcomes else None
+        for market, snap in ({} if report is None else report.snapshots).items():
+            if snap.health == Health.OK and snap.price is not None:
+                self._healthy[market] = snap.price
         primary = None
         for name, outcome in outcomes.items():
             m = self.chain_metrics[name]
@@ -168,8 +173,11 @@ class KeeperService:
         A market decided from a degraded read (a venue lagging a move, dropped as diverging) may
         only tighten, from a history that may not show the move; its snapshot then holds the moved
         price, so no later check sees a move, and it would wait for the schedule. Read healthy
-        again, it is decided again: once per spell of unhealthy cycles (`_recovering`), so a venue
-        that flaps between checks and cycles costs one extra cycle, not one per check."""
+        again more than `price_move` from its last healthy cycle's price, it is decided again. Not
+        when it has not moved: at 500 markets some venue times out in most cycles, and a cycle
+        for each would run them back to back for nothing a degraded decision missed. And once
+        per spell of unhealthy cycles (`_recovering`, marked only when the cycle runs), so a
+        venue that flaps between checks and cycles costs one extra cycle, not one per check."""
         k = self.keeper
         watched = [
             (setup, before)
@@ -184,6 +192,7 @@ class KeeperService:
             reads = [collect(setup.sources, now, k.feeds_timeout) for setup, _ in watched]
         reasons: dict[str, str] = {}  # the markets that set the cycle off, and why
         whole: set[str] = set()  # the markets this check read healthy: decided from its read
+        recovered: set[str] = set()  # read healthy again after moving while unhealthy
         for (setup, before), results in zip(watched, reads, strict=True):
             market = setup.market
             if before.health == Health.OK:
@@ -193,10 +202,16 @@ class KeeperService:
                 continue
             if snap.health == Health.OK:
                 whole.add(market)
-                if before.health != Health.OK and market not in self._recovering:
-                    self._recovering.add(market)
+                healthy = self._healthy.get(market)
+                if (
+                    before.health != Health.OK
+                    and market not in self._recovering
+                    and (healthy is None or abs(snap.price / healthy - 1) > self.price_move)
+                ):
+                    recovered.add(market)
                     reasons[market] = (
                         f"{market} read healthy again ({before.health} at the last cycle)"
+                        + ("" if healthy is None else f", {snap.price / healthy - 1:+.2%} since")
                     )
                     continue
             if before.price is None:
@@ -228,7 +243,10 @@ class KeeperService:
             for (setup, _), r in zip(watched, reads, strict=True)
             if setup.market in reasons and setup.market in whole
         }
+        skipped = self.skipped
         self.run_cycle(why, feeds)
+        if self.skipped == skipped:  # a cycle skipped (one was running) re-decided nothing
+            self._recovering |= recovered
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()

@@ -9,6 +9,7 @@ against the chain's nonce (see `Keeper.reconcile`): nothing is lost and nothing 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -156,7 +157,7 @@ class StoreLock:
     keeper."""
 
     def __init__(self, store: Path | str, holder: str) -> None:
-        path = Path(f"{store}.lock")
+        path = Path(f"{Path(store).resolve()}.lock")  # a symlinked store shares its target's
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -175,8 +176,12 @@ class StoreLock:
                 f"the store at {store} is in use by {who}: one keeper per store, and "
                 "archive --vacuum only with the keeper stopped"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
+        except OSError as exc:  # no lock to be had (ENOLCK, a file system without flock)
+            os.close(fd)
+            raise StoreError(f"cannot lock the store at {store} ({path.name}): {exc}") from None
+        with contextlib.suppress(OSError):  # the name is for the next one's error: a full disk
+            os.ftruncate(fd, 0)  # does not stop the holder
+            os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
         self._fd: int | None = fd
 
     def release(self) -> None:

@@ -178,3 +178,13 @@ def test_a_store_has_one_keeper_and_its_lock_dies_with_it(tmp_path):
         Store(path, holder="a keeper")  # a second keeper in the same process, too
     mine.close()
     Store(path, holder="a keeper").close()  # closed: free again
+
+
+def test_a_store_that_cannot_be_opened_keeps_no_lock(tmp_path):
+    """A keeper's store that is not a database is refused, and its lock is let go with it: the
+    second attempt gets the same error, not "in use" by its own process."""
+    path = tmp_path / "oracle.db"
+    path.write_bytes(b"not a database " * 100)
+    for _ in range(2):
+        with pytest.raises(StoreError, match="cannot open the store at"):
+            Store(path, holder="a keeper")

@@ -236,6 +236,7 @@ def test_the_config_wires_the_adapter_and_checks_its_link(deployment, monkeypatc
     ]
     assert isinstance(keeper.markets[0].positions, AavePositions)
     assert keeper.markets[0].positions().total_debt == 0  # nobody borrows yet
+    keeper.store.close()  # the keeper's store lock, for the builds below
     data["keeper"]["markets"][MARKET]["aave"] = {**aave, "asset": usdc.address}
     with pytest.raises(ConfigError, match=r"keeper\.markets\.ETH/USDT\.aave\.asset"):
         build_keeper(parse_config(data))

@@ -398,6 +398,35 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
     assert len(asked) == 1
 
 
+def test_a_batch_never_declares_less_gas_than_the_one_before_it(rig_factory, monkeypatch):
+    """A node fills a block by the gas used so far plus the next transaction's declared limit,
+    so a batch declaring less than the one before it could fit a gap that one did not, and be
+    tried out of nonce order. Here the estimates ahead come out at half the real cost: the
+    later batches are raised to the first one's limit, and so are mined (at half, they would run
+    out of gas)."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
+    estimate_ahead = rig.registry._estimate_ahead
+    monkeypatch.setattr(
+        rig.registry, "_estimate_ahead", lambda tx, nonce: estimate_ahead(tx, nonce) // 2
+    )
+    keeper = Keeper(
+        rig.registry,
+        [rig.signer],
+        rig.governance.address,
+        rig.store,
+        _setups(rig, names),
+        clock=lambda: rig.now,
+        max_batch=1,
+    )
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"] * 3
+    limits = [rig.registry.w3.eth.get_transaction(p.tx_hash)["gas"] for p in report.pushes]
+    assert limits == [limits[0]] * 3
+    assert all(p.gas_used > limits[0] / 2 for p in report.pushes)  # half would not have done
+
+
 def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
     rig_factory, monkeypatch
 ):

@@ -260,7 +260,8 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
     holds that price: no later check sees a move, and before, the market waited for the schedule
     with the lagging venue long caught up. The first check that reads it healthy starts a cycle
     that decides it again, from that read; a check while it still lags starts none, nor does the
-    check after the new cycle (which read it healthy)."""
+    check after the new cycle (which read it healthy). A check whose cycle is skipped, because
+    another is running, leaves it to the next check."""
     from oracle.snapshot import Health
 
     from .conftest import replay_venues
@@ -285,9 +286,14 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
         service.check_trigger()  # still lagging: nothing new to decide
         assert len(service.reports) == 2
         lagging.offset -= 12 * 3_600  # caught up
-        service.check_trigger()
+        with service._lock:  # a cycle is running: the check's cycle is skipped...
+            service.check_trigger()
+        assert len(service.reports) == 2 and service.skipped == 1
+        service.check_trigger()  # ...and the next check asks again
         why, report = service.reports[-1]
-        assert why == f"trigger: {MARKET} read healthy again (degraded at the last cycle)"
+        assert why.startswith(
+            f"trigger: {MARKET} read healthy again (degraded at the last cycle), -"
+        )
         assert report.snapshots[MARKET].health == Health.OK
         assert "DEGRADED" not in report.decision(MARKET).reason
         service.check_trigger()
@@ -343,6 +349,50 @@ def test_a_venue_that_lags_at_every_cycle_costs_one_extra_cycle(
         assert service.run_cycle("schedule").snapshots[MARKET].health == Health.OK
         service.check_trigger()  # healthy at the cycle and at the check: nothing to do
         assert len(service.reports) == 4
+    finally:
+        for v in venues[MARKET]:
+            v.stop()
+
+
+def test_a_market_degraded_without_a_move_waits_for_the_schedule(
+    chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
+):
+    """A venue out at a cycle (a timeout: at 500 markets some venue times out in most cycles)
+    leaves its market DEGRADED at an unmoved price. Read healthy again at the next check, it
+    starts no cycle: nothing moved that a degraded decision could have missed, and a cycle for
+    each such market would run cycles back to back."""
+    import oracle.keeper.cycle as cycle
+    from oracle.feeds import FailureKind, SourceFailure
+    from oracle.snapshot import Health
+
+    from .conftest import replay_venues
+
+    clock = [chain.pending_timestamp + 10]
+    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-11T00:00:00")}
+    try:
+        service = _service(
+            chain, governance, signer_keys, venues, tmp_path / "one.db", clock, feed_workers=0
+        )
+        service.run_cycle("start")
+        real_collect = cycle.collect
+
+        def timing_out(sources, now, timeout):  # the first venue does not answer this cycle
+            results = real_collect(sources, now, timeout)
+            first = sources[0]
+            results[0] = SourceFailure(first.name, first.market, FailureKind.TIMEOUT, "no answer")
+            return results
+
+        monkeypatch.setattr(cycle, "collect", timing_out)
+        clock[0] += 60
+        for v in venues[MARKET]:
+            v.now = clock[0]
+        assert service.run_cycle("schedule").snapshots[MARKET].health == Health.DEGRADED
+        monkeypatch.setattr(cycle, "collect", real_collect)
+        clock[0] += 60
+        for v in venues[MARKET]:
+            v.now = clock[0]
+        service.check_trigger()
+        assert len(service.reports) == 2
     finally:
         for v in venues[MARKET]:
             v.stop()
