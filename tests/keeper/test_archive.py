@@ -50,6 +50,7 @@ def test_old_decisions_move_whole_and_the_latest_stay(tmp_path, monkeypatch):
     store = filled(tmp_path / "oracle.db")
     everything = rows(store.db)
     streaks = [store.loosen_streak(m) for m in ("A/USD", "B/USD")]
+    assert streaks == [3, 3]  # the last three days asked to loosen, the one before did not
     moved = store.archive(7 * DAY, tmp_path / "archive.db", keep=4)
     # days 0–5 are each market's older than its latest 4; of them, days 0–5 started before day 7
     assert moved == {"decisions_archived": 12, "decisions_left": 8, "markets": 2}
