@@ -15,7 +15,7 @@ ARTIFACTS := oracle/artifacts/.built
 DEBIAN_STAMP := $(VENV)/.debian-packages
 SOURCES := $(shell find contracts -name '*.sol' -not -path '*/.cache/*')
 
-.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle bench-onchain-feeds bench-archive soak-cycle evaluate calibrate lint slither clean
+.PHONY: install test fuzz soak load demo bench-gas bench-risk bench-reaction bench-backtest bench-bundle bench-evaluate bench-portfolio bench-cycle bench-onchain-feeds bench-archive bench-store soak-cycle evaluate calibrate lint slither clean
 
 install: $(PY_STAMP) $(NPM_STAMP) $(SOLC) $(ARTIFACTS) $(DEBIAN_STAMP)
 
@@ -92,6 +92,9 @@ bench-reaction: install
 
 bench-archive: install
 	$(PY) scripts/bench_archive.py
+
+bench-store: install
+	$(PY) scripts/bench_store.py
 
 bench-backtest: install
 	$(PY) scripts/bench_backtest.py
