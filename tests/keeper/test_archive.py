@@ -189,3 +189,23 @@ def test_a_store_that_cannot_be_opened_keeps_no_lock(tmp_path):
     for _ in range(2):
         with pytest.raises(StoreError, match="cannot open the store at"):
             Store(path, holder="a keeper")
+
+
+def test_a_store_from_before_the_streak_index_gets_it_on_open(tmp_path):
+    """A store written before `decisions_streak` (its index on a market's decisions was
+    (market, id)) is given the covering index on its next open, and the keeper's per-cycle
+    streak read then touches no row of the table."""
+    path = tmp_path / "oracle.db"
+    old = filled(path)
+    old.db.executescript(
+        "DROP INDEX decisions_streak; CREATE INDEX decisions_market ON decisions(market, id);"
+    )
+    old.close()
+    store = Store(path)
+    indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "decisions_streak" in indexes and "decisions_market" not in indexes
+    plan = store.db.execute(f"EXPLAIN QUERY PLAN {store_module.STREAK_QUERY}", ("A/USD",))
+    plan = plan.fetchall()
+    assert "COVERING INDEX decisions_streak" in plan[0][-1]
+    assert store.loosen_streak("A/USD") == 3
+    store.close()
