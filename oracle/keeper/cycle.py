@@ -639,19 +639,22 @@ class Keeper:
         estimates = True  # until a node refuses an estimate ahead: then not asked again this round
         for k, later in enumerate(chunks[1:], start=1):
             s = self._sign(cycle_id, kind, later, nonce + len(signed), deadline, now)
-            try:
-                if not estimates:
-                    raise ChainError("the node refused an estimate ahead this round")
-                call = self.registry.relay_call(
-                    s.batch, s.signatures, self.sender, proposal=proposal, ahead=True
-                )
-            except ContractRevert as exc:  # this batch, and so every one behind it, waits
-                foreseen = self._reverted(s, exc)
-                rest = [c for c in later if c[0] != foreseen.blamed]
-                unsent = ([rest] if rest else []) + chunks[k + 1 :]
-                break
-            except ChainError:  # no state override here: the pessimistic limit
-                estimates = False
+            estimated: RawCall | None = None
+            if estimates:
+                try:
+                    estimated = self.registry.relay_call(
+                        s.batch, s.signatures, self.sender, proposal=proposal, ahead=True
+                    )
+                except ContractRevert as exc:  # this batch, and so every one behind it, waits
+                    foreseen = self._reverted(s, exc)
+                    rest = [c for c in later if c[0] != foreseen.blamed]
+                    unsent = ([rest] if rest else []) + chunks[k + 1 :]
+                    break
+                except ChainError:  # no state override here
+                    estimates = False
+            if estimated is not None:
+                call = estimated
+            else:  # the pessimistic limit
                 gas = max(self._batch_gas(kind, len(later)), math.ceil(per_market * len(later)))
                 call = self.registry.relay_call(
                     s.batch, s.signatures, self.sender, proposal=proposal, gas=gas

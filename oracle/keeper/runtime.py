@@ -197,8 +197,8 @@ def build_chains(
     (Aave, the example pool) and risk arrays are the primary chain's."""
     primary = build_keeper(cfg, clock, signing)
     keepers = {PRIMARY_CHAIN: primary}
-    stores = [primary.store]
-    try:  # a chain that fails to build leaves no store of this process locked
+    with ExitStack() as undo:  # a chain that fails to build leaves no store of this process locked
+        undo.callback(primary.store.close)
         assert cfg.keeper is not None
         for name, other in cfg.chains.items():
             key = f"chains.{name}"
@@ -215,14 +215,13 @@ def build_chains(
                     f"the keeper's signer {stranger[0]} is not among them",
                 )
             served = set(other.markets or cfg.keeper.markets)
-            stores.append(
-                Store(other.store, holder=f"a keeper of chain {name}" if signing else None)
-            )
+            store = Store(other.store, holder=f"a keeper of chain {name}" if signing else None)
+            undo.callback(store.close)
             keepers[name] = Keeper(
                 RegistryClient(w3, other.registry.address),
                 keys,
                 sender(other.chain) if signing else other.registry.governance,
-                stores[-1],
+                store,
                 [replace(s, positions=None) for s in primary.markets if s.market in served],
                 health=primary.health,
                 policy=primary.policy,
@@ -236,10 +235,7 @@ def build_chains(
                 settings_file=primary.settings_file,
                 multicall=other.chain.multicall,
             )
-    except BaseException:
-        for store in stores:
-            store.close()
-        raise
+        undo.pop_all()
     return ChainSet(keepers, wait=cfg.keeper.interval / 2)
 
 

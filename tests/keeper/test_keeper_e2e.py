@@ -120,25 +120,7 @@ def test_restart_after_signing_but_before_sending_waits_for_the_deadline(rig_fac
 def test_batches_are_split_to_fit_the_limit(rig_factory):
     rig = rig_factory("2020-03-11T00:00:00")
     names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    setups = []
-    for name in names:
-        sources = [
-            ExchangeSource(f"venue{i}", name, Venue("binance", v.url), MARKET, max_age=7_200)
-            for i, v in enumerate(rig.venues)
-        ]
-        setups.append(
-            MarketSetup(name, sources, lambda s=sources: s[0].history("1h", 1_000), 1_000.0)
-        )
-    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        rig.governance.address,
-        rig.store,
-        setups,
-        clock=lambda: rig.now,
-        max_batch=2,
-    )
+    keeper = _batched_keeper(rig, names, 2)
     report = keeper.cycle()
     assert [(p.status, len(p.markets)) for p in report.pushes] == [("mined", 1), ("mined", 2)]
     assert rig.registry.nonce() == 2
@@ -247,16 +229,7 @@ def test_a_cycles_batches_go_out_back_to_back_into_one_block(rig_factory):
     block holds them. Before, each waited for the previous one's receipt: a block each."""
     rig = rig_factory("2020-03-11T00:00:00")
     names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        rig.governance.address,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _batched_keeper(rig, names, 1)
     w3 = rig.registry.w3
     w3.provider.make_request("evm_setAutomine", [False])
     reports = []
@@ -306,7 +279,7 @@ def test_a_batch_behind_another_that_would_revert_is_not_sent(rig_factory):
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
     gov = rig.governance.address
     blamed = names[1]
-    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
+    keeper = _batched_keeper(rig, names, 1, blamed)
     _stale_bounds(rig, keeper, blamed)
     sent_before = rig.registry.w3.eth.get_transaction_count(gov)
     report = keeper.cycle()
@@ -330,16 +303,7 @@ def test_a_cycles_later_batches_declare_their_own_gas(rig_factory):
 
     rig = rig_factory("2020-03-11T00:00:00")
     names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        rig.governance.address,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _batched_keeper(rig, names, 1)
     report = keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"] * 3
     w3 = rig.registry.w3
@@ -353,7 +317,7 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
     """A node that takes `eth_estimateGas` state overrides and does not apply them estimates a
     batch ahead at the registry's own nonce, and it reverts `NonceOutOfOrder`: not a revert to
     leave the batch for the next round by (before: every later batch waited a round, each round
-    sending one). Here the override lands on a slot the registry does not use. The batches go at
+    sending one). Here the override lands on a slot the registry does not use. The batches go
     in one round with the pessimistic limit, as on a node that refuses overrides, with limits that
     never fall along the nonces, and the client does not ask that node again."""
     import oracle.chain
@@ -361,7 +325,6 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
     rig = rig_factory("2020-03-11T00:00:00")
     monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 40)
     names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
     asked = []
     estimate_ahead = rig.registry._estimate_ahead
 
@@ -370,15 +333,7 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
         return estimate_ahead(tx, nonce)
 
     monkeypatch.setattr(rig.registry, "_estimate_ahead", counting)
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        rig.governance.address,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _batched_keeper(rig, names, 1)
     report = keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"] * 3
     w3 = rig.registry.w3
@@ -406,20 +361,11 @@ def test_a_batch_never_declares_less_gas_than_the_one_before_it(rig_factory, mon
     out of gas)."""
     rig = rig_factory("2020-03-11T00:00:00")
     names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    rig.registry.assign_profile([market_id(n) for n in names], 1, rig.governance.address)
     estimate_ahead = rig.registry._estimate_ahead
     monkeypatch.setattr(
         rig.registry, "_estimate_ahead", lambda tx, nonce: estimate_ahead(tx, nonce) // 2
     )
-    keeper = Keeper(
-        rig.registry,
-        [rig.signer],
-        rig.governance.address,
-        rig.store,
-        _setups(rig, names),
-        clock=lambda: rig.now,
-        max_batch=1,
-    )
+    keeper = _batched_keeper(rig, names, 1)
     report = keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"] * 3
     limits = [rig.registry.w3.eth.get_transaction(p.tx_hash)["gas"] for p in report.pushes]
@@ -439,7 +385,7 @@ def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT"], key=market_id)  # the batches' order
     gov = rig.governance.address
     blamed = names[1]
-    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
+    keeper = _batched_keeper(rig, names, 1, blamed)
     read = keeper._on_chain
 
     def stale_read(market):  # governance narrows the blamed market's bounds after the read
@@ -468,12 +414,13 @@ def test_a_batch_that_reverts_behind_another_is_sent_again_without_its_market(
     assert stored == [("mined", 0), ("reverted", 1), ("reverted", 2), ("mined", 1)]
 
 
-def _keeper_blaming(rig, names, blamed, max_batch):
-    """A keeper over `names` in batches of `max_batch`, `blamed` alone on guardrail profile 2 (for
-    `_stale_bounds` or a test's own read to narrow), the others on profile 1."""
+def _batched_keeper(rig, names, max_batch, blamed=None):
+    """A keeper over `names` in batches of `max_batch`, on guardrail profile 1; `blamed`, when
+    given, alone on profile 2 (for `_stale_bounds` or a test's own read to narrow)."""
     gov = rig.governance.address
     rig.registry.assign_profile([market_id(n) for n in names if n != blamed], 1, gov)
-    rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
+    if blamed is not None:
+        rig.registry.configure_profile(2, KEEPER_GUARDRAILS, [market_id(blamed)], gov)
     return Keeper(
         rig.registry,
         [rig.signer],
@@ -507,7 +454,7 @@ def test_a_batch_that_reverts_in_the_block_of_the_one_before_is_estimated_next_r
     _no_state_override(monkeypatch, rig.registry)
     names = sorted([MARKET, "ETH2/USDT", "ETH3/USDT", "ETH4/USDT"], key=market_id)
     blamed = names[2]
-    keeper = _keeper_blaming(rig, names, blamed, max_batch=2)
+    keeper = _batched_keeper(rig, names, 2, blamed)
     _stale_bounds(rig, keeper, blamed)
     w3 = rig.registry.w3
     w3.provider.make_request("evm_setAutomine", [False])
@@ -565,7 +512,7 @@ def test_a_crash_after_a_batch_reverted_on_chain_does_not_hold_the_nonce(rig_fac
     names = sorted([MARKET, "ETH2/USDT"], key=market_id)
     gov = rig.governance.address
     blamed = names[1]
-    keeper = _keeper_blaming(rig, names, blamed, max_batch=1)
+    keeper = _batched_keeper(rig, names, 1, blamed)
     _stale_bounds(rig, keeper, blamed)
     real_send_all = Transactor.send_all
 

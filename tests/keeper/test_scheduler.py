@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from functools import partial
 
 import pytest
@@ -206,6 +207,38 @@ def test_a_trigger_reads_again_the_markets_it_did_not_see_move(
                 v.stop()
 
 
+@contextmanager
+def _one_market(
+    chain, governance, signer_keys, eth_bars, tmp_path, start="2020-03-12T00:00:00", **options
+):
+    """A triggered keeper (`_service`, `options` to its `Keeper`) over one market on three venues
+    replaying ETH from `start`, after its first cycle: yields (service, venues, clock) and stops
+    the venues after."""
+    from .conftest import replay_venues
+
+    clock = [chain.pending_timestamp + 10]
+    venues = replay_venues(eth_bars, clock[0], start)
+    try:
+        db = tmp_path / "one.db"
+        service = _service(chain, governance, signer_keys, {MARKET: venues}, db, clock, **options)
+        service.run_cycle("start")
+        yield service, venues, clock
+    finally:
+        for v in venues:
+            v.stop()
+
+
+def _move_on(chain, clock, venues, seconds, lagging=None):
+    """The chain and every venue `seconds` on (12 h from midnight on 12 March 2020: ETH about 20 %
+    lower); `lagging`, if given, still prints the time it did."""
+    clock[0] += seconds
+    chain.mine(timestamp=clock[0])
+    for v in venues:
+        v.now = clock[0]
+    if lagging is not None:
+        lagging.offset += seconds
+
+
 def test_a_move_the_check_read_from_some_venues_only_is_read_again(
     chain, governance, signer_keys, eth_bars, tmp_path, monkeypatch
 ):
@@ -216,23 +249,16 @@ def test_a_move_the_check_read_from_some_venues_only_is_read_again(
     crash: in `make bench-reaction` 15 of 500 markets were held `no_change` at the crashed price,
     which then stopped the trigger from seeing them move until the hourly cycle. The cycle reads
     such a market again, once every venue has the move."""
+    import oracle.keeper.scheduler as scheduler
     from oracle.snapshot import Health
 
-    from .conftest import replay_venues
-
-    clock = [chain.pending_timestamp + 10]
-    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
-    try:
-        service = _service(chain, governance, signer_keys, venues, tmp_path / "one.db", clock)
-        service.run_cycle("start")
-        clock[0] += 12 * 3_600
-        chain.mine(timestamp=clock[0])
-        lagging, *crashed = venues[MARKET]
-        for v in crashed:  # two venues print 12 March, 12:00 (down about 20 %)
-            v.now = clock[0]
-        lagging.now, lagging.offset = clock[0], lagging.offset + 12 * 3_600  # still midnight...
-        import oracle.keeper.scheduler as scheduler
-
+    with _one_market(chain, governance, signer_keys, eth_bars, tmp_path) as (
+        service,
+        venues,
+        clock,
+    ):
+        lagging = venues[0]
+        _move_on(chain, clock, venues, 12 * 3_600, lagging)  # the first still at midnight...
         real_read = scheduler.read_markets
 
         def read_markets(*args, **kwargs):
@@ -247,9 +273,6 @@ def test_a_move_the_check_read_from_some_venues_only_is_read_again(
         assert snap.health == Health.OK, snap.reasons  # every venue, crashed
         decision = report.decision(MARKET)
         assert "DEGRADED" not in decision.reason
-    finally:
-        for v in venues[MARKET]:
-            v.stop()
 
 
 def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
@@ -264,25 +287,17 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
     another is running, leaves it to the next check."""
     from oracle.snapshot import Health
 
-    from .conftest import replay_venues
-
-    clock = [chain.pending_timestamp + 10]
-    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
-    try:
-        service = _service(chain, governance, signer_keys, venues, tmp_path / "one.db", clock)
-        service.run_cycle("start")
-        clock[0] += 12 * 3_600
-        chain.mine(timestamp=clock[0])
-        lagging, *crashed = venues[MARKET]
-        for v in crashed:  # two venues print 12 March, 12:00 (down about 20 %)
-            v.now = clock[0]
-        lagging.now, lagging.offset = clock[0], lagging.offset + 12 * 3_600  # still midnight
+    with _one_market(chain, governance, signer_keys, eth_bars, tmp_path) as (
+        service,
+        venues,
+        clock,
+    ):
+        lagging = venues[0]
+        _move_on(chain, clock, venues, 12 * 3_600, lagging)  # the first still at midnight
         degraded = service.run_cycle("schedule")
         assert degraded.snapshots[MARKET].health == Health.DEGRADED
         assert "DEGRADED" in degraded.decision(MARKET).reason
-        clock[0] += 60
-        for v in venues[MARKET]:
-            v.now = clock[0]
+        _move_on(chain, clock, venues, 60)
         service.check_trigger()  # still lagging: nothing new to decide
         assert len(service.reports) == 2
         lagging.offset -= 12 * 3_600  # caught up
@@ -298,9 +313,6 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
         assert "DEGRADED" not in report.decision(MARKET).reason
         service.check_trigger()
         assert len(service.reports) == 3
-    finally:
-        for v in venues[MARKET]:
-            v.stop()
 
 
 def test_a_venue_that_lags_at_every_cycle_costs_one_extra_cycle(
@@ -313,20 +325,10 @@ def test_a_venue_that_lags_at_every_cycle_costs_one_extra_cycle(
     import oracle.keeper.cycle as cycle
     from oracle.snapshot import Health
 
-    from .conftest import replay_venues
-
-    clock = [chain.pending_timestamp + 10]
-    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-12T00:00:00")}
-    try:
-        service = _service(
-            chain, governance, signer_keys, venues, tmp_path / "one.db", clock, feed_workers=0
-        )
-        service.run_cycle("start")
-        clock[0] += 12 * 3_600
-        chain.mine(timestamp=clock[0])
-        lagging = venues[MARKET][0]
-        for v in venues[MARKET]:  # every venue prints 12 March, 12:00 (down about 20 %)...
-            v.now = clock[0]
+    market = _one_market(chain, governance, signer_keys, eth_bars, tmp_path, feed_workers=0)
+    with market as (service, venues, clock):
+        lagging = venues[0]
+        _move_on(chain, clock, venues, 12 * 3_600)  # every venue at noon...
         real_collect = cycle.collect
 
         def lagging_collect(*args, **kwargs):  # ...but the first lags 12 h when a cycle reads
@@ -349,9 +351,6 @@ def test_a_venue_that_lags_at_every_cycle_costs_one_extra_cycle(
         assert service.run_cycle("schedule").snapshots[MARKET].health == Health.OK
         service.check_trigger()  # healthy at the cycle and at the check: nothing to do
         assert len(service.reports) == 4
-    finally:
-        for v in venues[MARKET]:
-            v.stop()
 
 
 def test_a_market_degraded_without_a_move_waits_for_the_schedule(
@@ -365,15 +364,10 @@ def test_a_market_degraded_without_a_move_waits_for_the_schedule(
     from oracle.feeds import FailureKind, SourceFailure
     from oracle.snapshot import Health
 
-    from .conftest import replay_venues
-
-    clock = [chain.pending_timestamp + 10]
-    venues = {MARKET: replay_venues(eth_bars, clock[0], "2020-03-11T00:00:00")}
-    try:
-        service = _service(
-            chain, governance, signer_keys, venues, tmp_path / "one.db", clock, feed_workers=0
-        )
-        service.run_cycle("start")
+    market = _one_market(
+        chain, governance, signer_keys, eth_bars, tmp_path, "2020-03-11T00:00:00", feed_workers=0
+    )
+    with market as (service, venues, clock):
         real_collect = cycle.collect
 
         def timing_out(sources, now, timeout):  # the first venue does not answer this cycle
@@ -383,16 +377,9 @@ def test_a_market_degraded_without_a_move_waits_for_the_schedule(
             return results
 
         monkeypatch.setattr(cycle, "collect", timing_out)
-        clock[0] += 60
-        for v in venues[MARKET]:
-            v.now = clock[0]
+        _move_on(chain, clock, venues, 60)
         assert service.run_cycle("schedule").snapshots[MARKET].health == Health.DEGRADED
         monkeypatch.setattr(cycle, "collect", real_collect)
-        clock[0] += 60
-        for v in venues[MARKET]:
-            v.now = clock[0]
+        _move_on(chain, clock, venues, 60)
         service.check_trigger()
         assert len(service.reports) == 2
-    finally:
-        for v in venues[MARKET]:
-            v.stop()
