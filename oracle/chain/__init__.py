@@ -48,6 +48,10 @@ NONCE_SLOT = 2
 NONCE_BITS = 64
 #: The registry's reverts on a batch's nonce: from an estimate ahead, the node ignored the override.
 NONCE_ERRORS = ("NonceAlreadyUsed", "NonceOutOfOrder")
+#: How long a node that ignored a state override is not asked for estimates ahead (seconds): it
+#: may be upgraded, or be one backend of several behind a load balancer. Asking again costs one
+#: estimate; not asking costs every later batch its own limit (more blocks for a large cycle).
+OVERRIDE_RETRY = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -690,9 +694,12 @@ class RegistryClient(ContractClient):
     """The registry at `address`, read and written through web3.py."""
 
     NAME = "MarginParameterRegistry"
-    #: Why estimates ahead are not asked of this node any more: it accepted a state override and
-    #: did not apply it. None until then.
+    #: Why estimates ahead are not asked of this node for now: it accepted a state override and
+    #: did not apply it. None until then, and again once a later ask (`OVERRIDE_RETRY` after the
+    #: refusal) is answered.
     overrides_ignored: str | None = None
+    #: When (`time.monotonic()`) the node last ignored an override.
+    overrides_ignored_at: float = 0.0
 
     @classmethod
     def deploy(
@@ -1062,30 +1069,46 @@ class RegistryClient(ContractClient):
         will meet: the batches before it write other markets. A node that refuses state overrides
         raises `ChainError`; so does one that accepts them and does not apply them (the estimate
         reverts on the batch's nonce, which the override set): that is remembered
-        (`overrides_ignored`), and this client does not ask such a node again."""
+        (`overrides_ignored`), and this client does not ask such a node again for
+        `OVERRIDE_RETRY` seconds."""
         fn = self._writes["proposeUpdates" if proposal else "submitUpdates"]
         data = fn.encode(batch.as_tuple(), signatures)
         if gas is None:
-            if ahead and self.overrides_ignored is not None:
+            if (
+                ahead
+                and self.overrides_ignored is not None
+                and time.monotonic() - self.overrides_ignored_at < OVERRIDE_RETRY
+            ):
                 raise ChainError(f"cannot estimate gas ahead: {self.overrides_ignored}")
             frm = Transactor(self.w3, sender).address
             try:
                 tx: Any = {"from": frm, "to": self.address, "data": HexBytes(data)}
                 if ahead:
                     estimate = self._estimate_ahead(tx, batch.nonce)
+                    if self.overrides_ignored is not None:
+                        LOG.warning(
+                            "registry %s: the node applies state overrides again; batches "
+                            "behind the first go with their own estimates",
+                            self.address,
+                        )
+                        self.overrides_ignored = None
                 else:
                     estimate = rpc_retry(self.w3.eth.estimate_gas)(tx)
                 gas = int(estimate * GAS_MARGIN)
             except ContractLogicError as exc:
                 revert = self.errors.decode(_revert_data(exc))
                 if ahead and revert.name in NONCE_ERRORS:  # the override was not applied
+                    if self.overrides_ignored is None:
+                        LOG.warning(
+                            "registry %s: the node ignored the state override (%s); batches "
+                            "behind the first go with the pessimistic gas limit, asked again "
+                            "in %.0f s",
+                            self.address,
+                            revert,
+                            OVERRIDE_RETRY,
+                        )
                     self.overrides_ignored = f"the node ignored the state override ({revert})"
-                    LOG.warning(
-                        "registry %s: %s; batches behind the first now go with the pessimistic "
-                        "gas limit until the keeper restarts",
-                        self.address,
-                        self.overrides_ignored,
-                    )
+                    self.overrides_ignored_at = time.monotonic()
                     raise ChainError(
                         f"cannot estimate gas ahead: {self.overrides_ignored}"
                     ) from None

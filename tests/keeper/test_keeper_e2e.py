@@ -353,6 +353,52 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
     assert len(asked) == 1
 
 
+def test_a_node_that_ignored_overrides_is_asked_again_after_a_while(rig_factory, monkeypatch):
+    """A node that ignored a state override may be upgraded, or be one backend behind a load
+    balancer: it is asked again `OVERRIDE_RETRY` after its refusal (not before, and not never,
+    which cost every later batch its own limit until the keeper restarted), and once it applies
+    the override the batches behind the first get their own estimates again."""
+    import oracle.chain
+
+    rig = rig_factory("2020-03-11T00:00:00")
+    monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 40)
+    asked = []
+    estimate_ahead = rig.registry._estimate_ahead
+
+    def counting(tx, nonce):
+        asked.append(nonce)
+        return estimate_ahead(tx, nonce)
+
+    monkeypatch.setattr(rig.registry, "_estimate_ahead", counting)
+    keeper = _batched_keeper(rig, [MARKET, "ETH2/USDT"], 1)
+    report = keeper.cycle()
+    assert [p.status for p in report.pushes] == ["mined"] * 2
+    assert len(asked) == 1 and rig.registry.overrides_ignored is not None
+    # the market's own update again, ahead of the registry's nonce: a heartbeat, so it estimates
+    chunk = [(MARKET, report.decision(MARKET).update)]
+    batch = keeper._sign(
+        report.cycle_id, "update", chunk, rig.registry.nonce() + 1, rig.now, rig.now
+    )
+
+    def ahead():
+        return rig.registry.relay_call(
+            batch.batch, batch.signatures, keeper.sender, proposal=False, ahead=True
+        )
+
+    with pytest.raises(ChainError, match="ignored the state override"):
+        ahead()
+    assert len(asked) == 1  # within OVERRIDE_RETRY of the refusal: not asked
+    monkeypatch.setattr(oracle.chain, "OVERRIDE_RETRY", 0.0)
+    with pytest.raises(ChainError, match="ignored the state override"):
+        ahead()
+    assert len(asked) == 2  # asked again, and still ignored
+    monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 2)  # the node now applies overrides
+    call = ahead()
+    assert len(asked) == 3
+    assert rig.registry.overrides_ignored is None
+    assert call.gas < keeper._batch_gas("update", 1)
+
+
 def test_a_batch_never_declares_less_gas_than_the_one_before_it(rig_factory, monkeypatch):
     """A node fills a block by the gas used so far plus the next transaction's declared limit,
     so a batch declaring less than the one before it could fit a gap that one did not, and be
