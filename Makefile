@@ -80,9 +80,12 @@ bench-cycle: install
 bench-onchain-feeds: install
 	$(PY) scripts/bench_onchain_feeds.py
 
-# memory of the batched keeper over 500 markets and 1,000 cycles (about 40 minutes)
+# memory of the batched keeper over 500 markets and 1,000 cycles (about 40 minutes); issue 20's
+# whole run is `make soak-cycle SOAK_CYCLES=10000` (7 to 10 hours on 2 cores, a 22 GB store in the temp dir)
+SOAK_MARKETS ?= 500
+SOAK_CYCLES ?= 1000
 soak-cycle: install
-	$(PY) scripts/bench_cycle.py --sizes 500 --cycles 0 --soak 1000 --rss-every 100
+	$(PY) scripts/bench_cycle.py --sizes $(SOAK_MARKETS) --cycles 0 --soak $(SOAK_CYCLES) --rss-every 100
 
 bench-risk: install
 	$(PY) scripts/bench_risk.py
