@@ -325,6 +325,8 @@ def once(ctx: click.Context, as_json: bool) -> None:
             outcomes = chains.cycle()
         finally:
             chains.close()
+            for k in chains.keepers.values():
+                k.store.close()  # and its lock
         rows = {name: _cycle_out(o.report) if o.report else None for name, o in outcomes.items()}
         if as_json:
             click.echo(
@@ -347,9 +349,13 @@ def once(ctx: click.Context, as_json: bool) -> None:
             ctx.exit(1)
         return
     keeper = build_keeper(cfg)
-    if not as_json and sys.stderr.isatty():
-        click.echo(f"cycle over {len(keeper.markets)} market(s)…", err=True)
-    out = _cycle_out(keeper.cycle())
+    try:
+        if not as_json and sys.stderr.isatty():
+            click.echo(f"cycle over {len(keeper.markets)} market(s)…", err=True)
+        report = keeper.cycle()
+    finally:
+        keeper.store.close()  # and its lock
+    out = _cycle_out(report)
     if as_json:
         click.echo(json.dumps(out, default=str))
         return
@@ -390,25 +396,28 @@ def run_keeper(ctx: click.Context) -> None:
     configure()
     chains = build_chains(cfg) if cfg.chains else None
     keeper = build_keeper(cfg) if chains is None else chains.primary
+    keepers = [keeper] if chains is None else list(chains.keepers.values())
     assert cfg.keeper is not None
-    service = KeeperService(
-        keeper,
-        interval=cfg.keeper.interval,
-        price_move=cfg.keeper.trigger.price_move,
-        check_every=cfg.keeper.trigger.check_every,
-        vol_jump=cfg.keeper.trigger.vol_jump,
-        chains=chains,
-    )
-    if cfg.keeper.metrics_port:
-        if chains is None:
-            service.metrics.serve(cfg.keeper.metrics_port)
-        else:  # every chain's metrics on the one port, labelled by chain
-            ChainMetrics(service.chain_metrics).serve(cfg.keeper.metrics_port)
     try:
+        service = KeeperService(
+            keeper,
+            interval=cfg.keeper.interval,
+            price_move=cfg.keeper.trigger.price_move,
+            check_every=cfg.keeper.trigger.check_every,
+            vol_jump=cfg.keeper.trigger.vol_jump,
+            chains=chains,
+        )
+        if cfg.keeper.metrics_port:
+            if chains is None:
+                service.metrics.serve(cfg.keeper.metrics_port)
+            else:  # every chain's metrics on the one port, labelled by chain
+                ChainMetrics(service.chain_metrics).serve(cfg.keeper.metrics_port)
         service.run_forever()
     finally:
         if chains is not None:
-            chains.close()
+            chains.close()  # every chain's cycle in flight ends first
+        for k in keepers:
+            k.store.close()  # and its lock
 
 
 @main.command()
@@ -424,7 +433,7 @@ def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -
     if market is not None and market not in cfg.keeper.markets:
         known = ", ".join(cfg.keeper.markets)
         raise ConfigError("--market", f"{market} is not a keeper market (configured: {known})")
-    store = _read_store(cfg.keeper.store)
+    store = _read_store(cfg.keeper.store, read_only=True)
     decisions = store.decisions(market, limit)
     pushes = store.pushes(limit)
     if as_json:
@@ -445,14 +454,15 @@ def history(ctx: click.Context, market: str | None, limit: int, as_json: bool) -
     _show_table(pushes, ["id", "created_at", "kind", "nonce", "status", "tx_hash", "gas_used"])
 
 
-def _read_store(path: Path, holder: str | None = None) -> Any:
+def _read_store(path: Path, holder: str | None = None, read_only: bool = False) -> Any:
     """The keeper's store for a command beside the keeper: a missing file is an error, not a new
-    store. `holder`: a command that must be alone with it (`StoreLock`)."""
+    store. `holder`: a command that must be alone with it (`StoreLock`); `read_only`: a command
+    that only reads (nothing written, not even a schema change a keeper's writes would wait on)."""
     from oracle.keeper.store import Store
 
     if not Path(path).exists():
         raise ConfigError("keeper.store", f"{path} does not exist: no keeper has run with it yet")
-    return Store(path, holder=holder)
+    return Store(path, read_only=read_only, holder=holder)
 
 
 @main.command()
@@ -531,7 +541,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if cfg.keeper is None or cfg.registry.address is None:
         raise ConfigError("keeper", "status needs the keeper section and registry.address")
     client = RegistryClient(_connect(cfg.chain), cfg.registry.address)
-    store = _read_store(cfg.keeper.store)
+    store = _read_store(cfg.keeper.store, read_only=True)
     now = int(client.w3.eth.get_block("latest")["timestamp"])
     mined = [p for p in store.pushes(200) if p["status"] == "mined"]
     rows = []

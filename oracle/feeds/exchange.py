@@ -22,10 +22,11 @@ from oracle.series import PriceSeries
 
 #: Seconds an order book is reused for while the price stays near it (`ExchangeSource`). At 500
 #: markets a book per market and venue every cycle is 1,500 requests a cycle: at ccxt's pace for
-#: Binance (a book every 100 ms) 50 s per venue, and 1.7 s of the keeper's own time against the
-#: local emulator. Depth thins with a move, so a book is re-read when the price leaves it
-#: (`BOOK_MOVE`) or the ticker's best bid size falls below `BOOK_THINNING` of the book's (the
-#: ticker is read every cycle), and at least every three of the keeper's default 300 s cycles.
+#: Binance (ccxt 4.5.90: a 20-level book every 50 ms) 25 s per venue, and 1.7 s of the keeper's
+#: own time against the local emulator. Depth thins with a move, so a book is re-read when the
+#: price leaves it (`BOOK_MOVE`) or the ticker's best bid size falls below `BOOK_THINNING` of the
+#: book's (the ticker is read every cycle), and once older than this: at the fourth of the
+#: keeper's default 300 s cycles (a book exactly 900 s old is still used).
 BOOK_MAX_AGE = 900
 #: How far (fraction) the ticker's mid may move from the mid of the book in hand before the book
 #: is re-read: a move of 1 % is the start of the crisis in which depth thins.

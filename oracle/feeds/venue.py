@@ -10,7 +10,8 @@ one timeout per market.
 Answers are shared within one collection of feeds (`sharing`, which `collect_all` opens for a
 cycle's reads; `oracle.feeds.sharing`): every reader in it gets the same answer, or the same
 error, and the next collection asks again. Outside a collection every call is a request of its
-own. Nothing is reused across collections, so no stale value outlives its cycle.
+own. Nothing is reused across collections but a checked order book (`keep_book`), which its
+reader takes only while young and near the price (`oracle.feeds.exchange.BOOK_MAX_AGE`).
 """
 
 from __future__ import annotations

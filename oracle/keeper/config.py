@@ -25,6 +25,7 @@ from oracle.keeper.arrays import ArraysSetup
 from oracle.keeper.chains import PRIMARY_CHAIN
 from oracle.keeper.cycle import Keeper
 from oracle.keeper.scheduler import KeeperService
+from oracle.keeper.store import MAX_STREAK
 from oracle.multicall import MULTICALL3_ADDRESS
 from oracle.policy import PolicySettings
 from oracle.snapshot import HealthPolicy
@@ -296,7 +297,10 @@ class KeeperMarketConfig(_Strict):
 class PolicyConfig(_Strict):
     deadband_bps: int = Field(default=_default(PolicySettings, "deadband_bps"), ge=0)
     heartbeat_after: int = Field(default=_default(PolicySettings, "heartbeat_after"), gt=0)
-    loosen_after_cycles: int = Field(default=_default(PolicySettings, "loosen_after_cycles"), ge=1)
+    # at most the streak the store counts: beyond it, a market would never loosen
+    loosen_after_cycles: int = Field(
+        default=_default(PolicySettings, "loosen_after_cycles"), ge=1, le=MAX_STREAK
+    )
     proposal_band_bps: int = Field(default=_default(PolicySettings, "proposal_band_bps"), ge=0)
     threshold_step_bps: int = Field(default=_default(PolicySettings, "threshold_step_bps"), ge=0)
     max_induced_share: float = Field(

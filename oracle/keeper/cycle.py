@@ -109,8 +109,9 @@ class Push:
 
 #: Gas a market may cost in a batch, pessimistically (first writes, ramps and a proposal's record
 #: included; typical: 11,700 an update, 78,000 a proposal): batches are sized to half a block at
-#: these rates, and a batch sent behind another in the same block goes with this limit where the
-#: node cannot estimate it ahead (`RegistryClient.relay_call(ahead=True)`).
+#: these rates, and a batch sent behind another in the same block goes with at least this limit
+#: where the node cannot estimate it ahead (`RegistryClient.relay_call(ahead=True)`; then the
+#: larger of it and the first batch's estimate per market, raised to the batch before's).
 MARKET_GAS = {"update": 30_000, "proposal": 120_000}
 BATCH_GAS = 60_000  # a batch's own cost: calldata, the nonce, the event
 SIGNATURE_GAS = 10_000  # recovering and checking one signature
@@ -122,7 +123,12 @@ def batch_bounds(count: int, limit: int) -> list[int]:
     let a node fit a later one into a block the one before it did not fit: it would try it out of
     nonce order (Anvil then drops it from its pool, and it waits for a re-broadcast). A short
     last batch (500 as 15 × 32 + 20) did that; a 31 behind a 32 could too, so sizes only grow,
-    and `Keeper._send_round` makes the declared gas only grow along the batches as well."""
+    and `Keeper._send_round` makes the declared gas only grow along the batches as well. No
+    markets: no batch ([0])."""
+    if limit < 1:
+        raise ValueError(f"a batch holds at least one market, not {limit}")
+    if count <= 0:
+        return [0]
     batches = -(-count // limit)
     size, longer = divmod(count, batches)
     shorter = batches - longer
@@ -601,7 +607,9 @@ class Keeper:
         to its predecessor's where lower (`batch_bounds`: it must not fit where that one did not). A
         later batch whose estimate reverts is not sent, nor any behind it: they are
         left for the next round, less a market its revert names. Where the node refuses state
-        overrides (or ignores them), this round's later batches go with the larger of the
+        overrides (or ignores them), or an estimate ahead fails for want of an answer (a timeout
+        that outlasted the retries: the node is struggling, and another estimate would only
+        delay the round), this round's later batches go with the larger of the
         pessimistic gas and the first batch's estimate per market (which, on a rollup, carries the
         data fee). A later batch that reverts on chain, and every one behind it (reverted on its
         nonce), is left for the next round, less a market its revert names: there it is estimated
@@ -650,7 +658,7 @@ class Keeper:
                     rest = [c for c in later if c[0] != foreseen.blamed]
                     unsent = ([rest] if rest else []) + chunks[k + 1 :]
                     break
-                except ChainError:  # no state override here
+                except ChainError:  # no state override here, or no answer: pessimistic gas
                     estimates = False
             if estimated is not None:
                 call = estimated

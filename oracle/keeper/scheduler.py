@@ -78,7 +78,13 @@ class KeeperService:
         self.price_move, self.check_every, self.vol_jump = price_move, check_every, vol_jump
         self._seen: dict[str, deque[float]] = {}  # prices the trigger checks saw, per market
         self._recovering: set[str] = set()  # read healthy again after unhealthy cycles: re-decided
-        self._healthy: dict[str, float] = {}  # each market's price at its last healthy cycle
+        # each market's price at its last healthy cycle, from the store at start: after a restart
+        # a market read unhealthy by the first cycle is compared with where it stood before
+        self._healthy: dict[str, float] = {
+            setup.market: price
+            for setup in keeper.markets
+            if (price := keeper.store.last_healthy_price(setup.market)) is not None
+        }
         self.metrics = metrics or Metrics()
         self.chain_metrics = {PRIMARY: self.metrics}
         if chains is not None:
@@ -176,7 +182,7 @@ class KeeperService:
         again more than `price_move` from its last healthy cycle's price, it is decided again. Not
         when it has not moved: at 500 markets some venue times out in most cycles, and a cycle
         for each would run them back to back for nothing a degraded decision missed. And once
-        per spell of unhealthy cycles (`_recovering`, marked only when the cycle runs), so a
+        per spell of unhealthy cycles (`_recovering`, marked only when a cycle decided it), so a
         venue that flaps between checks and cycles costs one extra cycle, not one per check."""
         k = self.keeper
         watched = [
@@ -243,10 +249,11 @@ class KeeperService:
             for (setup, _), r in zip(watched, reads, strict=True)
             if setup.market in reasons and setup.market in whole
         }
-        skipped = self.skipped
-        self.run_cycle(why, feeds)
-        if self.skipped == skipped:  # a cycle skipped (one was running) re-decided nothing
-            self._recovering |= recovered
+        report = self.run_cycle(why, feeds)
+        # Marked only where the cycle decided the market: a cycle skipped (one was running) or
+        # failed (a chain error) re-decided nothing, and the next check asks again.
+        if report is not None:
+            self._recovering |= recovered & report.snapshots.keys()
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()

@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from oracle.errors import OracleError
+from oracle.snapshot import Health
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cycles (
@@ -47,12 +49,6 @@ CREATE TABLE IF NOT EXISTS decisions (
     loosening_wanted INTEGER NOT NULL,
     alert INTEGER NOT NULL
 );
--- A market's latest decisions, with the loosening flag in the index itself: the per-cycle streak
--- read (`loosen_streak`) never touches the rows, whose snapshot and explanation fill kilobytes of
--- overflow pages. It replaces (market, id), which served the same reads and more slowly; a store
--- from before builds it once on first open (seconds per GB).
-DROP INDEX IF EXISTS decisions_market;
-CREATE INDEX IF NOT EXISTS decisions_streak ON decisions(market, id, loosening_wanted);
 CREATE TABLE IF NOT EXISTS pushes (
     id INTEGER PRIMARY KEY,
     cycle_id INTEGER NOT NULL REFERENCES cycles(id),
@@ -105,12 +101,23 @@ CREATE TABLE IF NOT EXISTS bars (
     PRIMARY KEY (series, ts)
 ) WITHOUT ROWID;
 """
+#: A market's latest decisions, with the loosening flag in the index itself: the per-cycle streak
+#: read (`loosen_streak`) never touches the rows, whose snapshot and explanation fill kilobytes of
+#: overflow pages. It replaces (market, id), which served the same reads and more slowly. A new
+#: store gets it at once; a store from before gets it from its keeper (`Store(holder=...)`, the
+#: writer alone with it), not from a command opened beside a running keeper, whose writes would
+#: wait out the build (seconds per GB).
+STREAK_INDEX = """
+DROP INDEX IF EXISTS decisions_market;
+CREATE INDEX IF NOT EXISTS decisions_streak ON decisions(market, id, loosening_wanted);
+"""
+
 
 PENDING = ("signed", "sent")
 #: Push kinds of the registry's batches (one nonce) and of the arrays contract's (another).
 REGISTRY_KINDS = ("update", "proposal")
 #: Each market's latest decisions `Store.archive` never moves: the policy's loosening streak
-#: (`Store.loosen_streak`) reads up to 1,000 and the dashboard's price chart (`Store.prices`)
+#: (`Store.loosen_streak`) reads up to `MAX_STREAK` and the dashboard's price chart (`Store.prices`)
 #: up to 2,000.
 KEEP_DECISIONS = 2_000
 #: Decisions of one market moved per chunk by `Store.archive`: a running keeper's writes wait
@@ -119,9 +126,14 @@ ARCHIVE_CHUNK = 5_000
 ARRAYS_KIND = "arrays"
 
 
+#: The longest loosening streak `Store.loosen_streak` counts, so the longest
+#: `policy.loosen_after_cycles` a keeper can reach (the config refuses more).
+MAX_STREAK = 1_000
 #: A market's latest loosening flags, newest first (`Store.loosen_streak`): answered from the
 #: `decisions_streak` index alone.
-STREAK_QUERY = "SELECT loosening_wanted FROM decisions WHERE market = ? ORDER BY id DESC LIMIT 1000"
+STREAK_QUERY = (
+    f"SELECT loosening_wanted FROM decisions WHERE market = ? ORDER BY id DESC LIMIT {MAX_STREAK}"
+)
 
 
 class StoreError(OracleError):
@@ -180,8 +192,12 @@ class StoreLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            try:
+                who = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            except OSError:
+                who = ""
             os.close(fd)
+            who = who or "another process"
             raise StoreError(
                 f"the store at {store} is in use by {who}: one keeper per store, and "
                 "archive --vacuum only with the keeper stopped"
@@ -192,12 +208,12 @@ class StoreLock:
         with contextlib.suppress(OSError):  # the name is for the next one's error: a full disk
             os.ftruncate(fd, 0)  # does not stop the holder
             os.pwrite(fd, f"{holder} (pid {os.getpid()})".encode(), 0)
-        self._fd: int | None = fd
+        # closing the descriptor drops the flock: at `release`, or when the lock is collected
+        # unreleased (a store dropped without `close`), not only when the process ends
+        self._release = weakref.finalize(self, os.close, fd)
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        self._release()  # once: later calls do nothing
 
 
 class Store:
@@ -210,7 +226,7 @@ class Store:
         gets; held until `close`."""
         self._lock = threading.RLock()
         writer = holder is not None and not read_only and str(path) != ":memory:"
-        self._held = StoreLock(path, holder) if writer and holder else None
+        self._held = StoreLock(path, holder) if writer and holder is not None else None
         if read_only:
             if not Path(path).exists():
                 raise StoreError(f"cannot open the store at {path}: no such file")
@@ -227,7 +243,11 @@ class Store:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+            new = self.db.execute(query).fetchone() is None
             self.db.executescript(SCHEMA)
+            if new or self._held is not None:
+                self.db.executescript(STREAK_INDEX)
         except (sqlite3.Error, OSError) as exc:
             if self._held is not None:
                 self._held.release()
@@ -371,8 +391,19 @@ class Store:
                 out.append((int(started), float(price)))
         return out
 
+    def last_healthy_price(self, market: str) -> float | None:
+        """The snapshot price of `market`'s latest decision read healthy (None: none stored), so
+        a restarted keeper's trigger knows where a market stood before it went unhealthy."""
+        row = self.db.execute(
+            "SELECT snapshot FROM decisions WHERE market = ? AND health = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (market, Health.OK.value),
+        ).fetchone()
+        price = None if row is None else json.loads(row[0]).get("price")
+        return None if price is None else float(price)
+
     def loosen_streak(self, market: str) -> int:
-        """Consecutive latest decisions for `market` that asked to loosen (at most 1,000).
+        """Consecutive latest decisions for `market` that asked to loosen (at most `MAX_STREAK`).
 
         Read from the `decisions_streak` index alone, until the first decision that did not: the
         flag sits behind the row's snapshot and explanation (kilobytes, on overflow pages), so

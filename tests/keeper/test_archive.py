@@ -4,6 +4,7 @@ pushes where they are; `oracle archive` does it from the config."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 
@@ -179,6 +180,11 @@ def test_a_store_has_one_keeper_and_its_lock_dies_with_it(tmp_path):
         Store(path, holder="a keeper")  # a second keeper in the same process, too
     mine.close()
     Store(path, holder="a keeper").close()  # closed: free again
+    dropped = Store(path, holder="a keeper")  # dropped unclosed (an embedding's mistake)...
+    dropped.db.close()
+    del dropped
+    gc.collect()
+    Store(path, holder="a keeper").close()  # ...its lock goes with it, not with the process
 
 
 def test_a_store_that_cannot_be_opened_keeps_no_lock(tmp_path):
@@ -191,19 +197,29 @@ def test_a_store_that_cannot_be_opened_keeps_no_lock(tmp_path):
             Store(path, holder="a keeper")
 
 
-def test_a_store_from_before_the_streak_index_gets_it_on_open(tmp_path):
+def test_a_store_from_before_the_streak_index_gets_it_from_its_keeper(tmp_path):
     """A store written before `decisions_streak` (its index on a market's decisions was
-    (market, id)) is given the covering index on its next open, and the keeper's per-cycle
-    streak read then touches no row of the table."""
+    (market, id)) is given the covering index when its keeper opens it, and the keeper's
+    per-cycle streak read then touches no row of the table. Not by a command opened beside a
+    running keeper (`oracle archive`, a script): on a large store the build would hold the
+    keeper's writes for its whole length."""
     path = tmp_path / "oracle.db"
     old = filled(path)
     old.db.executescript(
         "DROP INDEX decisions_streak; CREATE INDEX decisions_market ON decisions(market, id);"
     )
     old.close()
-    store = Store(path)
-    indexes = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "decisions_streak" in indexes and "decisions_market" not in indexes
+
+    def indexes(store):
+        query = "SELECT name FROM sqlite_master WHERE type='index'"
+        return {r[0] for r in store.db.execute(query)}
+
+    beside = Store(path)
+    assert "decisions_streak" not in indexes(beside) and "decisions_market" in indexes(beside)
+    assert beside.loosen_streak("A/USD") == 3  # slower, the same answer
+    beside.close()
+    store = Store(path, holder="a keeper")
+    assert "decisions_streak" in indexes(store) and "decisions_market" not in indexes(store)
     plan = store.db.execute(f"EXPLAIN QUERY PLAN {store_module.STREAK_QUERY}", ("A/USD",))
     plan = plan.fetchall()
     assert "COVERING INDEX decisions_streak" in plan[0][-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,3 +122,6 @@ def test_five_hundred_markets_go_as_twelve_batches_of_31_then_four_of_32():
     from oracle.keeper.cycle import batch_bounds
 
     assert [b - a for a, b in pairwise(batch_bounds(500, 32))] == [31] * 12 + [32] * 4
+    assert batch_bounds(0, 32) == [0]  # no market, no batch
+    with pytest.raises(ValueError, match="at least one market"):
+        batch_bounds(10, 0)

@@ -284,7 +284,8 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
     with the lagging venue long caught up. The first check that reads it healthy starts a cycle
     that decides it again, from that read; a check while it still lags starts none, nor does the
     check after the new cycle (which read it healthy). A check whose cycle is skipped, because
-    another is running, leaves it to the next check."""
+    another is running, or fails (the chain errs), leaves it to the next check."""
+    from oracle.errors import ChainError
     from oracle.snapshot import Health
 
     with _one_market(chain, governance, signer_keys, eth_bars, tmp_path) as (
@@ -304,6 +305,15 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
         with service._lock:  # a cycle is running: the check's cycle is skipped...
             service.check_trigger()
         assert len(service.reports) == 2 and service.skipped == 1
+        real_cycle = service.keeper.cycle
+
+        def failing(*args, **kwargs):
+            raise ChainError("the node is down")
+
+        service.keeper.cycle = failing  # the chain errs: the check's cycle fails...
+        service.check_trigger()
+        assert len(service.reports) == 2 and MARKET not in service._recovering
+        service.keeper.cycle = real_cycle
         service.check_trigger()  # ...and the next check asks again
         why, report = service.reports[-1]
         assert why.startswith(
@@ -359,7 +369,8 @@ def test_a_market_degraded_without_a_move_waits_for_the_schedule(
     """A venue out at a cycle (a timeout: at 500 markets some venue times out in most cycles)
     leaves its market DEGRADED at an unmoved price. Read healthy again at the next check, it
     starts no cycle: nothing moved that a degraded decision could have missed, and a cycle for
-    each such market would run cycles back to back."""
+    each such market would run cycles back to back. Nor after a restart (before, a market with no
+    healthy cycle since the start started one on any healthy read: a cycle per restart)."""
     import oracle.keeper.cycle as cycle
     from oracle.feeds import FailureKind, SourceFailure
     from oracle.snapshot import Health
@@ -383,3 +394,7 @@ def test_a_market_degraded_without_a_move_waits_for_the_schedule(
         _move_on(chain, clock, venues, 60)
         service.check_trigger()
         assert len(service.reports) == 2
+        # a restarted service knows the market's last healthy price from the store: no cycle
+        restarted = KeeperService(service.keeper, interval=3_600, price_move=0.03, check_every=60)
+        restarted.check_trigger()
+        assert not restarted.reports

@@ -88,6 +88,19 @@ def with_chains(chains: dict, **keeper) -> dict:
     return data
 
 
+def test_a_loosening_wait_longer_than_the_store_counts_is_refused():
+    """The store counts a market's loosening streak up to `MAX_STREAK` cycles: a longer wait
+    would never be reached, and the market would never loosen."""
+    from oracle.keeper.store import MAX_STREAK
+
+    cfg = parse_config(with_chains({}, policy={"loosen_after_cycles": MAX_STREAK}))
+    assert cfg.keeper.policy.loosen_after_cycles == MAX_STREAK
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_chains({}, policy={"loosen_after_cycles": MAX_STREAK + 1}))
+    assert info.value.key == "keeper.policy.loosen_after_cycles"
+    assert "less than or equal to 1000" in str(info.value) and "\n" not in str(info.value)
+
+
 def other_chain(**change) -> dict:
     return {
         "chain": {"rpc_url": "http://127.0.0.1:8546", "sender": {"unlocked": ADDR}},
