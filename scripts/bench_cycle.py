@@ -31,7 +31,11 @@ Run with `make bench-cycle`.
 resident memory after the first tenth and at the end (`make soak-cycle`: 500 markets, 1,000
 cycles, a memory line every 100): the shared venues' books, the held histories and the store's
 bars must not grow. `--rss-every K` prints the memory, the store's size and the median cycle
-every K cycles as it goes.
+every K cycles as it goes; with `--trace-frames F` (slow: Python's allocation tracer) each such
+line also gives the memory the interpreter's allocations hold and the five allocation sites (F
+frames deep, the allocating line first) that grew most since the first line: RSS can grow in
+steps with no Python object behind them (the allocator keeping freed pages), and this tells the
+two apart.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -188,14 +193,18 @@ def rss_mib() -> tuple[float, float]:
 
 
 def soak(
-    k: Keeper, clock: Clock, cycles: int, interval: int, n: int, every: int = 0
+    k: Keeper, clock: Clock, cycles: int, interval: int, n: int, every: int = 0, frames: int = 0
 ) -> dict[str, object]:
     """`cycles` cycles `interval` apart; memory after the first tenth and at the end, and with
     `every`, a line every `every` cycles as it goes (the store's size is its database file's,
-    the WAL aside): a run stopped early still shows its memory's course."""
+    the WAL aside): a run stopped early still shows its memory's course. `frames` > 0: traced
+    allocations on each line (`--trace-frames`)."""
     warmup = max(10, cycles // 10)
     started, at_warmup, seconds = time.perf_counter(), (0.0, 0.0), []
     unhealthy = 0
+    first: tracemalloc.Snapshot | None = None
+    if frames and every:
+        tracemalloc.start(frames)
     store_file = Path(k.store.db.execute("PRAGMA database_list").fetchone()[2])
     for i in range(cycles):
         clock.advance(interval)
@@ -215,6 +224,24 @@ def soak(
                 "median_seconds": round(statistics.median(seconds[-every:]), 3),
                 "unhealthy": unhealthy,
             }
+            if tracemalloc.is_tracing():
+                # not the tracer's own snapshots, nor this loop's list of cycle times
+                ours = [
+                    tracemalloc.Filter(False, tracemalloc.__file__),
+                    tracemalloc.Filter(False, __file__),
+                ]
+                snap = tracemalloc.take_snapshot().filter_traces(ours)
+                held = sum(s.size for s in snap.statistics("filename"))
+                line["traced_mib"] = round(held / 2**20, 1)
+                if first is None:
+                    first = snap
+                else:
+                    diff = snap.compare_to(first, "traceback")
+                    grown = sorted(diff, key=lambda s: s.size_diff, reverse=True)[:5]
+                    line["grown_kib"] = [
+                        [round(s.size_diff / 1024, 1), " < ".join(map(str, reversed(s.traceback)))]
+                        for s in grown
+                    ]
             print(json.dumps(line), flush=True)
     at_end = rss_mib()
     done = k.store.db.execute("SELECT COUNT(*) FROM cycles WHERE status = 'done'").fetchone()[0]
@@ -241,6 +268,12 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=0, help="cycles of the memory run (0: none)")
     parser.add_argument(
         "--rss-every", type=int, default=0, help="a memory line every N soak cycles (0: none)"
+    )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        help="with --rss-every: traced allocations, sites F frames deep, on each line (slow)",
     )
     parser.add_argument(
         "--interval", type=int, default=int(KeeperConfig.model_fields["interval"].default)
@@ -295,7 +328,9 @@ def main() -> None:
                 n = max(args.sizes)
                 k = keeper(w3, clock, urls, loaded.exchange.markets, n, True, Path(tmp) / "soak")
                 try:
-                    out = soak(k, clock, args.soak, args.interval, n, args.rss_every)
+                    out = soak(
+                        k, clock, args.soak, args.interval, n, args.rss_every, args.trace_frames
+                    )
                     print(json.dumps(out), flush=True)
                 finally:
                     k.store.close()
