@@ -42,13 +42,19 @@ def pool(chain, project, governance):
     weth = project.MockERC20.deploy("Wrapped Ether", "WETH", 18, sender=governance)
     usdc = project.MockERC20.deploy("USD Coin", "USDC", 6, sender=governance)
     factory, _ = deploy_contract(w3, gov, "UniswapV3Factory")
-    factory.functions.createPool(weth.address, usdc.address, FEE).transact({"from": gov})
+
+    def mined(call):
+        """`call` sent and mined before the next read: a send's answer is not its block (once, on
+        a busy machine, `getPool` right after `createPool` read the zero address)."""
+        w3.eth.wait_for_transaction_receipt(call.transact({"from": gov}))
+
+    mined(factory.functions.createPool(weth.address, usdc.address, FEE))
     address = factory.functions.getPool(weth.address, usdc.address, FEE).call()
     pool = w3.eth.contract(address=address, abi=load("UniswapV3Pool")["abi"])
     weth_is_token0 = pool.functions.token0().call() == weth.address
     price01 = 2_000 * 10**6 / 10**18 if weth_is_token0 else 10**18 / (2_000 * 10**6)
-    pool.functions.initialize(int(math.sqrt(price01) * Q96)).transact({"from": gov})
-    pool.functions.increaseObservationCardinalityNext(200).transact({"from": gov})
+    mined(pool.functions.initialize(int(math.sqrt(price01) * Q96)))
+    mined(pool.functions.increaseObservationCardinalityNext(200))
     actions = project.UniswapV3Actions.deploy(sender=governance)
     for token in (weth, usdc):
         token.mint(gov, 10**30, sender=governance)
