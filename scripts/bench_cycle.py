@@ -35,7 +35,8 @@ every K cycles as it goes; with `--trace-frames F` (slow: Python's allocation tr
 line also gives the memory the interpreter's allocations hold and the five allocation sites (F
 frames deep, the allocating line first) that grew most since the first line: RSS can grow in
 steps with no Python object behind them (the allocator keeping freed pages), and this tells the
-two apart.
+two apart. A traced run's RSS also holds the tracer's own tables (`tracer_mib`): compare its
+`traced_mib` across lines, not its RSS with an untraced run's.
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ def soak(
                 snap = tracemalloc.take_snapshot().filter_traces(ours)
                 held = sum(s.size for s in snap.statistics("filename"))
                 line["traced_mib"] = round(held / 2**20, 1)
+                line["tracer_mib"] = round(tracemalloc.get_tracemalloc_memory() / 2**20, 1)
                 if first is None:
                     first = snap
                 else:

@@ -38,6 +38,12 @@ from oracle.snapshot import Health, aggregate
 
 log = logging.getLogger("oracle.keeper.scheduler")
 
+#: After a cycle a trigger started has failed (a chain down), the checks read and start nothing for
+#: one check interval, doubling with each further failure up to this many intervals: in an outage a
+#: moved market would otherwise start a cycle — reading every market's feeds — at every check. The
+#: schedule still runs, and any cycle that succeeds ends the rest.
+TRIGGER_REST_MAX = 4
+
 
 def volatility_jumped(
     prices: Sequence[float],
@@ -80,6 +86,8 @@ class KeeperService:
         self._recovering: set[str] = set()  # read healthy again after unhealthy cycles: re-decided
         # each market's price at its last healthy cycle, from the store at start: after a restart
         # a market read unhealthy by the first cycle is compared with where it stood before
+        self._rest_until = 0.0  # no triggered cycle before (clock seconds): the last one failed
+        self._failed_triggers = 0
         self._healthy: dict[str, float] = {
             setup.market: price
             for setup in keeper.markets
@@ -148,6 +156,8 @@ class KeeperService:
         # about the new σ (kept, 500 markets would each trigger the same storm in turn).
         self._seen.clear()
         report = outcomes[PRIMARY].report if PRIMARY in outcomes else None
+        if report is not None:
+            self._rest_until, self._failed_triggers = 0.0, 0
         for market, snap in ({} if report is None else report.snapshots).items():
             if snap.health == Health.OK and snap.price is not None:
                 self._healthy[market] = snap.price
@@ -191,6 +201,8 @@ class KeeperService:
             if (before := k.last_snapshot(setup.market)) is not None
         ]
         now = k.clock()
+        if now < self._rest_until:  # the last triggered cycle failed (`TRIGGER_REST_MAX`)
+            return
         if k.feed_workers > 0:  # one collection: a ticker request per venue, not per market
             groups = [setup.sources for setup, _ in watched]
             reads = collect_all(groups, now, k.feeds_timeout, k.feed_workers)
@@ -249,11 +261,17 @@ class KeeperService:
             for (setup, _), r in zip(watched, reads, strict=True)
             if setup.market in reasons and setup.market in whole
         }
+        skipped = self.skipped
         report = self.run_cycle(why, feeds)
         # Marked only where the cycle decided the market: a cycle skipped (one was running) or
-        # failed (a chain error) re-decided nothing, and the next check asks again.
+        # failed (a chain error) re-decided nothing, and a later check asks again.
         if report is not None:
             self._recovering |= recovered & report.snapshots.keys()
+        elif self.skipped == skipped:  # failed: rest before the next triggered cycle
+            self._failed_triggers += 1
+            rest = self.check_every * min(TRIGGER_REST_MAX, 2 ** (self._failed_triggers - 1))
+            self._rest_until = k.clock() + rest
+            log.warning("triggered cycle failed: the checks start none for %.0f s", rest)
 
     def check_heartbeat(self) -> None:
         now = self.keeper.clock()
@@ -352,6 +370,8 @@ class KeeperService:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         self.start()
-        self.run_cycle("start")
-        self._stop.wait()
-        self.stop()
+        try:  # the jobs stop, whatever ends this, before the caller closes what they use
+            self.run_cycle("start")
+            self._stop.wait()
+        finally:
+            self.stop()

@@ -220,10 +220,11 @@ class Store:
     def __init__(
         self, path: Path | str, read_only: bool = False, holder: str | None = None
     ) -> None:
-        """`read_only`: for readers beside a running keeper (the dashboard): the file must exist,
-        nothing is created or written, and the keeper's writes stay visible (WAL). `holder`: the
-        writer that must be alone with the store (`StoreLock`), named in the error another one
-        gets; held until `close`."""
+        """`read_only`: for readers beside a running keeper (the dashboard, `status`): the file must
+        exist, nothing in it is written (SQLite may still make its `-wal` and `-shm` files beside
+        it, which a reader of a WAL store needs), and the keeper's writes stay visible.
+        `holder`: the writer that must be alone with the store (`StoreLock`), named in the error
+        another one gets; held until `close`."""
         self._lock = threading.RLock()
         writer = holder is not None and not read_only and str(path) != ":memory:"
         self._held = StoreLock(path, holder) if writer and holder is not None else None
@@ -235,7 +236,10 @@ class Store:
                 self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
                 self.db.execute("SELECT 1 FROM cycles LIMIT 1")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot read the store at {path}: {exc}") from None
+                cause = _unwritable(Path(path))  # SQLite's own words do not name the directory
+                raise StoreError(
+                    f"cannot read the store at {path}: {exc}" + (f" ({cause})" if cause else "")
+                ) from None
             return
         try:
             if str(path) != ":memory:":
@@ -257,7 +261,10 @@ class Store:
             ) from None
 
     def close(self) -> None:
-        self.db.close()
+        """Closes the connection (once no transaction is open on it: a feed thread that outlived
+        its deadline may still be keeping bars) and lets the lock go."""
+        with self._lock:
+            self.db.close()
         if self._held is not None:
             self._held.release()
 
@@ -394,10 +401,13 @@ class Store:
     def last_healthy_price(self, market: str) -> float | None:
         """The snapshot price of `market`'s latest decision read healthy (None: none stored), so
         a restarted keeper's trigger knows where a market stood before it went unhealthy."""
+        # among its latest `KEEP_DECISIONS` (a market never healthy costs no more), the flag read
+        # before the kilobytes of snapshot, which only the one row found is read for
         row = self.db.execute(
-            "SELECT snapshot FROM decisions WHERE market = ? AND health = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (market, Health.OK.value),
+            "SELECT snapshot FROM decisions WHERE id = (SELECT id FROM (SELECT id, health FROM "
+            "decisions WHERE market = ? ORDER BY id DESC LIMIT ?) WHERE health = ? "
+            "ORDER BY id DESC LIMIT 1)",
+            (market, KEEP_DECISIONS, Health.OK.value),
         ).fetchone()
         price = None if row is None else json.loads(row[0]).get("price")
         return None if price is None else float(price)

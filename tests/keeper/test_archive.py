@@ -225,3 +225,21 @@ def test_a_store_from_before_the_streak_index_gets_it_from_its_keeper(tmp_path):
     assert "COVERING INDEX decisions_streak" in plan[0][-1]
     assert store.loosen_streak("A/USD") == 3
     store.close()
+
+
+def test_a_markets_last_healthy_price_is_looked_for_among_its_kept_decisions(tmp_path, monkeypatch):
+    """`Store.last_healthy_price`, which a restarted trigger starts from: the price of the
+    market's latest healthy decision, not of a later unhealthy one; None for a market with none,
+    and None when the healthy one is older than the decisions an archive keeps (a market long
+    unhealthy costs a bounded read, not one row per cycle it ever had)."""
+    store = filled(tmp_path / "oracle.db")  # days 0–9 healthy, price 100 + day
+    for day in (10, 11):
+        cid = store.begin_cycle(day * DAY)
+        store.record_decisions(cid, [decision("A/USD", day, False) | {"health": "degraded"}])
+        store.finish_cycle(cid, day * DAY + 5, "done")
+    assert store.last_healthy_price("A/USD") == 109.0
+    assert store.last_healthy_price("B/USD") == 109.0
+    assert store.last_healthy_price("C/USD") is None
+    monkeypatch.setattr(store_module, "KEEP_DECISIONS", 2)  # only the two degraded ones
+    assert store.last_healthy_price("A/USD") is None
+    store.close()

@@ -284,7 +284,8 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
     with the lagging venue long caught up. The first check that reads it healthy starts a cycle
     that decides it again, from that read; a check while it still lags starts none, nor does the
     check after the new cycle (which read it healthy). A check whose cycle is skipped, because
-    another is running, or fails (the chain errs), leaves it to the next check."""
+    another is running, or fails (the chain errs), leaves it to a later check: after a failure,
+    the checks of the next `check_every` start none (in an outage, not a cycle every check)."""
     from oracle.errors import ChainError
     from oracle.snapshot import Health
 
@@ -307,14 +308,21 @@ def test_a_market_decided_degraded_is_decided_again_once_read_healthy(
         assert len(service.reports) == 2 and service.skipped == 1
         real_cycle = service.keeper.cycle
 
+        failed = []
+
         def failing(*args, **kwargs):
+            failed.append(args)
             raise ChainError("the node is down")
 
         service.keeper.cycle = failing  # the chain errs: the check's cycle fails...
         service.check_trigger()
-        assert len(service.reports) == 2 and MARKET not in service._recovering
+        assert len(failed) == 1 and len(service.reports) == 2
+        assert MARKET not in service._recovering
+        service.check_trigger()  # ...the checks rest for check_every...
+        assert len(failed) == 1
         service.keeper.cycle = real_cycle
-        service.check_trigger()  # ...and the next check asks again
+        _move_on(chain, clock, venues, 60)
+        service.check_trigger()  # ...and the next one after it asks again
         why, report = service.reports[-1]
         assert why.startswith(
             f"trigger: {MARKET} read healthy again (degraded at the last cycle), -"
