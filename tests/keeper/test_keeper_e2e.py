@@ -313,19 +313,13 @@ def test_a_cycles_later_batches_declare_their_own_gas(rig_factory):
         assert limit < keeper._batch_gas("update", 1)
 
 
-def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factory, monkeypatch):
-    """A node that takes `eth_estimateGas` state overrides and does not apply them estimates a
-    batch ahead at the registry's own nonce, and it reverts `NonceOutOfOrder`: not a revert to
-    leave the batch for the next round by (before: every later batch waited a round, each round
-    sending one). Here the override lands on a slot the registry does not use. The batches go
-    in one round with the pessimistic limit, as on a node that refuses overrides, with limits that
-    never fall along the nonces, and the client does not ask that node again."""
+def _ignoring_overrides(rig, monkeypatch) -> list[int]:
+    """The rig's node as one that takes state overrides and ignores them (the override aimed at
+    a slot the registry does not use); returns the nonces of the estimates ahead asked of it."""
     import oracle.chain
 
-    rig = rig_factory("2020-03-11T00:00:00")
     monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 40)
-    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
-    asked = []
+    asked: list[int] = []
     estimate_ahead = rig.registry._estimate_ahead
 
     def counting(tx, nonce):
@@ -333,6 +327,19 @@ def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factor
         return estimate_ahead(tx, nonce)
 
     monkeypatch.setattr(rig.registry, "_estimate_ahead", counting)
+    return asked
+
+
+def test_a_node_that_ignores_state_overrides_gets_the_pessimistic_gas(rig_factory, monkeypatch):
+    """A node that takes `eth_estimateGas` state overrides and does not apply them estimates a
+    batch ahead at the registry's own nonce, and it reverts `NonceOutOfOrder`: not a revert to
+    leave the batch for the next round by (before: every later batch waited a round, each round
+    sending one). Here the override lands on a slot the registry does not use. The batches go
+    in one round with the pessimistic limit, as on a node that refuses overrides, with limits that
+    never fall along the nonces, and the client does not ask that node again."""
+    rig = rig_factory("2020-03-11T00:00:00")
+    names = [MARKET, "ETH2/USDT", "ETH3/USDT"]
+    asked = _ignoring_overrides(rig, monkeypatch)
     keeper = _batched_keeper(rig, names, 1)
     report = keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"] * 3
@@ -361,15 +368,7 @@ def test_a_node_that_ignored_overrides_is_asked_again_after_a_while(rig_factory,
     import oracle.chain
 
     rig = rig_factory("2020-03-11T00:00:00")
-    monkeypatch.setattr(oracle.chain, "NONCE_SLOT", 40)
-    asked = []
-    estimate_ahead = rig.registry._estimate_ahead
-
-    def counting(tx, nonce):
-        asked.append(nonce)
-        return estimate_ahead(tx, nonce)
-
-    monkeypatch.setattr(rig.registry, "_estimate_ahead", counting)
+    asked = _ignoring_overrides(rig, monkeypatch)
     keeper = _batched_keeper(rig, [MARKET, "ETH2/USDT"], 1)
     report = keeper.cycle()
     assert [p.status for p in report.pushes] == ["mined"] * 2
